@@ -275,3 +275,36 @@ func BenchmarkFB2009(b *testing.B) {
 	}
 	b.ReportMetric(float64(jobs)/b.Elapsed().Seconds(), "jobs/s")
 }
+
+// endless serves SWIM lines forever; a reader that slurped its input would
+// never return.
+type endless struct {
+	n   int
+	buf []byte
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	for len(e.buf) < len(p) {
+		e.buf = append(e.buf, "job"+strconv.Itoa(e.n)+"\t"+strconv.Itoa(e.n)+"\t1\t1000\t10\t10\n"...)
+		e.n++
+	}
+	n := copy(p, e.buf)
+	e.buf = e.buf[n:]
+	return n, nil
+}
+
+func TestSWIMStreams(t *testing.T) {
+	r, err := NewSWIMReader(&endless{}, "endless", TaskModel{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10000 {
+		j, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "job" + strconv.Itoa(i); j.ID != want || j.Submit != time.Duration(i)*time.Second {
+			t.Fatalf("job %d is %s at %v", i, j.ID, j.Submit)
+		}
+	}
+}

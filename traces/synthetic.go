@@ -163,7 +163,8 @@ func (o SyntheticOptions) withDefaults() (SyntheticOptions, error) {
 // input and writes a tenth of its shuffle as output, a map-only job writes 1 %
 // of its input (as the Mesos locality experiment's scans do).
 //
-// Jobs are named job0, job1, … like SWIM's.
+// The first job arrives one gap after time 0, as in a Poisson process
+// started at 0. Jobs are named job0, job1, … like SWIM's.
 type Synthetic struct {
 	opts  SyntheticOptions
 	model TaskModel
