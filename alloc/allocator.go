@@ -198,14 +198,14 @@ func (a *Allocator) AddAgent(id mezzo.AgentID, info AgentInfo, used map[mezzo.Fr
 		return fmt.Errorf("alloc: agent %s reports %s in use but has only %s: %w", id, inUse, info.Resources, ErrInsufficient)
 	}
 	ag := &agent{
-		id:        id,
-		slot:      len(a.agentSlots),
-		ordinal:   a.liveAgents,
-		info:      info,
-		total:     info.Resources,
-		active:    true,
-		offers:    map[mezzo.OfferID]*offer{},
-		users:     map[mezzo.FrameworkID]struct{}{},
+		id:      id,
+		slot:    len(a.agentSlots),
+		ordinal: a.liveAgents,
+		info:    info,
+		total:   info.Resources,
+		active:  true,
+		offers:  map[mezzo.OfferID]*offer{},
+		users:   map[mezzo.FrameworkID]struct{}{},
 	}
 	a.setAvailable(ag, info.Resources.Sub(inUse))
 	a.agents[id] = ag
