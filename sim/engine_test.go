@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -308,4 +309,16 @@ func BenchmarkEngineCancel(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func ExampleEngine() {
+	e := NewEngine()
+	e.After(5*time.Second, func() { fmt.Println("second at", e.Elapsed()) })
+	e.After(time.Second, func() { fmt.Println("first at", e.Elapsed()) })
+	e.Run()
+	fmt.Println(e.Now().Format(time.RFC3339), e.Processed())
+	// Output:
+	// first at 1s
+	// second at 5s
+	// 2011-03-30T00:00:05Z 2
 }
