@@ -248,3 +248,32 @@ func TestNewDFSRejectsMissingInputs(t *testing.T) {
 		t.Error("nil rand accepted")
 	}
 }
+
+func TestDFSBlockIDs(t *testing.T) {
+	d := mustDFS(t, mustCluster(t, ClusterConfig{Agents: 10}), 6)
+	outer := mustAdd(t, d, "a", 2*BlockSize)
+	inner := mustAdd(t, d, "a/0001", BlockSize)
+	if outer[1] != "a/0001" || inner[0] != "a/0001/0000" {
+		t.Fatalf("IDs %v %v", outer, inner)
+	}
+	for _, id := range []string{outer[0], outer[1], inner[0]} {
+		if _, ok := d.Locations(id); !ok {
+			t.Errorf("%s not found", id)
+		}
+	}
+	for _, id := range []string{"a/1", "a/00001", "a/0002", "a/000x", "a", "b/0000", "a/-001", "a/99999999999999999999"} {
+		if locs, ok := d.Locations(id); ok {
+			t.Errorf("%q resolved to %v", id, locs)
+		}
+	}
+	big := mustAdd(t, d, "big", 10001*BlockSize)
+	if big[9999] != "big/9999" || big[10000] != "big/10000" {
+		t.Fatalf("IDs past 9999: %s %s", big[9999], big[10000])
+	}
+	if _, ok := d.Locations("big/10000"); !ok {
+		t.Fatal("big/10000 not found")
+	}
+	if _, ok := d.Locations("big/010000"); ok {
+		t.Fatal("non-canonical big/010000 resolved")
+	}
+}
