@@ -1,0 +1,262 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+)
+
+// DefaultGracePeriod is how long a killed task has between SIGTERM and
+// SIGKILL.
+const DefaultGracePeriod = 3 * time.Second
+
+// Command is the default executor: it runs each task's CommandInfo as a
+// child process in its own process group, in the executor's working
+// directory (the sandbox), with the task's output in
+// task-<id>.stdout/.stderr there. A task with no command stands for its
+// Duration: RUNNING, then FINISHED after that long, without a process.
+//
+// With Shell false, CommandInfo.Value is the program and Args the arguments
+// that follow it (not argv[0]).
+type Command struct {
+	// GracePeriod between SIGTERM and SIGKILL; 0 means DefaultGracePeriod.
+	GracePeriod time.Duration
+	// Dir is where tasks run and write their output; "" is the current
+	// directory.
+	Dir string
+
+	mu    sync.Mutex
+	tasks map[mezzo.TaskID]*commandTask
+	wg    sync.WaitGroup
+}
+
+// NewCommand returns a command executor with default settings.
+func NewCommand() *Command { return &Command{} }
+
+type commandTask struct {
+	cmd    *exec.Cmd     // nil for a no-op task
+	timer  *time.Timer   // no-op tasks only
+	killed chan struct{} // closed by KillTask
+	once   sync.Once
+	exited atomic.Bool // the process is reaped: its pid may be reused
+}
+
+var _ mezzo.Executor = (*Command)(nil)
+
+// Registered is a no-op: the command executor needs nothing from its info.
+func (c *Command) Registered(mezzo.ExecutorDriver, mezzo.ExecutorInfo, mezzo.FrameworkID, mezzo.AgentID) {
+}
+
+// LaunchTask starts the task and reports TASK_RUNNING, or TASK_FAILED when
+// the command cannot start.
+func (c *Command) LaunchTask(d mezzo.ExecutorDriver, task mezzo.TaskInfo) {
+	c.mu.Lock()
+	if c.tasks == nil {
+		c.tasks = map[mezzo.TaskID]*commandTask{}
+	}
+	if _, dup := c.tasks[task.ID]; dup {
+		c.mu.Unlock()
+		_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: task.ID, State: mezzo.TaskError, Reason: mezzo.ReasonTaskInvalid, Message: "task ID already running on this executor"})
+		return
+	}
+	t := &commandTask{killed: make(chan struct{})}
+	c.tasks[task.ID] = t
+	c.mu.Unlock()
+
+	if task.Command == nil {
+		c.launchNoop(d, task, t)
+		return
+	}
+	cmd, err := c.command(task)
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		c.forget(task.ID)
+		msg := fmt.Sprintf("cannot start command %q: %v", task.Command.Value, err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			msg = fmt.Sprintf("command %q not found: %v", task.Command.Value, err)
+		}
+		_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: task.ID, State: mezzo.TaskFailed, Reason: mezzo.ReasonCommandExited, Message: msg})
+		return
+	}
+	closeFiles(cmd)
+	t.cmd = cmd
+	_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: task.ID, State: mezzo.TaskRunning})
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		err := cmd.Wait()
+		t.exited.Store(true)
+		c.forget(task.ID)
+		_ = d.SendStatusUpdate(exitStatus(task, err, t))
+	}()
+}
+
+func (c *Command) launchNoop(d mezzo.ExecutorDriver, task mezzo.TaskInfo, t *commandTask) {
+	_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: task.ID, State: mezzo.TaskRunning})
+	c.wg.Add(1)
+	t.timer = time.NewTimer(task.Duration)
+	go func() {
+		defer c.wg.Done()
+		st := mezzo.TaskStatus{TaskID: task.ID, State: mezzo.TaskFinished}
+		select {
+		case <-t.timer.C:
+		case <-t.killed:
+			t.timer.Stop()
+			st = mezzo.TaskStatus{TaskID: task.ID, State: mezzo.TaskKilled, Message: "killed before its duration ended"}
+		}
+		c.forget(task.ID)
+		_ = d.SendStatusUpdate(st)
+	}()
+}
+
+func (c *Command) command(task mezzo.TaskInfo) (*exec.Cmd, error) {
+	ci := task.Command
+	var cmd *exec.Cmd
+	if ci.Shell {
+		cmd = exec.Command("/bin/sh", "-c", ci.Value)
+	} else {
+		if ci.Value == "" {
+			return nil, errors.New("empty command")
+		}
+		cmd = exec.Command(ci.Value, ci.Args...)
+		if cmd.Err != nil {
+			return nil, cmd.Err
+		}
+	}
+	cmd.Dir = c.Dir
+	// The token authenticates this executor to its agent; tasks do not get it.
+	env := make([]string, 0, len(os.Environ())+len(ci.Env)+1)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, EnvExecutorToken+"=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(append(env, "MEZZO_TASK_ID="+string(task.ID)), ci.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	base := "task-" + sanitize(string(task.ID))
+	var err error
+	if cmd.Stdout, err = os.Create(filepath.Join(c.Dir, base+".stdout")); err != nil {
+		return nil, err
+	}
+	if cmd.Stderr, err = os.Create(filepath.Join(c.Dir, base+".stderr")); err != nil {
+		closeFiles(cmd)
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// closeFiles closes our copies of the output files once the child has its
+// own.
+func closeFiles(cmd *exec.Cmd) {
+	for _, w := range []any{cmd.Stdout, cmd.Stderr} {
+		if f, ok := w.(*os.File); ok && f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+func exitStatus(task mezzo.TaskInfo, err error, t *commandTask) mezzo.TaskStatus {
+	st := mezzo.TaskStatus{TaskID: task.ID}
+	select {
+	case <-t.killed:
+		st.State, st.Message = mezzo.TaskKilled, "killed"
+		return st
+	default:
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		st.State, st.Message = mezzo.TaskFinished, "command exited with code 0"
+	case errors.As(err, &ee):
+		st.State, st.Reason = mezzo.TaskFailed, mezzo.ReasonCommandExited
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			st.Message = fmt.Sprintf("command killed by signal %v", ws.Signal())
+		} else {
+			st.Message = fmt.Sprintf("command exited with code %d", ee.ExitCode())
+			if ee.ExitCode() == 127 && task.Command.Shell {
+				st.Message += " (command not found)"
+			}
+		}
+	default:
+		st.State, st.Reason, st.Message = mezzo.TaskFailed, mezzo.ReasonCommandExited, "waiting for command: "+err.Error()
+	}
+	return st
+}
+
+func (c *Command) forget(id mezzo.TaskID) {
+	c.mu.Lock()
+	delete(c.tasks, id)
+	c.mu.Unlock()
+}
+
+// KillTask sends SIGTERM to the task's process group and SIGKILL after the
+// grace period; the task's goroutine reports TASK_KILLED. An unknown task is
+// ignored: it has ended and its terminal update is on its way.
+func (c *Command) KillTask(d mezzo.ExecutorDriver, id mezzo.TaskID) {
+	c.mu.Lock()
+	t := c.tasks[id]
+	c.mu.Unlock()
+	if t == nil {
+		return
+	}
+	c.kill(t)
+}
+
+func (c *Command) kill(t *commandTask) {
+	t.once.Do(func() {
+		close(t.killed)
+		if t.cmd == nil {
+			return
+		}
+		pid := t.cmd.Process.Pid
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		grace := c.GracePeriod
+		if grace <= 0 {
+			grace = DefaultGracePeriod
+		}
+		time.AfterFunc(grace, func() {
+			if !t.exited.Load() {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		})
+	})
+}
+
+// FrameworkMessage is ignored: commands have no channel to receive data.
+func (c *Command) FrameworkMessage(mezzo.ExecutorDriver, []byte) {}
+
+// Shutdown kills every task, waits for their terminal updates to be queued,
+// and stops the driver.
+func (c *Command) Shutdown(d mezzo.ExecutorDriver) {
+	c.mu.Lock()
+	all := make([]*commandTask, 0, len(c.tasks))
+	for _, t := range c.tasks {
+		all = append(all, t)
+	}
+	c.mu.Unlock()
+	for _, t := range all {
+		c.kill(t)
+	}
+	c.wg.Wait()
+	_ = d.Stop()
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 || r == '\\' {
+			return '_'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,51 @@
+package executor
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Environment variables an agent sets for the executors it starts.
+const (
+	EnvAgentEndpoint = "MEZZO_AGENT_ENDPOINT"
+	EnvFrameworkID   = "MEZZO_FRAMEWORK_ID"
+	EnvExecutorID    = "MEZZO_EXECUTOR_ID"
+	EnvExecutorToken = "MEZZO_EXECUTOR_TOKEN"
+	EnvSandbox       = "MEZZO_SANDBOX"
+)
+
+// Config says where an executor's agent is and who the executor is.
+type Config struct {
+	Endpoint    string // host:port of the agent's ExecutorAPI
+	FrameworkID string
+	ExecutorID  string
+	Token       string
+	Sandbox     string
+	// ReconnectTimeout bounds how long Run keeps trying to (re)subscribe
+	// when the agent is unreachable; 0 means 15 s.
+	ReconnectTimeout time.Duration
+	Logger           *slog.Logger // nil: slog.Default()
+}
+
+// ConfigFromEnv reads the variables the agent sets; it names the first one
+// missing.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Endpoint:    os.Getenv(EnvAgentEndpoint),
+		FrameworkID: os.Getenv(EnvFrameworkID),
+		ExecutorID:  os.Getenv(EnvExecutorID),
+		Token:       os.Getenv(EnvExecutorToken),
+		Sandbox:     os.Getenv(EnvSandbox),
+	}
+	for _, v := range []struct{ name, val string }{
+		{EnvAgentEndpoint, c.Endpoint}, {EnvFrameworkID, c.FrameworkID},
+		{EnvExecutorID, c.ExecutorID}, {EnvExecutorToken, c.Token},
+	} {
+		if v.val == "" {
+			return Config{}, fmt.Errorf("executor: environment variable %s is not set (executors are started by a mezzo agent)", v.name)
+		}
+	}
+	return c, nil
+}

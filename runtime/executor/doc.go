@@ -1,0 +1,25 @@
+// Package executor runs a [mezzo.Executor] in an executor process under a
+// mezzo agent, and provides the default command executor.
+//
+// An agent starts each executor as a process with these environment
+// variables (see [ConfigFromEnv]): MEZZO_AGENT_ENDPOINT (the agent's
+// ExecutorAPI address), MEZZO_FRAMEWORK_ID, MEZZO_EXECUTOR_ID,
+// MEZZO_EXECUTOR_TOKEN (a per-executor secret the agent checks on every call)
+// and MEZZO_SANDBOX (the executor's working directory). The process then
+// calls
+//
+//	cfg, err := executor.ConfigFromEnv()
+//	...
+//	err = executor.Run(ctx, cfg, myExecutor)
+//
+// Run subscribes to the agent over gRPC and calls the Executor's methods one
+// at a time, in event order, on one goroutine; the [mezzo.ExecutorDriver] it
+// hands over may be used from any goroutine. Status updates get a uuid and
+// are delivered in order, each retried until the agent has stored it; Stop
+// returns Run once every update is delivered.
+//
+// [Command] is the default executor: it runs a task's CommandInfo as a
+// process (TASK_FINISHED on exit 0, TASK_FAILED with the code otherwise),
+// stands a task with no command for its Duration (a no-op for benchmarks),
+// and kills with SIGTERM then SIGKILL after a grace period (TASK_KILLED).
+package executor

@@ -1,0 +1,233 @@
+package executor
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// fakeAgent is a test-only ExecutorAPI server: it pushes the events the
+// test gives it and records the updates it receives.
+type fakeAgent struct {
+	api.UnimplementedExecutorAPIServer
+	token    string
+	events   chan *api.ExecutorEvent
+	updates  chan *api.TaskStatus
+	messages chan []byte
+}
+
+func (f *fakeAgent) Subscribe(req *api.ExecutorSubscribeRequest, s grpc.ServerStreamingServer[api.ExecutorEvent]) error {
+	if req.Header.GetToken() != f.token {
+		return status.Error(codes.PermissionDenied, "bad token")
+	}
+	err := s.Send(&api.ExecutorEvent{Event: &api.ExecutorEvent_Subscribed_{Subscribed: &api.ExecutorEvent_Subscribed{
+		Executor: &api.ExecutorInfo{ExecutorId: req.Header.ExecutorId, Kind: "test"}, AgentId: "agent-1"}}})
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case ev := <-f.events:
+			if err := s.Send(ev); err != nil {
+				return err
+			}
+		case <-s.Context().Done():
+			return nil
+		}
+	}
+}
+
+func (f *fakeAgent) Update(_ context.Context, req *api.ExecutorUpdateRequest) (*api.Empty, error) {
+	if req.Header.GetToken() != f.token {
+		return nil, status.Error(codes.PermissionDenied, "bad token")
+	}
+	f.updates <- req.Status
+	return &api.Empty{}, nil
+}
+
+func (f *fakeAgent) Message(_ context.Context, req *api.ExecutorMessageRequest) (*api.Empty, error) {
+	f.messages <- req.Data
+	return &api.Empty{}, nil
+}
+
+// startExecutor runs exec against a fresh fake agent; Run's result comes on
+// the returned channel.
+func startExecutor(t *testing.T, exec mezzo.Executor) (*fakeAgent, <-chan error) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeAgent{token: "secret", events: make(chan *api.ExecutorEvent, 16),
+		updates: make(chan *api.TaskStatus, 64), messages: make(chan []byte, 16)}
+	srv := grpc.NewServer()
+	api.RegisterExecutorAPIServer(srv, f)
+	go func() { _ = srv.Serve(lis) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Endpoint: lis.Addr().String(), FrameworkID: "fw", ExecutorID: "ex", Token: "secret"}, exec)
+	}()
+	t.Cleanup(func() { cancel(); srv.Stop() })
+	return f, done
+}
+
+func launch(task mezzo.TaskInfo) *api.ExecutorEvent {
+	return &api.ExecutorEvent{Event: &api.ExecutorEvent_Launch_{Launch: &api.ExecutorEvent_Launch{Task: api.TaskToProto(task)}}}
+}
+
+func kill(id mezzo.TaskID) *api.ExecutorEvent {
+	return &api.ExecutorEvent{Event: &api.ExecutorEvent_Kill_{Kill: &api.ExecutorEvent_Kill{TaskId: string(id)}}}
+}
+
+func next(t *testing.T, f *fakeAgent) mezzo.TaskStatus {
+	t.Helper()
+	select {
+	case p := <-f.updates:
+		s, err := api.StatusFromProto(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatal("no status update within 10s")
+	}
+	return mezzo.TaskStatus{}
+}
+
+// echoExecutor answers each task with RUNNING, then FINISHED carrying the
+// task's data reversed, and echoes framework messages back.
+type echoExecutor struct {
+	registeredWith chan mezzo.AgentID
+}
+
+func (e *echoExecutor) Registered(d mezzo.ExecutorDriver, info mezzo.ExecutorInfo, fw mezzo.FrameworkID, agent mezzo.AgentID) {
+	e.registeredWith <- agent
+}
+func (e *echoExecutor) LaunchTask(d mezzo.ExecutorDriver, task mezzo.TaskInfo) {
+	_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: task.ID, State: mezzo.TaskRunning})
+	out := []byte(strings.ToUpper(string(task.Data)))
+	_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: task.ID, State: mezzo.TaskFinished, Data: out})
+}
+func (e *echoExecutor) KillTask(mezzo.ExecutorDriver, mezzo.TaskID) {}
+func (e *echoExecutor) FrameworkMessage(d mezzo.ExecutorDriver, data []byte) {
+	_ = d.SendFrameworkMessage(append([]byte("re:"), data...))
+}
+func (e *echoExecutor) Shutdown(d mezzo.ExecutorDriver) { _ = d.Stop() }
+
+func TestCustomExecutorRoundTrip(t *testing.T) {
+	ex := &echoExecutor{registeredWith: make(chan mezzo.AgentID, 1)}
+	f, done := startExecutor(t, ex)
+	if a := <-ex.registeredWith; a != "agent-1" {
+		t.Errorf("registered with agent %q", a)
+	}
+	f.events <- launch(mezzo.TaskInfo{ID: "t1", Data: []byte("pi")})
+	run, fin := next(t, f), next(t, f)
+	if run.State != mezzo.TaskRunning || fin.State != mezzo.TaskFinished {
+		t.Fatalf("states %v, %v; want RUNNING then FINISHED", run.State, fin.State)
+	}
+	if string(fin.Data) != "PI" || fin.ExecutorID != "ex" || fin.UUID == "" || fin.UUID == run.UUID || fin.Time.IsZero() {
+		t.Errorf("finished update = %+v; want data PI, executor ex, a fresh uuid and a time", fin)
+	}
+	f.events <- &api.ExecutorEvent{Event: &api.ExecutorEvent_Message_{Message: &api.ExecutorEvent_Message{Data: []byte("hi")}}}
+	if m := <-f.messages; string(m) != "re:hi" {
+		t.Errorf("message %q", m)
+	}
+	f.events <- &api.ExecutorEvent{Event: &api.ExecutorEvent_Shutdown_{Shutdown: &api.ExecutorEvent_Shutdown{}}}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Shutdown")
+	}
+}
+
+func TestBadTokenIsRefused(t *testing.T) {
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := grpc.NewServer()
+	api.RegisterExecutorAPIServer(srv, &fakeAgent{token: "right"})
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	err := Run(context.Background(), Config{Endpoint: lis.Addr().String(), FrameworkID: "fw", ExecutorID: "ex", Token: "wrong"}, &echoExecutor{})
+	if status.Code(errorsCause(err)) != codes.PermissionDenied && !strings.Contains(err.Error(), "bad token") {
+		t.Errorf("want a permission error, got %v", err)
+	}
+}
+
+func errorsCause(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestConfigFromEnvNamesMissingVariable(t *testing.T) {
+	t.Setenv(EnvAgentEndpoint, "127.0.0.1:1")
+	t.Setenv(EnvFrameworkID, "fw")
+	t.Setenv(EnvExecutorID, "")
+	if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), EnvExecutorID) {
+		t.Errorf("want an error naming %s, got %v", EnvExecutorID, err)
+	}
+}
+
+func TestCommandExecutor(t *testing.T) {
+	dir := t.TempDir()
+	f, _ := startExecutor(t, &Command{Dir: dir, GracePeriod: 200 * time.Millisecond})
+	cases := []struct {
+		task      mezzo.TaskInfo
+		kill      bool
+		state     mezzo.TaskState
+		inMessage string
+	}{
+		{mezzo.TaskInfo{ID: "ok", Command: &mezzo.CommandInfo{Value: "echo out; echo err >&2", Shell: true}}, false, mezzo.TaskFinished, "code 0"},
+		{mezzo.TaskInfo{ID: "three", Command: &mezzo.CommandInfo{Value: "exit 3", Shell: true}}, false, mezzo.TaskFailed, "code 3"},
+		{mezzo.TaskInfo{ID: "argv", Command: &mezzo.CommandInfo{Value: "/bin/sh", Args: []string{"-c", "exit 4"}}}, false, mezzo.TaskFailed, "code 4"},
+		{mezzo.TaskInfo{ID: "missing", Command: &mezzo.CommandInfo{Value: "/no/such/program"}}, false, mezzo.TaskFailed, "not found"},
+		{mezzo.TaskInfo{ID: "shmissing", Command: &mezzo.CommandInfo{Value: "no-such-program-xyz", Shell: true}}, false, mezzo.TaskFailed, "command not found"},
+		{mezzo.TaskInfo{ID: "noop", Duration: 20 * time.Millisecond}, false, mezzo.TaskFinished, ""},
+		{mezzo.TaskInfo{ID: "sleepy", Command: &mezzo.CommandInfo{Value: "sleep 30", Shell: true}}, true, mezzo.TaskKilled, ""},
+		{mezzo.TaskInfo{ID: "stubborn", Command: &mezzo.CommandInfo{Value: "trap '' TERM; sleep 30", Shell: true}}, true, mezzo.TaskKilled, ""},
+		{mezzo.TaskInfo{ID: "longnoop", Duration: time.Hour}, true, mezzo.TaskKilled, ""},
+	}
+	for _, c := range cases {
+		f.events <- launch(c.task)
+		first := next(t, f)
+		if c.state == mezzo.TaskFailed && c.inMessage == "not found" {
+			if first.State != mezzo.TaskFailed || !strings.Contains(first.Message, c.inMessage) {
+				t.Errorf("%s: got %v %q, want FAILED mentioning %q", c.task.ID, first.State, first.Message, c.inMessage)
+			}
+			continue
+		}
+		if first.State != mezzo.TaskRunning || first.TaskID != c.task.ID {
+			t.Fatalf("%s: first update %v for %s, want RUNNING", c.task.ID, first.State, first.TaskID)
+		}
+		if c.kill {
+			time.Sleep(50 * time.Millisecond) // let the shell install its trap
+			f.events <- kill(c.task.ID)
+		}
+		last := next(t, f)
+		if last.State != c.state || !strings.Contains(last.Message, c.inMessage) {
+			t.Errorf("%s: got %v %q, want %v mentioning %q", c.task.ID, last.State, last.Message, c.state, c.inMessage)
+		}
+	}
+	for file, want := range map[string]string{"task-ok.stdout": "out\n", "task-ok.stderr": "err\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, file)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", file, b, err, want)
+		}
+	}
+}
