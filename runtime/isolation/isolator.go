@@ -1,0 +1,174 @@
+package isolation
+
+import (
+	"fmt"
+	"math"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/mezzo-cluster/mezzo"
+)
+
+// Isolator starts processes inside containers. Implementations are safe for
+// concurrent use.
+type Isolator interface {
+	// Name says which isolator this is, and whether it isolates at all.
+	Name() string
+	// Start starts cmd, which must not have been started, inside a new
+	// container named id with the given limits. The process is inside the
+	// container before it runs any of the command's own code. id must be
+	// unique among the live containers of this isolator.
+	Start(id string, cmd *exec.Cmd, limits Limits) (Container, error)
+	// Cleanup kills and removes the containers a previous run left behind
+	// (an agent that crashed does not destroy its containers) and returns
+	// their names. Call it once, before the first Start.
+	Cleanup() ([]string, error)
+}
+
+// Container is one started process and everything it forks. Its methods are
+// safe for concurrent use.
+type Container interface {
+	// Wait waits for the started process to exit and reports how it ended.
+	// It may be called any number of times, from any goroutine.
+	Wait() (ExitInfo, error)
+	// Kill sends SIGKILL to every process in the container, including
+	// children that left the started process's process group.
+	Kill() error
+	// Update changes the limits of the running container, e.g. when another
+	// task joins its executor.
+	Update(limits Limits) error
+	// Destroy kills whatever still runs and removes the container; nothing
+	// of it is left on the machine afterwards. Call it after Wait.
+	Destroy() error
+}
+
+// Limits are the resources a container may use. A zero field means
+// "unlimited".
+type Limits struct {
+	// CPUs is the number of CPUs, e.g. 0.5. It sets both the container's
+	// share when CPUs are contended and a hard CFS quota of CPUs*period.
+	CPUs float64
+	// MemBytes is the memory limit in bytes, swap included: a container
+	// that needs more is killed by the kernel (ExitInfo.OOMKilled).
+	MemBytes int64
+}
+
+// LimitsFor converts a resource bundle (mem in megabytes, as in Mesos) to
+// limits. Resources other than cpus and mem are not enforced.
+func LimitsFor(r mezzo.Resources) Limits {
+	return Limits{
+		CPUs:     r.Get(mezzo.CPUs),
+		MemBytes: int64(math.Round(r.Get(mezzo.Mem) * (1 << 20))),
+	}
+}
+
+func (l Limits) String() string {
+	cpus, mem := "unlimited", "unlimited"
+	if l.CPUs > 0 {
+		cpus = fmt.Sprintf("%g", l.CPUs)
+	}
+	if l.MemBytes > 0 {
+		mem = fmt.Sprintf("%d bytes", l.MemBytes)
+	}
+	return "cpus " + cpus + ", mem " + mem
+}
+
+func (l Limits) validate() error {
+	if math.IsNaN(l.CPUs) || math.IsInf(l.CPUs, 0) || l.CPUs < 0 {
+		return fmt.Errorf("limits: cpus %v is not a non-negative number", l.CPUs)
+	}
+	if l.MemBytes < 0 {
+		return fmt.Errorf("limits: memory %d bytes is negative", l.MemBytes)
+	}
+	return nil
+}
+
+// ExitInfo says how a container's started process ended.
+type ExitInfo struct {
+	// Code is the exit status, or -1 when the process was killed by a signal.
+	Code int
+	// Signal is the signal that killed the process, 0 if it exited.
+	Signal syscall.Signal
+	// OOMKilled reports that the kernel killed a process of the container
+	// (not necessarily the started one) because the container reached its
+	// memory limit.
+	OOMKilled bool
+}
+
+// Success reports a clean exit with status 0 and no OOM kill.
+func (e ExitInfo) Success() bool { return e.Code == 0 && e.Signal == 0 && !e.OOMKilled }
+
+// String describes the end for a task status message, e.g.
+// "killed by signal killed: memory limit reached".
+func (e ExitInfo) String() string {
+	var s string
+	if e.Signal != 0 {
+		s = "killed by signal " + e.Signal.String()
+	} else {
+		s = fmt.Sprintf("exited with status %d", e.Code)
+	}
+	if e.OOMKilled {
+		s += ": memory limit reached"
+	}
+	return s
+}
+
+func exitInfoOf(ps interface{ Sys() any }) ExitInfo {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return ExitInfo{Code: -1}
+	}
+	if ws.Signaled() {
+		return ExitInfo{Code: -1, Signal: ws.Signal()}
+	}
+	return ExitInfo{Code: ws.ExitStatus()}
+}
+
+// Options configure an isolator. The zero value is the default.
+type Options struct {
+	// Parent is the cgroup that holds the containers (cgroups only). A
+	// relative name (the default is "mezzo") is placed under the agent's
+	// own cgroup, so containers stay inside whatever limits the agent was
+	// given and a service manager keeps seeing them as the agent's; an
+	// absolute path ("/mezzo") starts at the root of the hierarchy.
+	Parent string
+}
+
+// DefaultParent is the cgroup that holds containers when Options.Parent is
+// empty.
+const DefaultParent = "mezzo"
+
+// Kinds are the names New accepts.
+var Kinds = []string{"cgroups", "process"}
+
+// New returns the isolator of the given kind ("cgroups" or "process"). A
+// "cgroups" isolator that cannot work on this machine (not root, no cgroup
+// file system, a controller missing) is an error that says why, never a
+// silent fallback.
+func New(kind string, opts Options) (Isolator, error) {
+	switch kind {
+	case "cgroups":
+		return newCgroups(opts)
+	case "process":
+		return newProcess(), nil
+	default:
+		return nil, fmt.Errorf("isolation: unknown isolator %q (known: %s)", kind, strings.Join(Kinds, ", "))
+	}
+}
+
+// checkID rejects names that would escape the parent cgroup or that the
+// cgroup file system cannot hold.
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("isolation: empty container id")
+	case id == "." || id == "..":
+		return fmt.Errorf("isolation: container id %q is not a valid directory name", id)
+	case strings.ContainsAny(id, "/\x00\n"):
+		return fmt.Errorf("isolation: container id %q contains '/', a newline or NUL", id)
+	case len(id) > 200:
+		return fmt.Errorf("isolation: container id %q is longer than 200 bytes", id)
+	}
+	return nil
+}
