@@ -142,7 +142,7 @@ type framework struct {
 	ordinal    int
 	active     bool
 	suppressed bool
-	allocated  mezzo.Resources            // offered + used
+	allocated  mezzo.Resources            // offered + used, scalars only
 	used       map[int]mezzo.Resources    // by agent slot
 	offers     map[mezzo.OfferID]struct{} // outstanding
 	filters    map[int]*filter            // by agent slot
@@ -211,7 +211,7 @@ func (a *Allocator) AddAgent(id mezzo.AgentID, info AgentInfo, used map[mezzo.Fr
 	a.agents[id] = ag
 	a.agentSlots = append(a.agentSlots, ag)
 	a.liveAgents++
-	a.total = a.total.Add(info.Resources)
+	a.total = a.total.Add(info.Resources.ScalarPart())
 	for _, fid := range sortedFrameworkIDs(used) {
 		if !used[fid].IsEmpty() {
 			a.charge(a.frameworks[fid], ag, used[fid])
@@ -245,7 +245,7 @@ func (a *Allocator) RemoveAgent(id mezzo.AgentID) ([]mezzo.Offer, error) {
 	delete(a.agents, id)
 	a.agentSlots[ag.slot] = nil
 	a.liveAgents--
-	a.total = a.total.Sub(ag.total)
+	a.total = a.total.Sub(ag.total.ScalarPart())
 	a.renumberAgents()
 	a.compactAgentSlots()
 	a.totalChanged()
@@ -537,9 +537,12 @@ func (a *Allocator) setOfferable(fw *framework, active, suppressed bool) {
 
 // --- bookkeeping --------------------------------------------------------------
 
-// charge adds r to a framework's and its role's allocation.
+// charge adds r to a framework's and its role's allocation. Allocations
+// summed across agents keep scalars only: ports are per agent, and their
+// union over agents would count the same port numbers once.
 func (a *Allocator) charge(fw *framework, ag *agent, r mezzo.Resources) {
 	_ = ag
+	r = r.ScalarPart()
 	fw.allocated = fw.allocated.Add(r)
 	fw.role.allocated = fw.role.allocated.Add(r)
 	a.rerankFramework(fw, true)
@@ -548,6 +551,7 @@ func (a *Allocator) charge(fw *framework, ag *agent, r mezzo.Resources) {
 
 // uncharge takes r off a framework's and its role's allocation.
 func (a *Allocator) uncharge(fw *framework, r mezzo.Resources) {
+	r = r.ScalarPart()
 	fw.allocated = fw.allocated.Sub(r)
 	fw.role.allocated = fw.role.allocated.Sub(r)
 	a.rerankFramework(fw, true)

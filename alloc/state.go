@@ -30,8 +30,9 @@ type AgentState struct {
 	Used      mezzo.Resources
 }
 
-// Totals sums the cluster: what agents have, what is offered, what tasks
-// use, and what is free (on active agents).
+// Totals sums the cluster's scalar resources: what agents have, what is
+// offered, what tasks use, and what is free (on active agents). Ports are
+// per agent and not summed.
 type Totals struct {
 	Total, Offered, Used, Free mezzo.Resources
 	Agents, Frameworks, Offers int
@@ -42,11 +43,11 @@ func (a *Allocator) Totals() Totals {
 	t := Totals{Total: a.total, Free: a.free, Agents: a.liveAgents, Frameworks: len(a.fwOrder), Offers: len(a.offers)}
 	for _, fw := range a.fwOrder {
 		for _, r := range fw.used {
-			t.Used = t.Used.Add(r)
+			t.Used = t.Used.Add(r.ScalarPart())
 		}
 	}
 	for _, o := range a.offers {
-		t.Offered = t.Offered.Add(o.resources)
+		t.Offered = t.Offered.Add(o.resources.ScalarPart())
 	}
 	return t
 }
@@ -76,10 +77,10 @@ func (a *Allocator) frameworkState(fw *framework) FrameworkState {
 		DominantShare: fw.allocated.DominantShare(a.total),
 	}
 	for _, slot := range sortedIntKeys(fw.used) {
-		s.Used = s.Used.Add(fw.used[slot])
+		s.Used = s.Used.Add(fw.used[slot].ScalarPart())
 	}
 	for _, id := range sortedKeys(fw.offers) {
-		s.Offered = s.Offered.Add(a.offers[id].resources)
+		s.Offered = s.Offered.Add(a.offers[id].resources.ScalarPart())
 	}
 	return s
 }
@@ -126,12 +127,12 @@ func (a *Allocator) Check() error {
 		sum := ag.available
 		for _, o := range ag.offers {
 			sum = sum.Add(o.resources)
-			fwAlloc[o.fw.id] = fwAlloc[o.fw.id].Add(o.resources)
+			fwAlloc[o.fw.id] = fwAlloc[o.fw.id].Add(o.resources.ScalarPart())
 		}
 		for fid := range ag.users {
 			u := a.frameworks[fid].used[ag.slot]
 			sum = sum.Add(u)
-			fwAlloc[fid] = fwAlloc[fid].Add(u)
+			fwAlloc[fid] = fwAlloc[fid].Add(u.ScalarPart())
 		}
 		if !sum.Equal(ag.total) {
 			return fmt.Errorf("agent %s: free %s + offered + used = %s, want total %s", ag.id, ag.available, sum, ag.total)
