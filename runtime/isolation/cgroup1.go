@@ -243,6 +243,14 @@ func (g *v1Group) kill() error {
 	if err != nil {
 		return err
 	}
+	// An empty cgroup stays empty (only Start adds processes), and
+	// freezing it costs milliseconds, so look first.
+	if pids, err := pidsUnder(freezer); err != nil || len(pids) == 0 {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
 	frozen := freeze(filepath.Join(freezer, "freezer.state"), "FROZEN")
 	pids, err := pidsUnder(freezer)
 	if err == nil {

@@ -3,6 +3,7 @@ package isolation
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"sync"
@@ -69,6 +70,7 @@ func newCgroups(opts Options) (*cgroupsIsolator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", err, hint)
 	}
+	slog.Info("isolation: cgroups", "hierarchy", h.describe())
 	return &cgroupsIsolator{h: h}, nil
 }
 

@@ -29,7 +29,7 @@ func newTestCgroups(t *testing.T) *cgroupsIsolator {
 	return iso
 }
 
-func removeParent(t *testing.T, h hierarchy) {
+func removeParent(t testing.TB, h hierarchy) {
 	t.Helper()
 	if _, err := (&cgroupsIsolator{h: h}).Cleanup(); err != nil {
 		t.Errorf("cleanup: %v", err)
@@ -42,11 +42,11 @@ func removeParent(t *testing.T, h hierarchy) {
 }
 
 // parentDirs are the parent cgroup's directories (one per controller on v1).
-func parentDirs(t *testing.T, h hierarchy) []string {
+func parentDirs(t testing.TB, h hierarchy) []string {
 	return containerDirs(t, h, "")
 }
 
-func containerDirs(t *testing.T, h hierarchy, id string) []string {
+func containerDirs(t testing.TB, h hierarchy, id string) []string {
 	t.Helper()
 	switch h := h.(type) {
 	case *v1Hierarchy:

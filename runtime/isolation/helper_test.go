@@ -114,7 +114,7 @@ func readLine(t *testing.T, r io.Reader) string {
 }
 
 // requireRoot skips tests that need real cgroups when they cannot work.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create cgroups")
