@@ -1,0 +1,421 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/isolation"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Agent is one mezzo agent. Create it with New and drive it with Run.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *statusStore
+	iso    isolation.Isolator // nil when emulated
+	client api.AgentAPIClient
+	conn   *grpc.ClientConn // owned, when dialled here
+
+	lis      net.Listener // ExecutorAPI, nil when emulated
+	endpoint string
+
+	mu         sync.Mutex
+	id         mezzo.AgentID
+	session    string
+	frameworks map[mezzo.FrameworkID]*framework
+	tasks      map[streamKey]*task
+	execSeq    int
+	closed     bool
+}
+
+type framework struct {
+	info      mezzo.FrameworkInfo
+	executors map[mezzo.ExecutorID]*executorProc
+}
+
+type task struct {
+	fw    mezzo.FrameworkID
+	info  mezzo.TaskInfo
+	state mezzo.TaskState
+	exec  *executorProc // nil when emulated
+	timer *time.Timer   // emulated tasks
+	// held is a command executor's terminal update, kept until its
+	// process exits so a memory-limit kill can be named as such.
+	held *mezzo.TaskStatus
+}
+
+// New checks the configuration, prepares WorkDir and the isolator, and
+// recovers the status updates a previous run left unacknowledged. It does
+// not contact the master; Run does.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, frameworks: map[mezzo.FrameworkID]*framework{}, tasks: map[streamKey]*task{}}
+	a.log = cfg.Logger
+	statusDir := ""
+	if cfg.WorkDir != "" {
+		statusDir = filepath.Join(cfg.WorkDir, "status")
+		if err := os.MkdirAll(statusDir, 0o755); err != nil {
+			return nil, fmt.Errorf("agent: work dir: %w", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(cfg.WorkDir, "agent-id")); err == nil {
+			a.id = mezzo.AgentID(strings.TrimSpace(string(b)))
+		}
+	}
+	a.store = newStatusStore(statusDir, cfg.StatusRetry, cfg.StatusRetryMax)
+	latest, err := a.store.load()
+	if err != nil {
+		return nil, fmt.Errorf("agent: recovering status updates: %w", err)
+	}
+	// Executors of a previous run are gone (the isolator's Cleanup kills
+	// leftovers), so their unfinished tasks are lost; say so, reliably.
+	keys := make([]streamKey, 0, len(latest))
+	for k := range latest {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].fw < keys[j].fw || keys[i].fw == keys[j].fw && keys[i].task < keys[j].task
+	})
+	for _, k := range keys {
+		last := latest[k]
+		if !last.State.Terminal() {
+			_, err := a.store.appendUpdate(k.fw, mezzo.TaskStatus{TaskID: k.task, AgentID: a.id, ExecutorID: last.ExecutorID,
+				State: mezzo.TaskLost, Reason: mezzo.ReasonAgentRestarted, Message: "agent restarted; the task's executor is gone",
+				Time: time.Now(), UUID: newID()}, time.Now())
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	if cfg.Conn != nil {
+		a.client = api.NewAgentAPIClient(cfg.Conn)
+	} else {
+		conn, err := grpc.NewClient(cfg.Master, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, fmt.Errorf("agent: master address %q: %w", cfg.Master, err)
+		}
+		a.conn = conn
+		a.client = api.NewAgentAPIClient(conn)
+	}
+	if !cfg.Emulated {
+		iso, err := isolation.New(cfg.Isolation, isolation.Options{Parent: cfg.CgroupParent})
+		if err != nil {
+			a.closeConn()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		if removed, err := iso.Cleanup(); err != nil {
+			a.log.Warn("cleaning up containers of a previous run", "err", err)
+		} else if len(removed) > 0 {
+			a.log.Info("removed containers of a previous run", "containers", removed)
+		}
+		a.iso = iso
+		lis, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			a.closeConn()
+			return nil, fmt.Errorf("agent: executor API listen %q: %w", cfg.Listen, err)
+		}
+		a.lis, a.endpoint = lis, lis.Addr().String()
+	}
+	return a, nil
+}
+
+func (a *Agent) closeConn() {
+	if a.conn != nil {
+		_ = a.conn.Close()
+	}
+}
+
+// ID is the agent ID the master gave (empty before the first registration).
+func (a *Agent) ID() mezzo.AgentID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.id
+}
+
+// Run registers with the master, re-registering after every lost
+// connection, and serves executors until ctx ends. On return the agent's
+// executors have been killed and its resources released; the status updates
+// not yet acknowledged stay on disk for the next run.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var srv *grpc.Server
+	if a.lis != nil {
+		srv = grpc.NewServer()
+		api.RegisterExecutorAPIServer(srv, &executorServer{a: a})
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = srv.Serve(a.lis) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); a.resendLoop(ctx) }()
+
+	delay := a.cfg.ReconnectDelay
+	for ctx.Err() == nil {
+		registered, err := a.session1(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if registered {
+			delay = a.cfg.ReconnectDelay
+		}
+		a.log.Warn("lost the master; re-subscribing", "agent", string(a.ID()), "err", err, "after", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+
+	a.shutdownAll()
+	if srv != nil {
+		srv.Stop()
+	}
+	wg.Wait()
+	a.store.close()
+	a.closeConn()
+	return nil
+}
+
+// session1 is one subscription to the master: register, then handle events
+// until the stream breaks. It reports whether registration succeeded.
+func (a *Agent) session1(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := a.client.Subscribe(ctx, a.subscribeRequest())
+	if err != nil {
+		return false, err
+	}
+	ev, err := stream.Recv()
+	if err != nil {
+		return false, err
+	}
+	reg := ev.GetRegistered()
+	if reg == nil {
+		return false, fmt.Errorf("master's first event is %T, not Registered", ev.Event)
+	}
+	a.mu.Lock()
+	first := a.id == ""
+	a.id, a.session = mezzo.AgentID(reg.AgentId), reg.SessionId
+	a.mu.Unlock()
+	if a.cfg.WorkDir != "" && first {
+		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "agent-id"), []byte(reg.AgentId+"\n"), 0o644); err != nil {
+			a.log.Error("saving agent ID", "err", err)
+		}
+	}
+	a.log.Info("registered with master", "agent", reg.AgentId, "master", reg.MasterId, "reregistered", !first)
+	a.store.resendAll(time.Now())
+
+	// A master that goes silent (no event, not even a ping) for several
+	// ping intervals is treated as lost.
+	var watchdog *time.Timer
+	silence := time.Duration(reg.PingIntervalNanos) * 5
+	if silence > 0 {
+		watchdog = time.AfterFunc(silence, cancel)
+		defer watchdog.Stop()
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return true, err
+		}
+		if watchdog != nil {
+			watchdog.Reset(silence)
+		}
+		a.handle(ctx, ev)
+	}
+}
+
+func (a *Agent) header() *api.AgentHeader {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return &api.AgentHeader{AgentId: string(a.id), SessionId: a.session}
+}
+
+func (a *Agent) subscribeRequest() *api.AgentSubscribeRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	req := &api.AgentSubscribeRequest{Agent: &api.AgentInfo{
+		AgentId: string(a.id), Hostname: a.cfg.Hostname,
+		Resources: api.ResourcesToProto(a.cfg.Resources), Attributes: api.AttributesToProto(a.cfg.Attributes),
+	}}
+	fws := make([]mezzo.FrameworkID, 0, len(a.frameworks))
+	for id := range a.frameworks {
+		fws = append(fws, id)
+	}
+	sort.Slice(fws, func(i, j int) bool { return fws[i] < fws[j] })
+	for _, id := range fws {
+		fw := a.frameworks[id]
+		req.Frameworks = append(req.Frameworks, api.FrameworkToProto(fw.info))
+		exs := make([]mezzo.ExecutorID, 0, len(fw.executors))
+		for ex := range fw.executors {
+			exs = append(exs, ex)
+		}
+		sort.Slice(exs, func(i, j int) bool { return exs[i] < exs[j] })
+		for _, ex := range exs {
+			info := fw.executors[ex].info
+			req.Executors = append(req.Executors, &api.RunningExecutor{FrameworkId: string(id), Executor: api.ExecutorToProto(&info)})
+		}
+	}
+	keys := make([]streamKey, 0, len(a.tasks))
+	for k := range a.tasks {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].fw < keys[j].fw || keys[i].fw == keys[j].fw && keys[i].task < keys[j].task
+	})
+	for _, k := range keys {
+		t := a.tasks[k]
+		rt := &api.RunningTask{FrameworkId: string(k.fw), Task: api.TaskToProto(t.info), State: api.StateToProto(t.state)}
+		if t.exec != nil {
+			rt.ExecutorId = string(t.exec.info.ID)
+		}
+		req.Tasks = append(req.Tasks, rt)
+	}
+	return req
+}
+
+// handle acts on one master event. It never blocks on executors or the
+// master: replies go out on their own goroutines.
+func (a *Agent) handle(ctx context.Context, ev *api.AgentEvent) {
+	switch e := ev.Event.(type) {
+	case *api.AgentEvent_LaunchTasks_:
+		fw, err := api.FrameworkFromProto(e.LaunchTasks.Framework)
+		if err != nil {
+			a.log.Error("bad framework in launch", "err", err)
+			return
+		}
+		for _, p := range e.LaunchTasks.Tasks {
+			t, err := api.TaskFromProto(p)
+			if err != nil {
+				a.update(fw.ID, mezzo.TaskStatus{TaskID: mezzo.TaskID(p.GetTaskId()), State: mezzo.TaskError, Reason: mezzo.ReasonTaskInvalid, Message: err.Error()})
+				continue
+			}
+			a.launch(fw, t)
+		}
+	case *api.AgentEvent_KillTask_:
+		a.kill(mezzo.FrameworkID(e.KillTask.FrameworkId), mezzo.TaskID(e.KillTask.TaskId))
+	case *api.AgentEvent_ShutdownExecutor_:
+		a.mu.Lock()
+		if fw := a.frameworks[mezzo.FrameworkID(e.ShutdownExecutor.FrameworkId)]; fw != nil {
+			if ex := fw.executors[mezzo.ExecutorID(e.ShutdownExecutor.ExecutorId)]; ex != nil {
+				a.shutdownExecutorLocked(ex)
+			}
+		}
+		a.mu.Unlock()
+	case *api.AgentEvent_ShutdownFramework_:
+		a.shutdownFramework(mezzo.FrameworkID(e.ShutdownFramework.FrameworkId))
+	case *api.AgentEvent_Acknowledge_:
+		k := e.Acknowledge
+		if _, err := a.store.ack(mezzo.FrameworkID(k.FrameworkId), mezzo.TaskID(k.TaskId), k.Uuid, time.Now()); err != nil {
+			a.log.Error("recording acknowledgement", "framework", k.FrameworkId, "task", k.TaskId, "err", err)
+		}
+		a.forgetIfDone(streamKey{mezzo.FrameworkID(k.FrameworkId), mezzo.TaskID(k.TaskId)})
+	case *api.AgentEvent_Message_:
+		a.mu.Lock()
+		if fw := a.frameworks[mezzo.FrameworkID(e.Message.FrameworkId)]; fw != nil {
+			if ex := fw.executors[mezzo.ExecutorID(e.Message.ExecutorId)]; ex != nil {
+				ex.send(&api.ExecutorEvent{Event: &api.ExecutorEvent_Message_{Message: &api.ExecutorEvent_Message{Data: e.Message.Data}}})
+			}
+		}
+		a.mu.Unlock()
+	case *api.AgentEvent_Ping_:
+		seq, h := e.Ping.Seq, a.header()
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, _ = a.client.Pong(cctx, &api.PongRequest{Header: h, Seq: seq})
+		}()
+	case *api.AgentEvent_Registered_:
+		a.log.Warn("unexpected second Registered event from master")
+	}
+}
+
+// update records a status update the agent itself generates and queues it
+// for the master. Task state follows the update.
+func (a *Agent) update(fw mezzo.FrameworkID, s mezzo.TaskStatus) {
+	a.mu.Lock()
+	s.AgentID = a.id
+	if t := a.tasks[streamKey{fw, s.TaskID}]; t != nil {
+		t.state = s.State
+		if t.exec != nil && s.ExecutorID == "" {
+			s.ExecutorID = t.exec.info.ID
+		}
+	}
+	a.mu.Unlock()
+	if s.UUID == "" {
+		s.UUID = newID()
+	}
+	if s.Time.IsZero() {
+		s.Time = time.Now()
+	}
+	if _, err := a.store.appendUpdate(fw, s, time.Now()); err != nil {
+		a.log.Error("storing status update", "framework", string(fw), "task", string(s.TaskID), "err", err)
+	}
+}
+
+// forgetIfDone drops a terminal task once all its updates are acknowledged.
+func (a *Agent) forgetIfDone(k streamKey) {
+	if len(a.store.pending(k.fw, k.task)) > 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t := a.tasks[k]; t != nil && t.state.Terminal() && t.held == nil {
+		delete(a.tasks, k)
+	}
+}
+
+// resendLoop sends due heads of the update streams to the master.
+func (a *Agent) resendLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		due, next := a.store.due(time.Now())
+		h := a.header()
+		for _, d := range due {
+			if h.SessionId == "" {
+				break // not registered: resendAll makes them due on registration
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := a.client.Update(cctx, &api.AgentUpdateRequest{Header: h, FrameworkId: string(d.fw), Status: api.StatusToProto(d.status)})
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				a.log.Debug("status update not sent; will retry", "framework", string(d.fw), "task", string(d.status.TaskID), "err", err)
+			}
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.store.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

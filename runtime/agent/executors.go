@@ -1,0 +1,467 @@
+package agent
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/executor"
+	"github.com/mezzo-cluster/mezzo/runtime/isolation"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// CommandKind is the executor kind that runs tasks without an executor of
+// their own. Each such task gets its own command executor process (as in
+// Mesos), so its container's limits are the task's and a memory-limit kill
+// is the task's; tasks naming an executor share it.
+const CommandKind = "command"
+
+// executorProc is one executor process and the events waiting for it.
+type executorProc struct {
+	fw        mezzo.FrameworkID
+	info      mezzo.ExecutorInfo
+	command   bool // a per-task command executor
+	token     string
+	sandbox   string
+	container isolation.Container
+	tasks     map[mezzo.TaskID]*task // live tasks
+
+	queue    []*api.ExecutorEvent // guarded by Agent.mu
+	notify   chan struct{}
+	exited   chan struct{} // closed once the process has been reaped
+	shutdown bool
+}
+
+// send queues an event for the executor; the caller holds Agent.mu.
+func (ex *executorProc) send(ev *api.ExecutorEvent) {
+	ex.queue = append(ex.queue, ev)
+	select {
+	case ex.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (ex *executorProc) limits() isolation.Limits {
+	r := ex.info.Resources
+	for _, t := range ex.tasks {
+		r = r.Add(t.info.Resources)
+	}
+	return isolation.LimitsFor(r)
+}
+
+func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
+	log := a.log.With("framework", string(fwInfo.ID), "task", string(t.ID))
+	k := streamKey{fwInfo.ID, t.ID}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return // the master learns of the task's fate on re-registration
+	}
+	if old := a.tasks[k]; old != nil && !old.state.Terminal() {
+		a.mu.Unlock()
+		log.Warn("launch of a task that is already running; ignored")
+		return
+	}
+	fw := a.frameworks[fwInfo.ID]
+	if fw == nil {
+		fw = &framework{executors: map[mezzo.ExecutorID]*executorProc{}}
+		a.frameworks[fwInfo.ID] = fw
+	}
+	fw.info = fwInfo
+	tk := &task{fw: fwInfo.ID, info: t, state: mezzo.TaskStaging}
+	a.tasks[k] = tk
+
+	if a.cfg.Emulated {
+		a.mu.Unlock()
+		a.update(fwInfo.ID, mezzo.TaskStatus{TaskID: t.ID, State: mezzo.TaskRunning})
+		a.mu.Lock()
+		tk.timer = time.AfterFunc(t.Duration, func() {
+			a.update(fwInfo.ID, mezzo.TaskStatus{TaskID: t.ID, State: mezzo.TaskFinished})
+		})
+		a.mu.Unlock()
+		return
+	}
+
+	info := mezzo.ExecutorInfo{ID: mezzo.ExecutorID("command-" + string(t.ID)), Name: "command executor", Kind: CommandKind}
+	command := t.Executor == nil
+	if !command {
+		info = *t.Executor
+	}
+	ex := fw.executors[info.ID]
+	if ex != nil && ex.shutdown {
+		a.mu.Unlock()
+		a.update(fwInfo.ID, mezzo.TaskStatus{TaskID: t.ID, State: mezzo.TaskFailed, Reason: mezzo.ReasonExecutorTerminated,
+			Message: fmt.Sprintf("executor %q is shutting down", info.ID)})
+		return
+	}
+	tk.exec = ex
+	if ex != nil {
+		ex.tasks[t.ID] = tk
+		if err := ex.container.Update(ex.limits()); err != nil {
+			log.Warn("raising executor limits", "executor", string(info.ID), "err", err)
+		}
+		ex.send(launchEvent(t))
+		a.mu.Unlock()
+		return
+	}
+	ex, err := a.startExecutorLocked(fwInfo.ID, info, command, tk)
+	if err != nil {
+		delete(a.tasks, k)
+		a.mu.Unlock()
+		log.Error("starting executor", "executor", string(info.ID), "err", err)
+		a.update(fwInfo.ID, mezzo.TaskStatus{TaskID: t.ID, ExecutorID: info.ID, State: mezzo.TaskFailed,
+			Reason: mezzo.ReasonContainerLaunchFail, Message: "cannot start executor: " + err.Error()})
+		return
+	}
+	tk.exec = ex
+	ex.send(launchEvent(t))
+	a.mu.Unlock()
+}
+
+func launchEvent(t mezzo.TaskInfo) *api.ExecutorEvent {
+	return &api.ExecutorEvent{Event: &api.ExecutorEvent_Launch_{Launch: &api.ExecutorEvent_Launch{Task: api.TaskToProto(t)}}}
+}
+
+// startExecutorLocked starts an executor process in a fresh sandbox inside
+// a container sized for the executor and its first task.
+func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorInfo, command bool, first *task) (*executorProc, error) {
+	a.execSeq++
+	sandbox := filepath.Join(a.cfg.WorkDir, "sandboxes", "f-"+url.PathEscape(string(fwID)),
+		fmt.Sprintf("e-%s-%d", url.PathEscape(string(info.ID)), a.execSeq))
+	if err := os.MkdirAll(sandbox, 0o755); err != nil {
+		return nil, err
+	}
+	ex := &executorProc{fw: fwID, info: info, command: command, token: newID(), sandbox: sandbox,
+		tasks: map[mezzo.TaskID]*task{first.info.ID: first}, notify: make(chan struct{}, 1), exited: make(chan struct{})}
+
+	var cmd *exec.Cmd
+	if info.Command != nil {
+		if info.Command.Shell {
+			cmd = exec.Command("/bin/sh", "-c", info.Command.Value)
+		} else {
+			cmd = exec.Command(info.Command.Value, info.Command.Args...)
+		}
+	} else {
+		kind := info.Kind
+		if kind == "" {
+			return nil, fmt.Errorf("executor %q has neither a command nor a kind", info.ID)
+		}
+		args := append(append([]string(nil), a.cfg.ExecutorArgs...), "--kind", kind)
+		cmd = exec.Command(a.cfg.ExecutorPath, args...)
+	}
+	cmd.Dir = sandbox
+	cmd.Env = append(os.Environ(), a.cfg.ExecutorEnv...)
+	if info.Command != nil {
+		cmd.Env = append(cmd.Env, info.Command.Env...)
+	}
+	cmd.Env = append(cmd.Env,
+		executor.EnvAgentEndpoint+"="+a.endpoint,
+		executor.EnvFrameworkID+"="+string(fwID),
+		executor.EnvExecutorID+"="+string(info.ID),
+		executor.EnvExecutorToken+"="+ex.token,
+		executor.EnvSandbox+"="+sandbox,
+	)
+	stdout, err := os.Create(filepath.Join(sandbox, "stdout"))
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(sandbox, "stderr"))
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+
+	id := fmt.Sprintf("%s-%d", newID()[:8], a.execSeq)
+	c, err := a.iso.Start(id, cmd, ex.limits())
+	if err != nil {
+		return nil, err
+	}
+	ex.container = c
+	a.frameworks[fwID].executors[info.ID] = ex
+	a.log.Info("executor started", "framework", string(fwID), "executor", string(info.ID), "container", id,
+		"sandbox", sandbox, "pid", cmd.Process.Pid)
+	go a.waitExecutor(ex)
+	return ex, nil
+}
+
+// waitExecutor reaps an executor and settles its tasks: a held terminal
+// update is released (renamed a memory-limit failure when the container was
+// OOM-killed) and unfinished tasks fail.
+func (a *Agent) waitExecutor(ex *executorProc) {
+	info, err := ex.container.Wait()
+	close(ex.exited)
+	log := a.log.With("framework", string(ex.fw), "executor", string(ex.info.ID))
+	if err != nil {
+		log.Warn("waiting for executor", "err", err)
+	}
+	log.Info("executor exited", "how", info.String())
+	if err := ex.container.Destroy(); err != nil {
+		log.Warn("destroying container", "err", err)
+	}
+
+	var settle []mezzo.TaskStatus
+	a.mu.Lock()
+	if fw := a.frameworks[ex.fw]; fw != nil && fw.executors[ex.info.ID] == ex {
+		delete(fw.executors, ex.info.ID)
+	}
+	for _, t := range a.tasks {
+		if t.exec != ex {
+			continue
+		}
+		switch {
+		case t.held != nil:
+			s := *t.held
+			t.held = nil
+			if info.OOMKilled && s.State != mezzo.TaskFinished && s.State != mezzo.TaskKilled {
+				s.State, s.Reason = mezzo.TaskFailed, mezzo.ReasonMemoryLimit
+				s.Message = "memory limit reached (" + isolation.LimitsFor(t.info.Resources).String() + "): " + s.Message
+			}
+			settle = append(settle, s)
+		case !t.state.Terminal():
+			s := mezzo.TaskStatus{TaskID: t.info.ID, ExecutorID: ex.info.ID, State: mezzo.TaskFailed,
+				Reason: mezzo.ReasonExecutorTerminated, Message: "executor " + info.String()}
+			if info.OOMKilled {
+				s.Reason = mezzo.ReasonMemoryLimit
+				s.Message = "memory limit reached: executor " + info.String()
+			}
+			settle = append(settle, s)
+		}
+	}
+	a.mu.Unlock()
+	for _, s := range settle {
+		a.update(ex.fw, s)
+	}
+
+	code := int32(info.Code)
+	h := a.header()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if h.SessionId != "" {
+		_, _ = a.client.ExecutorExited(ctx, &api.ExecutorExitedRequest{Header: h, FrameworkId: string(ex.fw),
+			ExecutorId: string(ex.info.ID), Status: code, Message: info.String()})
+	}
+}
+
+// shutdownExecutorLocked asks an executor to stop, and kills it after the
+// grace period.
+func (a *Agent) shutdownExecutorLocked(ex *executorProc) {
+	if ex.shutdown {
+		return
+	}
+	ex.shutdown = true
+	grace := a.cfg.KillGracePeriod
+	ex.send(&api.ExecutorEvent{Event: &api.ExecutorEvent_Shutdown_{Shutdown: &api.ExecutorEvent_Shutdown{GracePeriodNanos: int64(grace)}}})
+	go func() {
+		select {
+		case <-ex.exited:
+		case <-time.After(grace):
+			_ = ex.container.Kill()
+		}
+	}()
+}
+
+func (a *Agent) kill(fw mezzo.FrameworkID, id mezzo.TaskID) {
+	a.mu.Lock()
+	t := a.tasks[streamKey{fw, id}]
+	if t == nil || t.state.Terminal() || t.held != nil {
+		a.mu.Unlock()
+		if t == nil {
+			a.update(fw, mezzo.TaskStatus{TaskID: id, State: mezzo.TaskLost, Reason: mezzo.ReasonTaskUnknown, Message: "task unknown to this agent"})
+		}
+		return
+	}
+	if t.timer != nil {
+		if t.timer.Stop() {
+			a.mu.Unlock()
+			a.update(fw, mezzo.TaskStatus{TaskID: id, State: mezzo.TaskKilled})
+			return
+		}
+		a.mu.Unlock()
+		return
+	}
+	t.exec.send(&api.ExecutorEvent{Event: &api.ExecutorEvent_Kill_{Kill: &api.ExecutorEvent_Kill{TaskId: string(id), GracePeriodNanos: int64(a.cfg.KillGracePeriod)}}})
+	a.mu.Unlock()
+}
+
+func (a *Agent) shutdownFramework(id mezzo.FrameworkID) {
+	a.mu.Lock()
+	var timers []*task
+	if fw := a.frameworks[id]; fw != nil {
+		for _, ex := range fw.executors {
+			a.shutdownExecutorLocked(ex)
+		}
+	}
+	for k, t := range a.tasks {
+		if k.fw == id && t.timer != nil && !t.state.Terminal() {
+			timers = append(timers, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range timers {
+		if t.timer.Stop() {
+			a.update(id, mezzo.TaskStatus{TaskID: t.info.ID, State: mezzo.TaskKilled, Reason: mezzo.ReasonFrameworkRemoved})
+		}
+	}
+}
+
+// shutdownAll stops every executor (Run is ending) and waits for them.
+func (a *Agent) shutdownAll() {
+	a.mu.Lock()
+	a.closed = true
+	var all []*executorProc
+	for _, fw := range a.frameworks {
+		for _, ex := range fw.executors {
+			a.shutdownExecutorLocked(ex)
+			all = append(all, ex)
+		}
+	}
+	for _, t := range a.tasks {
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+	}
+	a.mu.Unlock()
+	for _, ex := range all {
+		<-ex.exited
+	}
+}
+
+// executorServer is the ExecutorAPI the agent serves to its executors.
+type executorServer struct {
+	api.UnimplementedExecutorAPIServer
+	a *Agent
+}
+
+// lookup finds the calling executor and checks its token; the caller holds
+// Agent.mu.
+func (s *executorServer) lookupLocked(h *api.ExecutorHeader) (*executorProc, error) {
+	fw := s.a.frameworks[mezzo.FrameworkID(h.GetFrameworkId())]
+	if fw == nil {
+		return nil, status.Errorf(codes.NotFound, "framework %q has no executors here", h.GetFrameworkId())
+	}
+	ex := fw.executors[mezzo.ExecutorID(h.GetExecutorId())]
+	if ex == nil {
+		return nil, status.Errorf(codes.NotFound, "executor %q of framework %q not known", h.GetExecutorId(), h.GetFrameworkId())
+	}
+	if subtle.ConstantTimeCompare([]byte(ex.token), []byte(h.GetToken())) != 1 {
+		return nil, status.Error(codes.PermissionDenied, "wrong executor token")
+	}
+	return ex, nil
+}
+
+func (s *executorServer) Subscribe(req *api.ExecutorSubscribeRequest, stream grpc.ServerStreamingServer[api.ExecutorEvent]) error {
+	a := s.a
+	a.mu.Lock()
+	ex, err := s.lookupLocked(req.Header)
+	if err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	fwInfo := a.frameworks[ex.fw].info
+	first := &api.ExecutorEvent{Event: &api.ExecutorEvent_Subscribed_{Subscribed: &api.ExecutorEvent_Subscribed{
+		Executor: api.ExecutorToProto(&ex.info), Framework: api.FrameworkToProto(fwInfo), AgentId: string(a.id)}}}
+	a.mu.Unlock()
+	for _, u := range req.UnacknowledgedUpdates {
+		if _, err := s.Update(stream.Context(), &api.ExecutorUpdateRequest{Header: req.Header, Status: u}); err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(first); err != nil {
+		return err
+	}
+	for {
+		a.mu.Lock()
+		batch := ex.queue
+		ex.queue = nil
+		a.mu.Unlock()
+		for i, ev := range batch {
+			if err := stream.Send(ev); err != nil {
+				// Give back what was not sent, for a re-subscription.
+				a.mu.Lock()
+				ex.queue = append(batch[i:], ex.queue...)
+				a.mu.Unlock()
+				return err
+			}
+		}
+		select {
+		case <-ex.notify:
+		case <-ex.exited:
+			return nil
+		case <-stream.Context().Done():
+			return nil
+		}
+	}
+}
+
+func (s *executorServer) Update(ctx context.Context, req *api.ExecutorUpdateRequest) (*api.Empty, error) {
+	a := s.a
+	st, err := api.StatusFromProto(req.Status)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if st.UUID == "" || st.TaskID == "" {
+		return nil, status.Error(codes.InvalidArgument, "status update needs a task_id and a uuid")
+	}
+	a.mu.Lock()
+	ex, err := s.lookupLocked(req.Header)
+	if err != nil {
+		a.mu.Unlock()
+		return nil, err
+	}
+	t := ex.tasks[st.TaskID]
+	if t == nil {
+		t = a.tasks[streamKey{ex.fw, st.TaskID}]
+	}
+	if t == nil || t.exec != ex {
+		a.mu.Unlock()
+		return nil, status.Errorf(codes.NotFound, "task %q does not belong to executor %q", st.TaskID, ex.info.ID)
+	}
+	st.AgentID, st.ExecutorID = a.id, ex.info.ID
+	if st.State.Terminal() {
+		delete(ex.tasks, st.TaskID)
+		if ex.command {
+			// Hold the result until the executor is reaped: only then
+			// does the container say whether the kernel killed the task
+			// for exceeding its memory.
+			if t.held == nil && !t.state.Terminal() {
+				held := st
+				t.held = &held
+				t.state = st.State
+			}
+			a.shutdownExecutorLocked(ex)
+			a.mu.Unlock()
+			return &api.Empty{}, nil
+		}
+	}
+	a.mu.Unlock()
+	if _, err := a.store.appendUpdate(ex.fw, st, time.Now()); err != nil {
+		return nil, status.Errorf(codes.Internal, "storing update: %v", err)
+	}
+	a.mu.Lock()
+	t.state = st.State
+	a.mu.Unlock()
+	return &api.Empty{}, nil
+}
+
+func (s *executorServer) Message(ctx context.Context, req *api.ExecutorMessageRequest) (*api.Empty, error) {
+	a := s.a
+	a.mu.Lock()
+	ex, err := s.lookupLocked(req.Header)
+	a.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.client.Message(ctx, &api.AgentMessageRequest{Header: a.header(), FrameworkId: string(ex.fw), ExecutorId: string(ex.info.ID), Data: req.Data})
+	return &api.Empty{}, err
+}

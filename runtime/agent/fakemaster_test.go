@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// fakeMaster is a test-only AgentAPI server: it registers agents, pushes
+// the events a test gives it, and records what agents send. With autoAck it
+// acknowledges every update at once, as a scheduler would.
+type fakeMaster struct {
+	api.UnimplementedAgentAPIServer
+	addr    string
+	autoAck bool
+
+	subscribes chan *api.AgentSubscribeRequest
+	events     chan *api.AgentEvent
+	updates    chan gotUpdate
+	exits      chan *api.ExecutorExitedRequest
+
+	mu   sync.Mutex
+	next int
+}
+
+type gotUpdate struct {
+	fw     mezzo.FrameworkID
+	status mezzo.TaskStatus
+}
+
+func startFakeMaster(t *testing.T, autoAck bool) *fakeMaster {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &fakeMaster{addr: lis.Addr().String(), autoAck: autoAck,
+		subscribes: make(chan *api.AgentSubscribeRequest, 8), events: make(chan *api.AgentEvent, 64),
+		updates: make(chan gotUpdate, 256), exits: make(chan *api.ExecutorExitedRequest, 64)}
+	srv := grpc.NewServer()
+	api.RegisterAgentAPIServer(srv, m)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return m
+}
+
+func (m *fakeMaster) Subscribe(req *api.AgentSubscribeRequest, s grpc.ServerStreamingServer[api.AgentEvent]) error {
+	id := req.GetAgent().GetAgentId()
+	m.mu.Lock()
+	m.next++
+	if id == "" {
+		id = fmt.Sprintf("agent-%d", m.next)
+	}
+	session := fmt.Sprintf("session-%d", m.next)
+	gen := m.next
+	m.mu.Unlock()
+	m.subscribes <- req
+	if err := s.Send(&api.AgentEvent{Event: &api.AgentEvent_Registered_{Registered: &api.AgentEvent_Registered{
+		AgentId: id, SessionId: session, MasterId: "fake"}}}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case ev := <-m.events:
+			// An event taken by a stream that is already dead (or
+			// superseded by a re-subscription) goes back for the live one.
+			m.mu.Lock()
+			stale := gen != m.next
+			m.mu.Unlock()
+			if stale || s.Context().Err() != nil {
+				m.events <- ev
+				return nil
+			}
+			if err := s.Send(ev); err != nil {
+				m.events <- ev
+				return err
+			}
+		case <-s.Context().Done():
+			return nil
+		}
+	}
+}
+
+func (m *fakeMaster) Update(_ context.Context, req *api.AgentUpdateRequest) (*api.Empty, error) {
+	if req.GetHeader().GetSessionId() == "" {
+		return nil, status.Error(codes.FailedPrecondition, "no session")
+	}
+	st, err := api.StatusFromProto(req.Status)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	m.updates <- gotUpdate{fw: mezzo.FrameworkID(req.FrameworkId), status: st}
+	if m.autoAck {
+		m.events <- ackEvent(mezzo.FrameworkID(req.FrameworkId), st)
+	}
+	return &api.Empty{}, nil
+}
+
+func (m *fakeMaster) ExecutorExited(_ context.Context, req *api.ExecutorExitedRequest) (*api.Empty, error) {
+	m.exits <- req
+	return &api.Empty{}, nil
+}
+
+func (m *fakeMaster) Pong(context.Context, *api.PongRequest) (*api.Empty, error) {
+	return &api.Empty{}, nil
+}
+
+func (m *fakeMaster) Message(context.Context, *api.AgentMessageRequest) (*api.Empty, error) {
+	return &api.Empty{}, nil
+}
+
+func ackEvent(fw mezzo.FrameworkID, st mezzo.TaskStatus) *api.AgentEvent {
+	return &api.AgentEvent{Event: &api.AgentEvent_Acknowledge_{Acknowledge: &api.AgentEvent_Acknowledge{
+		FrameworkId: string(fw), TaskId: string(st.TaskID), Uuid: st.UUID}}}
+}
+
+func launchEvent1(fw mezzo.FrameworkID, tasks ...mezzo.TaskInfo) *api.AgentEvent {
+	l := &api.AgentEvent_LaunchTasks{Framework: api.FrameworkToProto(mezzo.FrameworkInfo{ID: fw, Name: "test"})}
+	for _, t := range tasks {
+		l.Tasks = append(l.Tasks, api.TaskToProto(t))
+	}
+	return &api.AgentEvent{Event: &api.AgentEvent_LaunchTasks_{LaunchTasks: l}}
+}
+
+func killEvent(fw mezzo.FrameworkID, id mezzo.TaskID) *api.AgentEvent {
+	return &api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{FrameworkId: string(fw), TaskId: string(id)}}}
+}
+
+// nextUpdate waits for the next update the master receives for task.
+// Updates of other tasks are kept for later calls.
+func (m *fakeMaster) nextUpdate(t *testing.T, task mezzo.TaskID) mezzo.TaskStatus {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	var others []gotUpdate
+	defer func() {
+		for _, o := range others {
+			m.updates <- o
+		}
+	}()
+	for {
+		select {
+		case u := <-m.updates:
+			if u.status.TaskID == task {
+				return u.status
+			}
+			others = append(others, u)
+		case <-deadline:
+			t.Fatalf("no update for task %s within 15s", task)
+		}
+	}
+}
