@@ -53,3 +53,21 @@ func TestExecutorsHavePi(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLoad(t *testing.T) {
+	steps, err := parseLoad("0s:2, 90s:5,2m:0")
+	if err != nil || len(steps) != 3 || steps[1].Instances != 5 || steps[2].At.Minutes() != 2 {
+		t.Fatalf("parseLoad: %v %v", steps, err)
+	}
+	for _, bad := range []string{"", "0s", "soon:2", "1s:many"} {
+		if _, err := parseLoad(bad); err == nil || !strings.Contains(err.Error(), "load step 1") {
+			t.Errorf("parseLoad(%q): err %v, want one naming step 1", bad, err)
+		}
+	}
+	if _, err := Schedulers()["service"].New(Options{}, []string{"-load", "0s:1,1s:x"}); err == nil || !strings.Contains(err.Error(), "load step 2") {
+		t.Errorf("bad -load: err %v", err)
+	}
+	if _, err := Schedulers()["torque"].New(Options{}, nil); err == nil || !strings.Contains(err.Error(), "Cluster") {
+		t.Errorf("torque without a cluster size: err %v, want one naming Cluster", err)
+	}
+}
