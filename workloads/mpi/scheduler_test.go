@@ -148,7 +148,7 @@ func TestStrictFIFOKeepsHeadGathering(t *testing.T) {
 }
 
 func TestJobArrivesAtSubmitTime(t *testing.T) {
-	s, d := start(t, Config{Cluster: cluster(8), Jobs: []Job{job("late", 1, 10 * time.Second)}})
+	s, d := start(t, Config{Cluster: cluster(8), Jobs: []Job{job("late", 1, 10*time.Second)}})
 	if !d.Suppressed {
 		t.Error("nothing to run yet but offers not suppressed")
 	}
