@@ -1,0 +1,185 @@
+package driver
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+)
+
+var _ mezzo.Driver = (*Driver)(nil)
+
+// LaunchTasks accepts offers (all on one agent) and launches tasks. Tasks
+// the master refuses come back as TASK_ERROR / TASK_DROPPED updates.
+func (d *Driver) LaunchTasks(offers []mezzo.OfferID, tasks []mezzo.TaskInfo, f mezzo.Filters) error {
+	h, err := d.header()
+	if err != nil {
+		return err
+	}
+	req := &api.AcceptRequest{Header: h, Filters: api.FiltersToProto(f)}
+	for _, o := range offers {
+		req.OfferIds = append(req.OfferIds, string(o))
+	}
+	if len(tasks) > 0 {
+		launch := &api.Operation_Launch{}
+		for _, t := range tasks {
+			launch.Tasks = append(launch.Tasks, api.TaskToProto(t))
+		}
+		req.Operations = []*api.Operation{{Operation: &api.Operation_Launch_{Launch: launch}}}
+	}
+	ctx, cancel := d.callCtx()
+	defer cancel()
+	_, err = d.client.Accept(ctx, req)
+	return err
+}
+
+// DeclineOffer gives an offer back.
+func (d *Driver) DeclineOffer(id mezzo.OfferID, f mezzo.Filters) error {
+	h, err := d.header()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := d.callCtx()
+	defer cancel()
+	_, err = d.client.Decline(ctx, &api.DeclineRequest{Header: h, OfferIds: []string{string(id)}, Filters: api.FiltersToProto(f)})
+	return err
+}
+
+// ReviveOffers clears filters and ends suppression.
+func (d *Driver) ReviveOffers() error {
+	h, err := d.header()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := d.callCtx()
+	defer cancel()
+	_, err = d.client.Revive(ctx, &api.ReviveRequest{Header: h})
+	return err
+}
+
+// SuppressOffers stops offers until ReviveOffers.
+func (d *Driver) SuppressOffers() error {
+	h, err := d.header()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := d.callCtx()
+	defer cancel()
+	_, err = d.client.Suppress(ctx, &api.SuppressRequest{Header: h})
+	return err
+}
+
+// KillTask asks for a task to be killed.
+func (d *Driver) KillTask(id mezzo.TaskID) error {
+	h, err := d.header()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := d.callCtx()
+	defer cancel()
+	_, err = d.client.Kill(ctx, &api.KillRequest{Header: h, TaskId: string(id)})
+	return err
+}
+
+// AcknowledgeStatusUpdate acknowledges an update that carries a UUID (the
+// driver already does so after StatusUpdate returns); others are ignored.
+func (d *Driver) AcknowledgeStatusUpdate(s mezzo.TaskStatus) error {
+	if s.UUID == "" {
+		return nil
+	}
+	h, err := d.header()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := d.callCtx()
+	defer cancel()
+	_, err = d.client.Acknowledge(ctx, &api.AcknowledgeRequest{Header: h, AgentId: string(s.AgentID), TaskId: string(s.TaskID), Uuid: s.UUID})
+	return err
+}
+
+// ReconcileTasks asks for the latest state of tasks (all when empty).
+func (d *Driver) ReconcileTasks(tasks []mezzo.TaskStatus) error {
+	h, err := d.header()
+	if err != nil {
+		return err
+	}
+	req := &api.ReconcileRequest{Header: h}
+	for _, t := range tasks {
+		req.Tasks = append(req.Tasks, &api.ReconcileRequest_Task{TaskId: string(t.TaskID), AgentId: string(t.AgentID)})
+	}
+	ctx, cancel := d.callCtx()
+	defer cancel()
+	_, err = d.client.Reconcile(ctx, req)
+	return err
+}
+
+// SendFrameworkMessage sends data to an executor.
+func (d *Driver) SendFrameworkMessage(executor mezzo.ExecutorID, agent mezzo.AgentID, data []byte) error {
+	h, err := d.header()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := d.callCtx()
+	defer cancel()
+	_, err = d.client.Message(ctx, &api.SchedulerMessageRequest{Header: h, AgentId: string(agent), ExecutorId: string(executor), Data: data})
+	return err
+}
+
+// Stop ends the driver. Without failover the framework is torn down (its
+// tasks killed); with failover it is only disconnected, and the master
+// keeps its tasks for the failover timeout. Wait then returns ErrStopped.
+func (d *Driver) Stop(failover bool) error {
+	var err error
+	d.stopping.Store(true)
+	if !failover {
+		if h, herr := d.header(); herr == nil {
+			ctx, cancel := d.callCtx()
+			_, err = d.client.Teardown(ctx, &api.TeardownRequest{Header: h})
+			cancel()
+		} else {
+			err = herr
+		}
+	}
+	d.finish(ErrStopped)
+	return err
+}
+
+// Now is wall time.
+func (d *Driver) Now() time.Time { return time.Now() }
+
+// AfterFunc runs f after dur on the callback goroutine.
+func (d *Driver) AfterFunc(dur time.Duration, f func()) mezzo.Timer {
+	t := &timer{}
+	t.t = time.AfterFunc(dur, func() {
+		d.enqueue(func() {
+			if t.state.CompareAndSwap(timerPending, timerFired) {
+				f()
+			}
+		})
+	})
+	return t
+}
+
+const (
+	timerPending int32 = iota
+	timerFired
+	timerStopped
+)
+
+// timer is a pending AfterFunc; its state settles whether the function
+// runs or Stop wins, whichever comes first on the callback goroutine.
+type timer struct {
+	t     *time.Timer
+	state atomic.Int32
+}
+
+// Stop cancels the timer; false if the function already ran or was
+// stopped.
+func (t *timer) Stop() bool {
+	if t.state.CompareAndSwap(timerPending, timerStopped) {
+		t.t.Stop()
+		return true
+	}
+	return false
+}

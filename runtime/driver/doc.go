@@ -1,0 +1,31 @@
+// Package driver is the scheduler SDK of the mezzo runtime: it runs any
+// mezzo.Scheduler against a real master over gRPC, implementing
+// mezzo.Driver in wall time.
+//
+// Usage:
+//
+//	err := driver.Run(ctx, "127.0.0.1:5050", mezzo.FrameworkInfo{Name: "pi"}, sched)
+//
+// or, to keep a handle:
+//
+//	d, err := driver.New(driver.Config{Master: addr, Framework: info}, sched)
+//	err = d.Start(ctx)
+//	...
+//	err = d.Wait() // ErrStopped after Stop / the scheduler's Driver.Stop
+//
+// Callbacks and AfterFunc functions of one driver run on one goroutine, one
+// at a time, in arrival order: scheduler code needs no locks. Driver methods
+// are synchronous gRPC calls and may be used from callbacks.
+//
+// Status updates that carry a UUID are acknowledged by the driver right
+// after the StatusUpdate callback returns; AcknowledgeStatusUpdate exists
+// for the mezzo.Driver contract and is harmless to call. (An update whose
+// callback stops the driver is not acknowledged by it; with the framework
+// torn down, the master acknowledges the agent's resend.)
+//
+// When the subscription breaks (master restarted, network gone, heartbeats
+// missed) the driver re-subscribes with its framework ID, backing off from
+// MinBackoff to MaxBackoff with jitter, and calls Registered again. A master
+// that refuses the framework (removed, bad request) ends the driver with the
+// scheduler's Error callback.
+package driver

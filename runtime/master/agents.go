@@ -1,0 +1,274 @@
+package master
+
+import (
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+)
+
+// subscribeAgent registers a new agent, or re-registers a known one onto a
+// new stream. A re-registering agent lists the tasks it still runs: tasks
+// the master thought live there but the agent does not list are lost, and
+// tasks of known frameworks the master had forgotten (it removed the agent
+// in between) are adopted and charged again.
+func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api.AgentEvent]) (*agentRec, error) {
+	now := time.Now()
+	res, err := api.ResourcesFromProto(req.GetAgent().GetResources())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "agent resources: %v", err)
+	}
+	if res.IsEmpty() {
+		return nil, status.Error(codes.InvalidArgument, "agent offers no resources")
+	}
+	info := alloc.AgentInfo{Hostname: req.GetAgent().GetHostname(), Attributes: api.AttributesFromProto(req.GetAgent().GetAttributes()), Resources: res}
+	id := mezzo.AgentID(req.GetAgent().GetAgentId())
+	reported := map[taskKey]bool{}
+	for _, rt := range req.Tasks {
+		reported[taskKey{fw: mezzo.FrameworkID(rt.FrameworkId), id: mezzo.TaskID(rt.GetTask().GetTaskId())}] = true
+	}
+
+	ag := m.agents[id]
+	if ag != nil && !ag.info.Resources.Equal(res) {
+		m.removeAgent(ag, fmt.Sprintf("agent %s re-registered with different resources (%s, was %s)", id, res, ag.info.Resources))
+		ag = nil
+	}
+	if ag != nil {
+		if ag.out != nil {
+			ag.out.close(errReplaced)
+		}
+		for _, t := range ag.sortedTasks() {
+			if reported[taskKey{fw: t.fw, id: t.info.ID}] {
+				continue
+			}
+			if fw := m.frameworks[t.fw]; fw != nil {
+				m.endTask(fw, t, mezzo.TaskStatus{TaskID: t.info.ID, AgentID: id, ExecutorID: t.executor, State: mezzo.TaskLost,
+					Reason: mezzo.ReasonAgentRestarted, Message: fmt.Sprintf("agent %s re-registered without this task", id)}, true)
+			}
+		}
+		if err := m.alloc.ActivateAgent(id); err != nil {
+			return nil, status.Errorf(codes.Internal, "reactivate agent: %v", err)
+		}
+		m.log.Info("agent re-registered", "agent", id, "hostname", info.Hostname, "tasks", len(req.Tasks))
+	} else {
+		if id == "" {
+			id = mezzo.AgentID(m.nextID("A"))
+		}
+		ag = &agentRec{id: id, info: info, tasks: map[*task]struct{}{}, executors: map[execKey]mezzo.Resources{}}
+		used, adopt := m.adoptable(id, req)
+		if err := m.alloc.AddAgent(id, info, used); err != nil {
+			m.log.Warn("agent's running tasks not adopted", "agent", id, "err", err)
+			adopt = nil
+			if err := m.alloc.AddAgent(id, info, nil); err != nil {
+				return nil, status.Errorf(codes.Internal, "add agent: %v", err)
+			}
+		}
+		for _, t := range adopt {
+			fw := m.frameworks[t.fw]
+			fw.tasks[t.info.ID] = t
+			ag.tasks[t] = struct{}{}
+		}
+		m.agents[id] = ag
+		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", res.String(), "adopted_tasks", len(adopt))
+	}
+	ag.out = out
+	ag.lastSeen = now
+	ag.sessionID = m.nextID("s")
+	out.push(&api.AgentEvent{Event: &api.AgentEvent_Registered_{Registered: &api.AgentEvent_Registered{
+		AgentId: string(id), SessionId: ag.sessionID, PingIntervalNanos: int64(m.cfg.PingInterval), MasterId: m.cfg.MasterID,
+	}}})
+	m.markDirty(id)
+	return ag, nil
+}
+
+// adoptable picks the live tasks a (re-)registering agent reports for
+// frameworks the master knows and does not already track there.
+func (m *Master) adoptable(id mezzo.AgentID, req *api.AgentSubscribeRequest) (map[mezzo.FrameworkID]mezzo.Resources, []*task) {
+	used := map[mezzo.FrameworkID]mezzo.Resources{}
+	var adopt []*task
+	for _, rt := range req.Tasks {
+		fw := m.frameworks[mezzo.FrameworkID(rt.FrameworkId)]
+		st, err := api.StateFromProto(rt.State)
+		if fw == nil || err != nil || st.Terminal() {
+			continue
+		}
+		info, err := api.TaskFromProto(rt.Task)
+		if err != nil || info.ID == "" {
+			continue
+		}
+		if old := fw.tasks[info.ID]; old != nil && !old.state.Terminal() {
+			continue
+		}
+		info.AgentID = id
+		t := &task{fw: fw.id, agent: id, info: info, executor: mezzo.ExecutorID(rt.ExecutorId), state: st, seen: map[string]struct{}{}}
+		t.latest = mezzo.TaskStatus{TaskID: info.ID, AgentID: id, ExecutorID: t.executor, State: st, Time: time.Now()}
+		used[fw.id] = used[fw.id].Add(info.Resources)
+		adopt = append(adopt, t)
+	}
+	return used, adopt
+}
+
+// authAgent finds the agent a call belongs to and checks its session.
+func (m *Master) authAgent(h *api.AgentHeader) (*agentRec, error) {
+	ag := m.agents[mezzo.AgentID(h.GetAgentId())]
+	if ag == nil {
+		return nil, status.Errorf(codes.NotFound, "agent %q is not registered", h.GetAgentId())
+	}
+	if ag.sessionID != h.GetSessionId() {
+		return nil, status.Errorf(codes.FailedPrecondition, "agent %s: session %q is not its current registration", ag.id, h.GetSessionId())
+	}
+	ag.lastSeen = time.Now()
+	return ag, nil
+}
+
+// agentGone handles the end of an agent's stream: its offers are withdrawn
+// at once; it is removed only if it does not come back within the ping
+// timeout.
+func (m *Master) agentGone(id mezzo.AgentID, session string) {
+	ag := m.agents[id]
+	if ag == nil || ag.sessionID != session || ag.out == nil {
+		return
+	}
+	ag.out.close(nil)
+	ag.out = nil
+	withdrawn, _ := m.alloc.DeactivateAgent(id)
+	m.rescinded(withdrawn, "agent disconnected")
+	m.log.Warn("agent disconnected", "agent", id)
+}
+
+// pingAgents pings connected agents and removes those silent for longer
+// than the ping timeout.
+func (m *Master) pingAgents(now time.Time) {
+	m.pingSeq++
+	for _, ag := range m.sortedAgents() {
+		if silent := now.Sub(ag.lastSeen); silent > m.cfg.PingTimeout {
+			m.removeAgent(ag, fmt.Sprintf("agent %s did not answer pings for %v", ag.id, silent.Round(time.Millisecond)))
+			continue
+		}
+		ag.send(&api.AgentEvent{Event: &api.AgentEvent_Ping_{Ping: &api.AgentEvent_Ping{Seq: m.pingSeq}}})
+	}
+}
+
+// removeAgent forgets an agent: its offers are rescinded, its live tasks
+// reported TASK_LOST, and every framework hears that the agent is lost.
+func (m *Master) removeAgent(ag *agentRec, why string) {
+	withdrawn, err := m.alloc.RemoveAgent(ag.id)
+	if err != nil {
+		m.log.Error("remove agent from allocator", "agent", ag.id, "err", err)
+	}
+	m.rescinded(withdrawn, why)
+	delete(m.dirty, ag.id)
+	// The allocator released what the agent's tasks held; drop the tasks
+	// from the agent first so endTask does not recover them twice.
+	tasks := ag.sortedTasks()
+	clear(ag.tasks)
+	delete(m.agents, ag.id)
+	for _, t := range tasks {
+		if fw := m.frameworks[t.fw]; fw != nil {
+			m.endTask(fw, t, mezzo.TaskStatus{TaskID: t.info.ID, AgentID: ag.id, ExecutorID: t.executor, State: mezzo.TaskLost,
+				Reason: mezzo.ReasonAgentLost, Message: why}, true)
+		}
+	}
+	if ag.out != nil {
+		ag.out.close(status.Error(codes.NotFound, why))
+		ag.out = nil
+	}
+	for _, fw := range m.sortedFrameworks() {
+		fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Failure_{Failure: &api.SchedulerEvent_Failure{AgentId: string(ag.id), Status: -1}}})
+	}
+	m.log.Warn("agent removed", "agent", ag.id, "why", why, "lost_tasks", len(tasks))
+}
+
+// agentUpdate applies an agent's status update and forwards it. A repeated
+// UUID is a resend: forwarded again (the scheduler may have missed it) but
+// applied once.
+func (m *Master) agentUpdate(ag *agentRec, req *api.AgentUpdateRequest) error {
+	st, err := api.StatusFromProto(req.Status)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if st.TaskID == "" {
+		return status.Error(codes.InvalidArgument, "status update names no task")
+	}
+	if st.AgentID == "" {
+		st.AgentID = ag.id
+	}
+	if st.Time.IsZero() {
+		st.Time = time.Now()
+	}
+	fwID := mezzo.FrameworkID(req.FrameworkId)
+	fw := m.frameworks[fwID]
+	if fw == nil {
+		// Nobody will ever acknowledge it: do so on the framework's behalf
+		// so the agent stops resending.
+		if st.UUID != "" {
+			ag.send(ackEvent(fwID, st.TaskID, st.UUID))
+		}
+		return nil
+	}
+	if t := fw.tasks[st.TaskID]; t != nil && t.agent == ag.id {
+		_, dup := t.seen[st.UUID]
+		if st.UUID != "" {
+			t.seen[st.UUID] = struct{}{}
+		}
+		switch {
+		case dup || t.state.Terminal():
+		case st.State.Terminal():
+			m.endTask(fw, t, st, false)
+		default:
+			if st.State == mezzo.TaskRunning && t.started.IsZero() {
+				t.started = st.Time
+			}
+			t.state, t.latest = st.State, st
+		}
+	}
+	m.log.Debug("status update", "framework", fwID, "agent", ag.id, "task", st.TaskID, "state", st.State, "uuid", st.UUID)
+	fw.send(statusEvent(st))
+	return nil
+}
+
+func ackEvent(fw mezzo.FrameworkID, task mezzo.TaskID, uuid string) *api.AgentEvent {
+	return &api.AgentEvent{Event: &api.AgentEvent_Acknowledge_{Acknowledge: &api.AgentEvent_Acknowledge{
+		FrameworkId: string(fw), TaskId: string(task), Uuid: uuid,
+	}}}
+}
+
+// acknowledge forwards a scheduler's acknowledgement to the task's agent.
+func (m *Master) acknowledge(fw *framework, req *api.AcknowledgeRequest) error {
+	if req.Uuid == "" || req.TaskId == "" {
+		return status.Error(codes.InvalidArgument, "acknowledge needs a task_id and a uuid")
+	}
+	agentID := mezzo.AgentID(req.AgentId)
+	if t := fw.tasks[mezzo.TaskID(req.TaskId)]; agentID == "" && t != nil {
+		agentID = t.agent
+	}
+	ag := m.agents[agentID]
+	if ag == nil {
+		return nil // the agent is gone; its updates went with it
+	}
+	ag.send(ackEvent(fw.id, mezzo.TaskID(req.TaskId), req.Uuid))
+	return nil
+}
+
+func (m *Master) executorExited(ag *agentRec, req *api.ExecutorExitedRequest) {
+	fwID := mezzo.FrameworkID(req.FrameworkId)
+	k := execKey{fw: fwID, id: mezzo.ExecutorID(req.ExecutorId)}
+	if r, ok := ag.executors[k]; ok {
+		delete(ag.executors, k)
+		if err := m.alloc.Recover(fwID, ag.id, r); err != nil {
+			m.log.Error("recover executor resources", "framework", fwID, "agent", ag.id, "executor", k.id, "err", err)
+		}
+		m.markDirty(ag.id)
+	}
+	m.log.Info("executor exited", "framework", fwID, "agent", ag.id, "executor", req.ExecutorId, "status", req.Status, "message", req.Message)
+	if fw := m.frameworks[fwID]; fw != nil {
+		fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Failure_{Failure: &api.SchedulerEvent_Failure{
+			AgentId: string(ag.id), ExecutorId: req.ExecutorId, Status: req.Status,
+		}}})
+	}
+}

@@ -1,0 +1,89 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo/alloc"
+)
+
+// Config sets up a Master. Zero fields take the defaults noted.
+type Config struct {
+	// Listen is the TCP address to serve on; "127.0.0.1:0" picks a free
+	// port (Start returns the bound address). Default "127.0.0.1:5050".
+	Listen string
+	// Policy names the allocation policy in Registry. Default "drf".
+	Policy        string
+	PolicyOptions alloc.PolicyOptions
+	// Registry holds the policies Policy is looked up in; nil means
+	// alloc.DefaultRegistry().
+	Registry *alloc.Registry
+	// PingInterval is how often agents are pinged. Default 1 s.
+	PingInterval time.Duration
+	// PingTimeout is how long an agent may go without answering a ping
+	// before it is removed and its tasks are reported lost. Default
+	// 5 × PingInterval.
+	PingTimeout time.Duration
+	// AllocationInterval is the period of full allocation cycles (Mesos:
+	// 1 s). Resources freed in between are offered at once, in batches.
+	AllocationInterval time.Duration
+	// OfferTimeout rescinds offers left unanswered this long; 0 never.
+	OfferTimeout time.Duration
+	// HeartbeatInterval is how often schedulers get a heartbeat. Default
+	// 15 s.
+	HeartbeatInterval time.Duration
+	// FailoverTimeout is how long a disconnected framework that named no
+	// failover timeout of its own keeps its tasks. Default 1 minute.
+	FailoverTimeout time.Duration
+	// MasterID names this master instance in IDs; default derived from
+	// the start time.
+	MasterID string
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:5050"
+	}
+	if c.Policy == "" {
+		c.Policy = "drf"
+	}
+	if c.Registry == nil {
+		c.Registry = alloc.DefaultRegistry()
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 5 * c.PingInterval
+	}
+	if c.AllocationInterval <= 0 {
+		c.AllocationInterval = time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 15 * time.Second
+	}
+	if c.FailoverTimeout <= 0 {
+		c.FailoverTimeout = time.Minute
+	}
+	if c.MasterID == "" {
+		c.MasterID = fmt.Sprintf("m%x", time.Now().UnixNano()&0xffffffffff)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.PingTimeout < c.PingInterval {
+		return fmt.Errorf("master: ping timeout %v is shorter than the ping interval %v", c.PingTimeout, c.PingInterval)
+	}
+	if c.OfferTimeout < 0 {
+		return errors.New("master: negative offer timeout")
+	}
+	return nil
+}

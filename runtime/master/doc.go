@@ -1,0 +1,47 @@
+// Package master is the mezzo master: it owns the allocator, keeps track of
+// frameworks, agents, tasks and offers, and serves the SchedulerAPI and
+// AgentAPI of runtime/api over gRPC.
+//
+// Usage:
+//
+//	m, err := master.New(master.Config{Listen: "127.0.0.1:0", Policy: "drf"})
+//	addr, err := m.Start(ctx) // the bound address
+//	...
+//	snap, err := m.Snapshot(ctx) // allocator totals, per-framework stats
+//	m.Stop()
+//
+// # Design
+//
+// One goroutine (Run, the loop) owns the alloc.Allocator and all master
+// state. gRPC handlers hand it closures over a channel and wait for their
+// result; events for schedulers and agents go into per-stream outboxes that
+// the streams' own goroutines drain, so the loop never waits on the
+// network. Full allocation cycles run every AllocationInterval (Mesos's
+// 1 s); resources freed in between (a task ends, an accept leaves some over,
+// an offer is declined) are offered at once, after the loop has drained the
+// messages already waiting, so a burst of frees makes one incremental cycle.
+//
+// # Validation
+//
+// An Accept whose offers are unknown, rescinded, someone else's, repeated,
+// or on different agents, or whose agent is not connected, drops all its
+// tasks (TASK_DROPPED, REASON_INVALID_OFFERS) and gives its valid offers
+// back unfiltered. A task that is malformed, has no or a duplicate ID, names
+// another agent, or does not fit in what the offers have left gets
+// TASK_ERROR (REASON_TASK_INVALID); the others launch. The messages say what
+// was wrong. Whatever the launched tasks do not use returns to the
+// allocator with the accept's filters, so nothing is lost.
+//
+// # Agents and updates
+//
+// Agents are pinged every PingInterval; one silent for PingTimeout is
+// removed: its offers are rescinded, its live tasks reported TASK_LOST
+// (REASON_AGENT_REMOVED) and every framework hears the agent is lost. An
+// agent that comes back (same ID or new) is registered again; tasks it no
+// longer runs are reported lost, tasks of known frameworks it still runs are
+// adopted. Status updates are forwarded to the framework; a repeated UUID
+// (the agent resending) is forwarded again but applied once; terminal
+// updates recover the task's resources. Scheduler acknowledgements go to
+// the agent; updates for frameworks that are gone are acknowledged by the
+// master so agents stop resending them.
+package master

@@ -1,0 +1,198 @@
+package master
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+)
+
+// schedulerServer is the SchedulerAPI front: each call becomes a closure
+// run on the master's loop.
+type schedulerServer struct {
+	api.UnimplementedSchedulerAPIServer
+	m *Master
+}
+
+var empty = &api.Empty{}
+
+func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.SchedulerAPI_SubscribeServer) error {
+	m := s.m
+	info, err := api.FrameworkFromProto(req.GetFramework())
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	out := newOutbox[*api.SchedulerEvent]()
+	var id mezzo.FrameworkID
+	var streamID string
+	err = m.call(stream.Context(), func() error {
+		fw, err := m.subscribeFramework(info, out)
+		if err != nil {
+			return err
+		}
+		id, streamID = fw.id, fw.streamID
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer m.post(func() { m.frameworkGone(id, streamID) })
+	return pump(stream.Context(), out, stream.Send)
+}
+
+// pump sends what the loop queues until the outbox closes or the peer
+// goes away.
+func pump[T any](ctx context.Context, out *outbox[T], send func(T) error) error {
+	for {
+		batch, ok := out.next(ctx)
+		if !ok {
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			return out.closeReason()
+		}
+		for _, ev := range batch {
+			if err := send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// onFramework runs f on the loop for the framework the header names.
+func (s *schedulerServer) onFramework(ctx context.Context, h *api.CallHeader, f func(fw *framework) error) (*api.Empty, error) {
+	err := s.m.call(ctx, func() error {
+		fw, err := s.m.authFramework(h)
+		if err != nil {
+			return err
+		}
+		return f(fw)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return empty, nil
+}
+
+func (s *schedulerServer) Accept(ctx context.Context, req *api.AcceptRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error { s.m.accept(fw, req); return nil })
+}
+
+func (s *schedulerServer) Decline(ctx context.Context, req *api.DeclineRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error { return s.m.decline(fw, req) })
+}
+
+func (s *schedulerServer) Revive(ctx context.Context, req *api.ReviveRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error {
+		s.m.allDirty = true
+		return s.m.alloc.Revive(fw.id)
+	})
+}
+
+func (s *schedulerServer) Suppress(ctx context.Context, req *api.SuppressRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error { return s.m.alloc.Suppress(fw.id) })
+}
+
+func (s *schedulerServer) Kill(ctx context.Context, req *api.KillRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error { s.m.kill(fw, mezzo.TaskID(req.TaskId)); return nil })
+}
+
+func (s *schedulerServer) Acknowledge(ctx context.Context, req *api.AcknowledgeRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error { return s.m.acknowledge(fw, req) })
+}
+
+func (s *schedulerServer) Reconcile(ctx context.Context, req *api.ReconcileRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error { s.m.reconcile(fw, req); return nil })
+}
+
+func (s *schedulerServer) Message(ctx context.Context, req *api.SchedulerMessageRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error {
+		ag := s.m.agents[mezzo.AgentID(req.AgentId)]
+		if ag == nil || !ag.send(&api.AgentEvent{Event: &api.AgentEvent_Message_{Message: &api.AgentEvent_Message{
+			FrameworkId: string(fw.id), ExecutorId: req.ExecutorId, Data: req.Data,
+		}}}) {
+			return status.Errorf(codes.NotFound, "agent %q is not connected", req.AgentId)
+		}
+		return nil
+	})
+}
+
+func (s *schedulerServer) Teardown(ctx context.Context, req *api.TeardownRequest) (*api.Empty, error) {
+	return s.onFramework(ctx, req.Header, func(fw *framework) error {
+		s.m.removeFramework(fw, "torn down by its scheduler")
+		return nil
+	})
+}
+
+// agentServer is the AgentAPI front.
+type agentServer struct {
+	api.UnimplementedAgentAPIServer
+	m *Master
+}
+
+func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.AgentAPI_SubscribeServer) error {
+	m := s.m
+	out := newOutbox[*api.AgentEvent]()
+	var id mezzo.AgentID
+	var session string
+	err := m.call(stream.Context(), func() error {
+		ag, err := m.subscribeAgent(req, out)
+		if err != nil {
+			return err
+		}
+		id, session = ag.id, ag.sessionID
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer m.post(func() { m.agentGone(id, session) })
+	return pump(stream.Context(), out, stream.Send)
+}
+
+func (s *agentServer) onAgent(ctx context.Context, h *api.AgentHeader, f func(ag *agentRec) error) (*api.Empty, error) {
+	err := s.m.call(ctx, func() error {
+		ag, err := s.m.authAgent(h)
+		if err != nil {
+			return err
+		}
+		return f(ag)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return empty, nil
+}
+
+func (s *agentServer) Update(ctx context.Context, req *api.AgentUpdateRequest) (*api.Empty, error) {
+	return s.onAgent(ctx, req.Header, func(ag *agentRec) error { return s.m.agentUpdate(ag, req) })
+}
+
+func (s *agentServer) Message(ctx context.Context, req *api.AgentMessageRequest) (*api.Empty, error) {
+	return s.onAgent(ctx, req.Header, func(ag *agentRec) error {
+		if fw := s.m.frameworks[mezzo.FrameworkID(req.FrameworkId)]; fw != nil {
+			fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Message_{Message: &api.SchedulerEvent_Message{
+				AgentId: string(ag.id), ExecutorId: req.ExecutorId, Data: req.Data,
+			}}})
+		}
+		return nil
+	})
+}
+
+func (s *agentServer) ExecutorExited(ctx context.Context, req *api.ExecutorExitedRequest) (*api.Empty, error) {
+	return s.onAgent(ctx, req.Header, func(ag *agentRec) error { s.m.executorExited(ag, req); return nil })
+}
+
+func (s *agentServer) Pong(ctx context.Context, req *api.PongRequest) (*api.Empty, error) {
+	return s.onAgent(ctx, req.Header, func(*agentRec) error { return nil })
+}
+
+func (s *agentServer) Unregister(ctx context.Context, req *api.UnregisterRequest) (*api.Empty, error) {
+	return s.onAgent(ctx, req.Header, func(ag *agentRec) error {
+		s.m.removeAgent(ag, "agent "+string(ag.id)+" shut down")
+		return nil
+	})
+}

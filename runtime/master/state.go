@@ -1,0 +1,168 @@
+package master
+
+import (
+	"sort"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+)
+
+// completedKept bounds how many finished tasks per framework the master
+// remembers for reconciliation.
+const completedKept = 1000
+
+type framework struct {
+	id       mezzo.FrameworkID
+	info     mezzo.FrameworkInfo
+	streamID string
+	out      *outbox[*api.SchedulerEvent] // nil while disconnected
+	// disconnectedAt is when the stream broke; zero while connected.
+	disconnectedAt time.Time
+	tasks          map[mezzo.TaskID]*task // live and recently finished
+	completed      []mezzo.TaskID         // finished, oldest first
+	stats          FrameworkStats
+}
+
+func (fw *framework) send(ev *api.SchedulerEvent) {
+	if fw.out != nil {
+		fw.out.push(ev)
+	}
+}
+
+func (fw *framework) failoverTimeout(def time.Duration) time.Duration {
+	if fw.info.FailoverTimeout > 0 {
+		return fw.info.FailoverTimeout
+	}
+	return def
+}
+
+type task struct {
+	fw       mezzo.FrameworkID
+	agent    mezzo.AgentID
+	info     mezzo.TaskInfo
+	executor mezzo.ExecutorID
+	state    mezzo.TaskState
+	latest   mezzo.TaskStatus
+	seen     map[string]struct{} // update UUIDs already applied
+	started  time.Time           // first TASK_RUNNING, for cpu·s
+}
+
+type execKey struct {
+	fw mezzo.FrameworkID
+	id mezzo.ExecutorID
+}
+
+type taskKey struct {
+	fw mezzo.FrameworkID
+	id mezzo.TaskID
+}
+
+type agentRec struct {
+	id        mezzo.AgentID
+	info      alloc.AgentInfo
+	sessionID string
+	out       *outbox[*api.AgentEvent] // nil while disconnected
+	lastSeen  time.Time
+	tasks     map[*task]struct{}          // live tasks
+	executors map[execKey]mezzo.Resources // resources charged for executors
+}
+
+func (ag *agentRec) send(ev *api.AgentEvent) bool {
+	return ag.out != nil && ag.out.push(ev)
+}
+
+func (ag *agentRec) sortedTasks() []*task {
+	out := make([]*task, 0, len(ag.tasks))
+	for t := range ag.tasks {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].fw != out[j].fw {
+			return out[i].fw < out[j].fw
+		}
+		return out[i].info.ID < out[j].info.ID
+	})
+	return out
+}
+
+// FrameworkStats counts what a framework got from the master.
+type FrameworkStats struct {
+	OffersReceived int
+	TasksLaunched  int
+	// TasksByState counts terminal states reached, by name.
+	TasksByState map[string]int
+	// TaskErrors counts tasks refused at launch (TASK_ERROR, TASK_DROPPED).
+	TaskErrors int
+	// CPUSeconds sums cpus × running time of tasks that ended.
+	CPUSeconds float64
+}
+
+// FrameworkSnapshot is one framework in a Snapshot.
+type FrameworkSnapshot struct {
+	ID        mezzo.FrameworkID
+	Name      string
+	Connected bool
+	Removed   bool
+	LiveTasks int
+	Stats     FrameworkStats
+	Alloc     alloc.FrameworkState // zero once removed
+}
+
+// AgentSnapshot is one agent in a Snapshot.
+type AgentSnapshot struct {
+	ID        mezzo.AgentID
+	Hostname  string
+	Connected bool
+	LiveTasks int
+	Alloc     alloc.AgentState
+}
+
+// Snapshot is a consistent picture of the master at one instant.
+type Snapshot struct {
+	Policy     string
+	Totals     alloc.Totals
+	Frameworks []FrameworkSnapshot // sorted by ID, removed ones included
+	Agents     []AgentSnapshot     // sorted by ID
+	// Check is the allocator's invariant check ("" when it holds).
+	Check string
+}
+
+func (m *Master) snapshot() Snapshot {
+	s := Snapshot{Policy: m.cfg.Policy, Totals: m.alloc.Totals()}
+	if err := m.alloc.Check(); err != nil {
+		s.Check = err.Error()
+	}
+	add := func(fw *framework, removed bool) {
+		fs := FrameworkSnapshot{ID: fw.id, Name: fw.info.Name, Connected: fw.out != nil, Removed: removed, Stats: fw.stats}
+		fs.Stats.TasksByState = map[string]int{}
+		for k, v := range fw.stats.TasksByState {
+			fs.Stats.TasksByState[k] = v
+		}
+		for _, t := range fw.tasks {
+			if !t.state.Terminal() {
+				fs.LiveTasks++
+			}
+		}
+		if !removed {
+			fs.Alloc, _ = m.alloc.Framework(fw.id)
+		}
+		s.Frameworks = append(s.Frameworks, fs)
+	}
+	for _, fw := range m.frameworks {
+		add(fw, false)
+	}
+	for _, fw := range m.removed {
+		add(fw, true)
+	}
+	sort.Slice(s.Frameworks, func(i, j int) bool { return s.Frameworks[i].ID < s.Frameworks[j].ID })
+	states := map[mezzo.AgentID]alloc.AgentState{}
+	for _, as := range m.alloc.Agents() {
+		states[as.ID] = as
+	}
+	for _, ag := range m.sortedAgents() {
+		s.Agents = append(s.Agents, AgentSnapshot{ID: ag.id, Hostname: ag.info.Hostname, Connected: ag.out != nil, LiveTasks: len(ag.tasks), Alloc: states[ag.id]})
+	}
+	return s
+}
