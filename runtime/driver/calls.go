@@ -129,7 +129,19 @@ func (d *Driver) SendFrameworkMessage(executor mezzo.ExecutorID, agent mezzo.Age
 // Stop ends the driver. Without failover the framework is torn down (its
 // tasks killed); with failover it is only disconnected, and the master
 // keeps its tasks for the failover timeout. Wait then returns ErrStopped.
+//
+// Called from a callback, Stop takes effect once that callback returns (so
+// the update it handles is still acknowledged) and reports no error.
 func (d *Driver) Stop(failover bool) error {
+	if d.inDispatch.Load() {
+		d.stopping.Store(true)
+		d.pendingStop.Store(&failover)
+		return nil
+	}
+	return d.stop(failover)
+}
+
+func (d *Driver) stop(failover bool) error {
 	var err error
 	d.stopping.Store(true)
 	if !failover {

@@ -19,9 +19,9 @@
 //
 // Status updates that carry a UUID are acknowledged by the driver right
 // after the StatusUpdate callback returns; AcknowledgeStatusUpdate exists
-// for the mezzo.Driver contract and is harmless to call. (An update whose
-// callback stops the driver is not acknowledged by it; with the framework
-// torn down, the master acknowledges the agent's resend.)
+// for the mezzo.Driver contract and is harmless to call. A Stop made inside
+// a callback takes effect when the callback returns, after that
+// acknowledgement.
 //
 // When the subscription breaks (master restarted, network gone, heartbeats
 // missed) the driver re-subscribes with its framework ID, backing off from

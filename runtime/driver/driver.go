@@ -80,6 +80,10 @@ type Driver struct {
 	done     chan struct{}
 	started  atomic.Bool
 	stopping atomic.Bool // Stop is tearing down: a broken stream is expected
+	// inDispatch is set while a callback runs; a Stop made then waits in
+	// pendingStop until the callback (and its acknowledgement) is done.
+	inDispatch  atomic.Bool
+	pendingStop atomic.Pointer[bool]
 }
 
 type session struct {
@@ -346,7 +350,13 @@ func (d *Driver) dispatch() {
 	for {
 		select {
 		case f := <-d.queue:
+			d.inDispatch.Store(true)
 			f()
+			d.inDispatch.Store(false)
+			if p := d.pendingStop.Load(); p != nil {
+				_ = d.stop(*p)
+				return
+			}
 		case <-d.done:
 			return
 		}
