@@ -1,0 +1,44 @@
+// Package agent is the mezzo agent (a Mesos "slave"): it offers one
+// machine's resources to the master and runs the tasks frameworks launch
+// there.
+//
+// Use:
+//
+//	a, err := agent.New(agent.Config{Master: "10.0.0.1:5050", WorkDir: "/var/lib/mezzo"})
+//	...
+//	err = a.Run(ctx) // until ctx ends
+//
+// What it does:
+//
+//   - Registers its resources (Config.Resources, or [DetectResources]) and
+//     attributes with the master over gRPC (runtime/api AgentAPI), and
+//     re-registers with the same agent ID, its running executors and tasks,
+//     whenever the connection comes back (the ID is kept in WorkDir, so it
+//     also survives a restart).
+//   - Starts executors as processes, each in its own sandbox directory under
+//     WorkDir/sandboxes (stdout and stderr files kept there), inside a
+//     container of the configured isolator (runtime/isolation: "process" or
+//     "cgroups") sized to the executor's and its tasks' resources. Tasks
+//     naming the same ExecutorInfo.ID of a framework share one executor. A
+//     task with no executor runs under its own command executor
+//     ([CommandKind]), which the agent starts by re-executing
+//     Config.ExecutorPath (default: its own binary) with
+//     Config.ExecutorArgs + "--kind", "command"; the binary serves that with
+//     executor.RunKind and an explicit registry of kinds.
+//   - Delivers status updates at least once: every update is appended to a
+//     per-task file under WorkDir/status before the executor is told it is
+//     stored, and the head of each task's updates is resent (backoff from
+//     Config.StatusRetry, 10 s by default, doubling to StatusRetryMax) until
+//     the master forwards the scheduler's acknowledgement. After a restart
+//     the stored updates are resent, and tasks whose executors died with
+//     the old agent are reported TASK_LOST (REASON_AGENT_RESTARTED).
+//   - Reports a task whose container hit its memory limit as TASK_FAILED
+//     with mezzo.ReasonMemoryLimit. A command executor's terminal update is
+//     held until its process is reaped for that reason: only then does the
+//     container tell whether the kernel's OOM killer struck.
+//
+// Config.Emulated makes an agent that starts no processes: a task is
+// TASK_RUNNING at once and TASK_FINISHED after its Duration, from timers,
+// with updates kept in memory (unless WorkDir is set). Many emulated agents
+// fit in one process for benchmarks; give them one shared Config.Conn.
+package agent
