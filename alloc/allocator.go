@@ -159,8 +159,8 @@ type role struct {
 	name       string
 	cfg        RoleConfig
 	allocated  mezzo.Resources
-	frameworks sorter[*framework]
-	members    int
+	frameworks sorter[*framework] // offerable members only
+	members    int                // offerable members
 	nOffers    uint64
 	rank       Rank
 }
@@ -396,7 +396,6 @@ func (a *Allocator) AddFramework(id mezzo.FrameworkID, info mezzo.FrameworkInfo)
 		info:    info,
 		role:    r,
 		ordinal: len(a.fwOrder),
-		active:  true,
 		used:    map[int]mezzo.Resources{},
 		offers:  map[mezzo.OfferID]struct{}{},
 		filters: map[int]*filter{},
@@ -404,10 +403,7 @@ func (a *Allocator) AddFramework(id mezzo.FrameworkID, info mezzo.FrameworkInfo)
 	fw.allowed = allowedSet(info.Constraints.Agents)
 	a.frameworks[id] = fw
 	a.fwOrder = append(a.fwOrder, fw)
-	r.members++
-	a.rerankFramework(fw, false)
-	r.frameworks.insert(fw)
-	a.offerable++
+	a.setOfferable(fw, true, false)
 	return nil
 }
 
@@ -451,9 +447,6 @@ func (a *Allocator) RemoveFramework(id mezzo.FrameworkID) ([]mezzo.Offer, error)
 	for _, slot := range sortedIntKeys(fw.filters) {
 		a.removeFilter(fw.filters[slot])
 	}
-	r := fw.role
-	r.frameworks.remove(fw, fw.rank, string(fw.id))
-	r.members--
 	delete(a.frameworks, id)
 	for i, f := range a.fwOrder {
 		if f == fw {
@@ -527,6 +520,16 @@ func (a *Allocator) setOfferable(fw *framework, active, suppressed bool) {
 		delta = -1
 	}
 	a.offerable += delta
+	// Only offerable frameworks sit in their role's order, so a cycle never
+	// walks past the suppressed or disconnected.
+	r := fw.role
+	if after {
+		a.rerankFramework(fw, false)
+		r.frameworks.insert(fw)
+	} else {
+		r.frameworks.remove(fw, fw.rank, string(fw.id))
+	}
+	r.members += delta
 	for _, f := range fw.filters {
 		f.group.offerable += delta
 		if f.group.applies {
@@ -582,12 +585,12 @@ func (a *Allocator) client(level Level, name string, weight float64, allocated m
 	return &Client{Level: level, Name: name, Weight: weight, Allocated: allocated, Total: a.total, Offers: n}
 }
 
-// rerankFramework recomputes a framework's rank; when moved, it is moved
-// to its new place in its role's order.
+// rerankFramework recomputes a framework's rank; when moved and the
+// framework is in its role's order, it is moved to its new place.
 func (a *Allocator) rerankFramework(fw *framework, moved bool) {
 	old := fw.rank
 	fw.rank = a.policy.Rank(a.client(FrameworkLevel, string(fw.id), 1, fw.allocated, fw.nOffers))
-	if moved && old != fw.rank {
+	if moved && old != fw.rank && fw.isOfferable() {
 		s := &fw.role.frameworks
 		s.remove(fw, old, string(fw.id))
 		s.insert(fw)
