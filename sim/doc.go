@@ -39,4 +39,19 @@
 // to a block, and [DFS.TaskDuration] stretches a task's base duration by the
 // [ReadCost] factor of its worst-placed input block; the default factors and
 // where they come from are documented on [ReadCost].
+//
+// # Driver and runs
+//
+// [World] is the master and its agents over the engine: it drives the
+// allocator (batch cycle every [DefaultAllocationInterval], plus an
+// incremental cycle, batched per instant, for agents whose tasks ended),
+// hands each registered framework its own mezzo.Driver, validates launches
+// as a Mesos master does (TASK_ERROR for bad offers, duplicate IDs, tasks
+// over the offer), runs modelled tasks for [DFS.TaskDuration] and custom
+// executors in-process (see the rule in executors.go), and plays agent
+// failures. Every message takes [DefaultLatency] one way. [New] and
+// [Simulation.Run] build a whole run (cluster, DFS inputs, policy by
+// name, frameworks) and return a [Result] with per-job rows (measured from
+// tasks labelled [JobLabel]), share samples and a summary, written by
+// [Result.WriteDir].
 package sim

@@ -99,7 +99,7 @@ type Result struct {
 type metrics struct {
 	s      *Simulation
 	rows   []*JobRow
-	byJob  map[string]*JobRow // framework + "\x00" + job
+	byJob  map[jobKey]*JobRow
 	fwRows map[string][]*JobRow
 	order  []string // framework names, in addition order
 	fwIdx  map[string]int
@@ -109,10 +109,10 @@ type metrics struct {
 }
 
 func newMetrics(s *Simulation) *metrics {
-	return &metrics{s: s, byJob: map[string]*JobRow{}, fwRows: map[string][]*JobRow{}, fwIdx: map[string]int{}}
+	return &metrics{s: s, byJob: map[jobKey]*JobRow{}, fwRows: map[string][]*JobRow{}, fwIdx: map[string]int{}}
 }
 
-func jobKey(fw, job string) string { return fw + "\x00" + job }
+type jobKey struct{ fw, job string }
 
 func (m *metrics) addFramework(sp *FrameworkSpec) {
 	m.fwIdx[sp.Name] = len(m.order)
@@ -123,7 +123,7 @@ func (m *metrics) addFramework(sp *FrameworkSpec) {
 }
 
 func (m *metrics) row(fw, job string, submit time.Duration, want int) *JobRow {
-	k := jobKey(fw, job)
+	k := jobKey{fw, job}
 	if r, ok := m.byJob[k]; ok {
 		return r
 	}
@@ -159,7 +159,7 @@ func (m *metrics) hooks() Hooks {
 			if !ok {
 				return
 			}
-			r := m.byJob[jobKey(string(fw), job)]
+			r := m.byJob[jobKey{string(fw), job}]
 			if r == nil {
 				return
 			}

@@ -297,6 +297,9 @@ func (w *World) RunningTasks(fw mezzo.FrameworkID) int {
 // checked after it, and executor reports that arrived from goroutines are
 // drained before it.
 func (w *World) wrap(fn func()) func() {
+	if !w.cfg.Check && len(w.cfg.Executors) == 0 {
+		return fn // nothing to do around it: save a closure per event
+	}
 	return func() {
 		if w.asyncMsg.Load() {
 			w.drainAsync()
@@ -389,18 +392,28 @@ func (w *World) sendOffers(offers []mezzo.Offer) {
 	if len(offers) == 0 {
 		return
 	}
+	// A cycle offers to few frameworks: a slice scan beats a map.
 	var order []*simFramework
-	groups := map[*simFramework][]mezzo.OfferID{}
+	var groups [][]mezzo.OfferID
 	for _, o := range offers {
 		fw := w.fwByID[o.FrameworkID]
 		w.offers[o.ID] = &offerRec{offer: o, fw: fw}
-		if _, ok := groups[fw]; !ok {
-			order = append(order, fw)
+		k := -1
+		for i, f := range order {
+			if f == fw {
+				k = i
+				break
+			}
 		}
-		groups[fw] = append(groups[fw], o.ID)
+		if k < 0 {
+			k = len(order)
+			order = append(order, fw)
+			groups = append(groups, nil)
+		}
+		groups[k] = append(groups[k], o.ID)
 	}
-	for _, fw := range order {
-		ids := groups[fw]
+	for k, fw := range order {
+		ids := groups[k]
 		w.toFramework(fw, w.latency, func() {
 			out := make([]mezzo.Offer, 0, len(ids))
 			for _, id := range ids {

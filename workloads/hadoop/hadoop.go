@@ -179,6 +179,11 @@ func (f *Framework) Submit(tj traces.Job) {
 		return
 	}
 	f.active = append(f.active, j)
+	// Revive even when not suppressed: it clears the filters of agents
+	// declined for the jobs already waiting, which this one may want.
+	if f.d != nil && !f.suppress {
+		_ = f.d.ReviveOffers()
+	}
 	f.wantOffers()
 }
 
@@ -236,12 +241,47 @@ func (f *Framework) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 			free = free.Sub(f.cfg.Slot)
 		}
 		if len(tasks) == 0 {
-			_ = d.DeclineOffer(o.ID, mezzo.Filters{Refuse: f.refuse()})
+			_ = d.DeclineOffer(o.ID, mezzo.Filters{Refuse: f.declineFor(now)})
 			continue
 		}
 		_ = d.LaunchTasks([]mezzo.OfferID{o.ID}, tasks, mezzo.Filters{Refuse: f.refuse()})
 	}
 	f.updateSuppression()
+}
+
+// declineFor is the filter of an offer no job took: until the first
+// waiting job's locality level rises (it might take the agent then), and at
+// least Refuse. Filtering for longer would be wrong for jobs submitted in
+// the meantime, so Submit revives, which clears filters. It keeps a cluster
+// of idle agents from being offered and declined every second while a job
+// waits for its data.
+func (f *Framework) declineFor(now time.Time) time.Duration {
+	base := f.refuse()
+	if base < 0 {
+		return base
+	}
+	next := time.Duration(-1)
+	for _, j := range f.active {
+		if j.pendingMaps == 0 || !j.waiting {
+			continue
+		}
+		var at time.Time
+		switch j.level {
+		case levelNode:
+			at = j.waitSince.Add(f.cfg.NodeDelay)
+			if !at.After(now) {
+				at = at.Add(f.cfg.RackDelay)
+			}
+		case levelRack:
+			at = j.waitSince.Add(f.cfg.RackDelay)
+		default:
+			continue
+		}
+		if d := at.Sub(now); d > 0 && (next < 0 || d < next) {
+			next = d
+		}
+	}
+	return max(base, next)
 }
 
 func (f *Framework) refuse() time.Duration {
