@@ -93,6 +93,10 @@ type Allocator struct {
 	filters filterHeap
 
 	quotaRoles []*role // roles with a guarantee, kept sorted by name
+
+	// ranksStale says the total changed since ranks were computed; the
+	// sorters are then out of order until refreshRanks.
+	ranksStale bool
 }
 
 // New builds an allocator.
@@ -135,6 +139,22 @@ type agent struct {
 	filterIndex
 }
 
+// Maps on agents are made on first use: a large cluster adds thousands of
+// agents that may never hold an offer.
+func (ag *agent) addUser(id mezzo.FrameworkID) {
+	if ag.users == nil {
+		ag.users = map[mezzo.FrameworkID]struct{}{}
+	}
+	ag.users[id] = struct{}{}
+}
+
+func (ag *agent) addOffer(o *offer) {
+	if ag.offers == nil {
+		ag.offers = map[mezzo.OfferID]*offer{}
+	}
+	ag.offers[o.id] = o
+}
+
 type framework struct {
 	id         mezzo.FrameworkID
 	info       mezzo.FrameworkInfo
@@ -149,9 +169,11 @@ type framework struct {
 	allowed    map[mezzo.AgentID]struct{} // nil: any agent
 	nOffers    uint64
 	rank       Rank
+	sortHandle int32
 }
 
 func (f *framework) key() (Rank, string) { return f.rank, string(f.id) }
+func (f *framework) handle() *int32      { return &f.sortHandle }
 
 func (f *framework) isOfferable() bool { return f.active && !f.suppressed }
 
@@ -163,9 +185,11 @@ type role struct {
 	members    int                // offerable members
 	nOffers    uint64
 	rank       Rank
+	sortHandle int32
 }
 
 func (r *role) key() (Rank, string) { return r.rank, r.name }
+func (r *role) handle() *int32      { return &r.sortHandle }
 
 type offer struct {
 	id        mezzo.OfferID
@@ -217,7 +241,7 @@ func (a *Allocator) AddAgent(id mezzo.AgentID, info AgentInfo, used map[mezzo.Fr
 			a.charge(a.frameworks[fid], ag, used[fid])
 			fw := a.frameworks[fid]
 			fw.used[ag.slot] = fw.used[ag.slot].Add(used[fid])
-			ag.users[fid] = struct{}{}
+			ag.addUser(fid)
 		}
 	}
 	a.totalChanged()
@@ -581,8 +605,8 @@ func (a *Allocator) refreshAllocatable(ag *agent) {
 		(len(a.minAllocatable) == 0 || ag.available.ContainsAny(a.minAllocatable))
 }
 
-func (a *Allocator) client(level Level, name string, weight float64, allocated mezzo.Resources, n uint64) *Client {
-	return &Client{Level: level, Name: name, Weight: weight, Allocated: allocated, Total: a.total, Offers: n}
+func (a *Allocator) client(level Level, name string, weight float64, allocated mezzo.Resources, n uint64) Client {
+	return Client{Level: level, Name: name, Weight: weight, Allocated: allocated, Total: a.total, Offers: n}
 }
 
 // rerankFramework recomputes a framework's rank; when moved and the
@@ -590,28 +614,35 @@ func (a *Allocator) client(level Level, name string, weight float64, allocated m
 func (a *Allocator) rerankFramework(fw *framework, moved bool) {
 	old := fw.rank
 	fw.rank = a.policy.Rank(a.client(FrameworkLevel, string(fw.id), 1, fw.allocated, fw.nOffers))
-	if moved && old != fw.rank && fw.isOfferable() {
-		s := &fw.role.frameworks
-		s.remove(fw, old, string(fw.id))
-		s.insert(fw)
+	if moved && old != fw.rank && fw.isOfferable() && !a.ranksStale {
+		fw.role.frameworks.move(fw, old, string(fw.id))
 	}
 }
 
 func (a *Allocator) rerankRole(r *role, moved bool) {
 	old := r.rank
 	r.rank = a.policy.Rank(a.client(RoleLevel, r.name, r.cfg.Weight, r.allocated, r.nOffers))
-	if moved && old != r.rank {
-		a.roleOrder.remove(r, old, r.name)
-		a.roleOrder.insert(r)
+	if moved && old != r.rank && !a.ranksStale {
+		a.roleOrder.move(r, old, r.name)
 	}
 }
 
-// totalChanged re-ranks everyone: every share is a fraction of the total.
-func (a *Allocator) totalChanged() {
-	for _, r := range a.roleOrder.items {
+// totalChanged marks every rank stale: each share is a fraction of the
+// total. Re-ranking waits for the next cycle, so adding ten thousand agents
+// costs one re-rank, not ten thousand.
+func (a *Allocator) totalChanged() { a.ranksStale = true }
+
+// refreshRanks re-ranks everyone after the total changed.
+func (a *Allocator) refreshRanks() {
+	if !a.ranksStale {
+		return
+	}
+	a.ranksStale = false
+	for i := 0; i < a.roleOrder.len(); i++ {
+		r := a.roleOrder.at(i)
 		a.rerankRole(r, false)
-		for _, fw := range r.frameworks.items {
-			a.rerankFramework(fw, false)
+		for j := 0; j < r.frameworks.len(); j++ {
+			a.rerankFramework(r.frameworks.at(j), false)
 		}
 		r.frameworks.sortAll()
 	}

@@ -44,9 +44,7 @@ func (a *Allocator) allocate(now time.Time, agents []*agent) []mezzo.Offer {
 	if a.offerable == 0 {
 		return nil
 	}
-	if a.roleOrder.dirty {
-		a.roleOrder.sortAll()
-	}
+	a.refreshRanks()
 	unmet := a.unmetGuarantees()
 	var out []mezzo.Offer
 	for _, ag := range agents {
@@ -64,8 +62,8 @@ func (a *Allocator) allocate(now time.Time, agents []*agent) []mezzo.Offer {
 // allocateGuarantees offers ag to roles below their quota guarantee, most
 // deserving first, as long as the agent has something they still need.
 func (a *Allocator) allocateGuarantees(now time.Time, ag *agent, unmet *mezzo.Resources, out []mezzo.Offer) []mezzo.Offer {
-	for i := 0; i < len(a.roleOrder.items) && ag.allocatable; i++ {
-		r := a.roleOrder.items[i]
+	for i := 0; i < a.roleOrder.len() && ag.allocatable; i++ {
+		r := a.roleOrder.at(i)
 		if r.cfg.Quota.Guarantee.IsEmpty() {
 			continue
 		}
@@ -73,7 +71,8 @@ func (a *Allocator) allocateGuarantees(now time.Time, ag *agent, unmet *mezzo.Re
 		if need.Min(ag.available).IsEmpty() {
 			continue
 		}
-		for _, fw := range r.frameworks.items {
+		for j := 0; j < r.frameworks.len(); j++ {
+			fw := r.frameworks.at(j)
 			if !a.eligible(fw, ag) {
 				continue
 			}
@@ -94,13 +93,13 @@ func (a *Allocator) allocateGuarantees(now time.Time, ag *agent, unmet *mezzo.Re
 // allocateFair offers what is left of ag by the policy's order, keeping
 // back what other roles still need to reach their guarantees.
 func (a *Allocator) allocateFair(now time.Time, ag *agent, unmet mezzo.Resources, out []mezzo.Offer) []mezzo.Offer {
-	for i := 0; i < len(a.roleOrder.items) && ag.allocatable; i++ {
-		r := a.roleOrder.items[i]
+	for i := 0; i < a.roleOrder.len() && ag.allocatable; i++ {
+		r := a.roleOrder.at(i)
 		if r.members == 0 {
 			continue
 		}
-		for j := 0; j < len(r.frameworks.items) && ag.allocatable; j++ {
-			fw := r.frameworks.items[j]
+		for j := 0; j < r.frameworks.len() && ag.allocatable; j++ {
+			fw := r.frameworks.at(j)
 			if !a.eligible(fw, ag) {
 				continue
 			}
@@ -114,7 +113,7 @@ func (a *Allocator) allocateFair(now time.Time, ag *agent, unmet mezzo.Resources
 			out = append(out, a.makeOffer(now, fw, ag, res))
 			// The receiver moved; restart from the front of the new order
 			// for whatever is left on this agent.
-			i, j = -1, len(r.frameworks.items)
+			i, j = -1, r.frameworks.len()
 		}
 	}
 	return out
@@ -190,7 +189,7 @@ func (a *Allocator) keepHeadroom(res mezzo.Resources, r *role, unmet mezzo.Resou
 func (a *Allocator) makeOffer(now time.Time, fw *framework, ag *agent, res mezzo.Resources) mezzo.Offer {
 	o := &offer{id: a.newOfferID(), fw: fw, agent: ag, resources: res, created: now}
 	a.offers[o.id] = o
-	ag.offers[o.id] = o
+	ag.addOffer(o)
 	fw.offers[o.id] = struct{}{}
 	fw.nOffers++
 	fw.role.nOffers++
@@ -264,7 +263,7 @@ func (a *Allocator) Accept(now time.Time, fwID mezzo.FrameworkID, ids []mezzo.Of
 	unused := sum.Sub(use)
 	if !use.IsEmpty() {
 		fw.used[ag.slot] = fw.used[ag.slot].Add(use)
-		ag.users[fw.id] = struct{}{}
+		ag.addUser(fw.id)
 	}
 	if !unused.IsEmpty() {
 		a.release(fw, ag, unused)
@@ -374,7 +373,7 @@ func (a *Allocator) AddUsed(fwID mezzo.FrameworkID, agentID mezzo.AgentID, res m
 	a.setAvailable(ag, ag.available.Sub(res))
 	a.charge(fw, ag, res)
 	fw.used[ag.slot] = fw.used[ag.slot].Add(res)
-	ag.users[fw.id] = struct{}{}
+	ag.addUser(fw.id)
 	return nil
 }
 

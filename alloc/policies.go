@@ -24,7 +24,7 @@ type DRF struct{ anyAgent }
 func (DRF) Name() string { return "drf" }
 
 // Rank implements Policy.
-func (DRF) Rank(c *Client) Rank {
+func (DRF) Rank(c Client) Rank {
 	return Rank{Major: weighted(c.DominantShare(), c.Weight)}
 }
 
@@ -37,7 +37,7 @@ type FairCPU struct{ anyAgent }
 func (FairCPU) Name() string { return "fair-cpu" }
 
 // Rank implements Policy.
-func (FairCPU) Rank(c *Client) Rank {
+func (FairCPU) Rank(c Client) Rank {
 	return Rank{Major: weighted(c.Allocated.Share(mezzo.CPUs, c.Total), c.Weight)}
 }
 
@@ -51,7 +51,7 @@ type Priority struct{ anyAgent }
 func (Priority) Name() string { return "priority" }
 
 // Rank implements Policy.
-func (Priority) Rank(c *Client) Rank {
+func (Priority) Rank(c Client) Rank {
 	major := 0.0
 	if c.Level == RoleLevel {
 		major = -c.Weight
@@ -73,7 +73,7 @@ type Random struct {
 func (Random) Name() string { return "random" }
 
 // Rank implements Policy.
-func (p Random) Rank(c *Client) Rank {
+func (p Random) Rank(c Client) Rank {
 	h := fnv.New64a()
 	var b [16]byte
 	for i := 0; i < 8; i++ {
@@ -107,7 +107,7 @@ const PartitionAttribute = "partition"
 func (Static) Name() string { return "static" }
 
 // Rank implements Policy.
-func (Static) Rank(c *Client) Rank { return DRF{}.Rank(c) }
+func (Static) Rank(c Client) Rank { return DRF{}.Rank(c) }
 
 // Allows implements Policy.
 func (Static) Allows(fw FrameworkRef, agent AgentRef) bool {

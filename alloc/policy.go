@@ -17,7 +17,7 @@ type Policy interface {
 	Name() string
 	// Rank places a client in the offer order: lower ranks are offered
 	// first; ties go to the lexically smaller name.
-	Rank(c *Client) Rank
+	Rank(c Client) Rank
 	// Allows reports whether fw may be offered resources on agent at all.
 	Allows(fw FrameworkRef, agent AgentRef) bool
 }
@@ -61,7 +61,7 @@ type Client struct {
 }
 
 // DominantShare is the client's DRF share, before weighting.
-func (c *Client) DominantShare() float64 { return c.Allocated.DominantShare(c.Total) }
+func (c Client) DominantShare() float64 { return c.Allocated.DominantShare(c.Total) }
 
 // FrameworkRef is what a policy sees of a framework when deciding whether it
 // may use an agent.

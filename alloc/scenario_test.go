@@ -48,17 +48,17 @@ func TestScenarios(t *testing.T) {
 }
 
 type scenario struct {
-	t       *testing.T
-	file    string
-	line    int
-	policy  string
+	t        *testing.T
+	file     string
+	line     int
+	policy   string
 	minAlloc []mezzo.Resources
-	a       *alloc.Allocator
-	offers  []mezzo.Offer // outstanding, in order made
-	last    []mezzo.Offer // the last cycle's
-	lastErr error
-	demand  map[mezzo.FrameworkID]mezzo.Resources
-	tasks   map[mezzo.FrameworkID]int
+	a        *alloc.Allocator
+	offers   []mezzo.Offer // outstanding, in order made
+	last     []mezzo.Offer // the last cycle's
+	lastErr  error
+	demand   map[mezzo.FrameworkID]mezzo.Resources
+	tasks    map[mezzo.FrameworkID]int
 }
 
 func (s *scenario) fatalf(format string, args ...any) {
