@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -33,8 +34,14 @@ func runDemo(ctx context.Context, args []string) error {
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
 	verbose := fs.Bool("v", false, "show the master's and agents' logs")
 	isoFlag := fs.String("isolation", "auto", "cgroups, process, or auto (cgroups when root and available)")
+	compare := fs.String("policies", "drf,fair-cpu,random", "policies to compare on the allocator alone first (empty: skip)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *compare != "" {
+		if err := demoPolicies(os.Stdout, strings.Split(*compare, ",")); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
