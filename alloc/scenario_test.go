@@ -20,6 +20,7 @@ import (
 //
 //	policy NAME                          (first; default drf)
 //	min-allocatable RES[|RES...]         (or "none")
+//	offer-timeout D                      rescind offers older than D (before any agent)
 //	role NAME [weight=W] [guarantee=RES] [limit=RES]
 //	agent ID RES [attr=NAME:VALUE ...]
 //	framework ID [role=R] [min=RES] [agents=A,B]
@@ -29,6 +30,7 @@ import (
 //	decline T FW AGENT [refuse=D]        decline FW's outstanding offer on AGENT
 //	accept T FW AGENT RES [refuse=D]     use RES of it, the rest back (filtered)
 //	recover FW AGENT RES                 a task ended
+//	expire T                             rescind timed-out offers; "expect" then checks them
 //	suppress FW | revive FW | deactivate FW | activate FW
 //	remove-agent ID | remove-framework ID
 //	expect-error                         the previous command must have failed
@@ -53,6 +55,7 @@ type scenario struct {
 	line     int
 	policy   string
 	minAlloc []mezzo.Resources
+	timeout  time.Duration
 	a        *alloc.Allocator
 	offers   []mezzo.Offer // outstanding, in order made
 	last     []mezzo.Offer // the last cycle's
@@ -104,7 +107,7 @@ func (s *scenario) alloc() *alloc.Allocator {
 		if err != nil {
 			s.fatalf("%v", err)
 		}
-		s.a, err = alloc.New(alloc.Config{Policy: p, MinAllocatable: s.minAlloc})
+		s.a, err = alloc.New(alloc.Config{Policy: p, MinAllocatable: s.minAlloc, OfferTimeout: s.timeout})
 		if err != nil {
 			s.fatalf("%v", err)
 		}
@@ -201,6 +204,17 @@ func (s *scenario) do(w []string) {
 			for _, part := range strings.Split(args[0], "|") {
 				s.minAlloc = append(s.minAlloc, s.res(part))
 			}
+		}
+	case "offer-timeout":
+		d, err := time.ParseDuration(args[0])
+		if err != nil {
+			s.fatalf("bad timeout %q", args[0])
+		}
+		s.timeout = d
+	case "expire":
+		s.last = s.a.ExpireOffers(s.at(args[0]))
+		for _, o := range s.last {
+			s.forget(o.ID)
 		}
 	case "role":
 		o := s.opts(args[1:])
