@@ -1,0 +1,68 @@
+// Package security is how mezzo decides who is calling and what they may
+// do: mutual TLS, principals, credentials, ACLs and per-principal limits
+// for the runtime's gRPC servers (master, agent ExecutorAPI).
+//
+// # Certificates
+//
+// [InitDir] (behind `mezzo certs init DIR`) writes a CA and one key pair per
+// principal, ECDSA P-256, PEM:
+//
+//	ca.crt ca.key                   the cluster CA (keep ca.key offline)
+//	master.crt master.key           server + client, SANs localhost, 127.0.0.1, ::1, the host name
+//	agent.crt agent.key             server (ExecutorAPI) + client (to the master)
+//	framework.crt framework.key     client; principal "framework"
+//	admin.crt admin.key             client; principal "admin"
+//
+// A certificate's principal is the path of its URI SAN
+// mezzo://principal/NAME, or its CommonName when it has no such SAN
+// ([PrincipalFromCert]).
+//
+// # TLS
+//
+// [ServerTLS] and [ClientTLS] build TLS 1.3 configurations from PEM files
+// ([TLSFiles]): servers require a client certificate signed by the CA,
+// clients verify the server against the same CA. [CheckListen] is the rule
+// that a master on a non-loopback address needs TLS unless told --insecure.
+//
+// # Authentication
+//
+// An [Authenticator] finds the caller's principal: a bearer token in the
+// gRPC metadata ("authorization: Bearer TOKEN"), checked against a
+// [Credentials] file in constant time, or else the verified peer
+// certificate. Its interceptors put the principal in the context
+// ([PrincipalFrom]); a wrong token, or no identity when one is required,
+// is codes.Unauthenticated. Tokens are never logged. A credentials file is
+// JSON:
+//
+//	{"credentials": [{"principal": "analytics", "secret": "s3cret"}]}
+//
+// # Authorization
+//
+// An [Authorizer] answers Allow(ctx, principal, action, object). [AllowAll]
+// allows everything (no ACL file); an [ACL] loaded from a JSON file denies
+// whatever no rule allows. Rules list principals and, per action, the
+// objects they may act on; "ANY" matches any principal or object:
+//
+//	{
+//	  "register_frameworks": [{"principals": ["analytics"], "roles": ["analytics"]}],
+//	  "run_tasks":           [{"principals": ["analytics"], "users": ["nobody"]}],
+//	  "teardown_frameworks": [{"principals": ["admin"], "framework_principals": ["ANY"]}],
+//	  "kill_tasks":          [{"principals": ["admin"], "framework_principals": ["ANY"]}],
+//	  "register_agents":     [{"principals": ["agent"]}],
+//	  "view_state":          [{"principals": ["ANY"]}],
+//	  "read_sandbox":        [{"principals": ["admin"], "framework_principals": ["ANY"]}]
+//	}
+//
+// (testdata/acl.example.json is this example.) A principal acting on its own
+// framework (kill its tasks, tear it down, read its sandboxes) needs no
+// rule: only acting on other principals' frameworks does. Denials are a
+// [*DeniedError] (gRPC PermissionDenied) naming principal, action and
+// object; callers log them.
+//
+// # Limits
+//
+// A [Limiter] is a token bucket per principal; [Limiter.UnaryInterceptor]
+// answers codes.ResourceExhausted to calls over the rate, so one client's
+// flood costs the others nothing. [ServerOptions] assembles TLS, the
+// interceptors, a message size limit and a stream limit for grpc.NewServer.
+package security
