@@ -46,6 +46,8 @@ func (a *Allocator) allocate(now time.Time, agents []*agent) []mezzo.Offer {
 	}
 	a.refreshRanks()
 	unmet := a.unmetGuarantees()
+	// Asked once per cycle, so rank-only policies keep their path as is.
+	fit, _ := a.policy.(AgentAwarePolicy)
 	var out []mezzo.Offer
 	for _, ag := range agents {
 		if ag == nil || !ag.active || !ag.allocatable || ag.blocked >= a.offerable {
@@ -53,6 +55,10 @@ func (a *Allocator) allocate(now time.Time, agents []*agent) []mezzo.Offer {
 		}
 		if !unmet.IsEmpty() {
 			out = a.allocateGuarantees(now, ag, &unmet, out)
+		}
+		if fit != nil {
+			out = a.allocateByFit(now, ag, unmet, fit, out)
+			continue
 		}
 		out = a.allocateFair(now, ag, unmet, out)
 	}

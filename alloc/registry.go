@@ -30,6 +30,8 @@ func DefaultRegistry() *Registry {
 	r.Register("priority", func(PolicyOptions) Policy { return Priority{} })
 	r.Register("random", func(o PolicyOptions) Policy { return Random{Seed: o.Seed} })
 	r.Register("static", func(PolicyOptions) Policy { return Static{} })
+	r.Register("asset", func(PolicyOptions) Policy { return Asset{} })
+	r.Register("tetris", func(PolicyOptions) Policy { return Tetris{Fairness: DefaultTetrisFairness} })
 	return r
 }
 
