@@ -228,6 +228,7 @@ func (m *Master) agentUpdate(ag *agentRec, req *api.AgentUpdateRequest) error {
 		}
 	}
 	m.log.Debug("status update", "framework", fwID, "agent", ag.id, "task", st.TaskID, "state", st.State, "uuid", st.UUID)
+	m.obs.awaitAck(fwID, st.TaskID, st.UUID)
 	fw.send(statusEvent(st))
 	return nil
 }
@@ -243,6 +244,7 @@ func (m *Master) acknowledge(fw *framework, req *api.AcknowledgeRequest) error {
 	if req.Uuid == "" || req.TaskId == "" {
 		return status.Error(codes.InvalidArgument, "acknowledge needs a task_id and a uuid")
 	}
+	m.obs.acked(fw.id, mezzo.TaskID(req.TaskId), req.Uuid)
 	agentID := mezzo.AgentID(req.AgentId)
 	if t := fw.tasks[mezzo.TaskID(req.TaskId)]; agentID == "" && t != nil {
 		agentID = t.agent

@@ -255,6 +255,9 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 		case t.Resources.IsEmpty():
 			msg = fmt.Sprintf("task %q asks for no resources", id)
 		}
+		if msg == "" {
+			msg = m.authorizeTaskUser(fw, &t)
+		}
 		if msg == "" && t.Executor != nil {
 			exKey = execKey{fw: fw.id, id: t.Executor.ID}
 			_, running := ag.executors[exKey]
@@ -299,6 +302,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 		return
 	}
 	m.markDirty(agentID)
+	m.obs.accepted(fw.id, len(ids))
 	if len(launch) == 0 {
 		return
 	}
@@ -347,6 +351,7 @@ func (m *Master) decline(fw *framework, req *api.DeclineRequest) error {
 	if err := m.alloc.Decline(time.Now(), fw.id, ids, api.FiltersFromProto(req.Filters)); err != nil {
 		return status.Error(codes.NotFound, err.Error())
 	}
+	m.obs.declined(fw.id, len(ids))
 	return nil
 }
 

@@ -26,6 +26,7 @@ import (
 type Master struct {
 	cfg Config
 	log *slog.Logger
+	obs *observer // metrics and state views (metrics.go, view.go)
 
 	inbox chan func()
 	done  chan struct{} // closed when the loop has ended
@@ -65,6 +66,7 @@ func New(cfg Config) (*Master, error) {
 	return &Master{
 		cfg:        cfg,
 		log:        cfg.Logger.With("master", cfg.MasterID),
+		obs:        newObserver(),
 		inbox:      make(chan func(), 1024),
 		done:       make(chan struct{}),
 		loopDone:   make(chan struct{}),
@@ -103,7 +105,7 @@ func (m *Master) Start(ctx context.Context) (string, error) {
 			return
 		}
 		m.lis = lis
-		m.srv = grpc.NewServer()
+		m.srv = grpc.NewServer(m.cfg.ServerOptions...)
 		m.Register(m.srv)
 		ctx, m.cancel = context.WithCancel(ctx)
 		go m.Run(ctx)
@@ -161,7 +163,7 @@ var errStopped = status.Error(codes.Unavailable, "master is shutting down")
 func (m *Master) call(ctx context.Context, f func() error) error {
 	res := make(chan error, 1)
 	select {
-	case m.inbox <- func() { res <- f() }:
+	case m.inbox <- m.obs.timed(func() { res <- f() }):
 	case <-m.done:
 		return errStopped
 	case <-ctx.Done():
@@ -180,7 +182,7 @@ func (m *Master) call(ctx context.Context, f func() error) error {
 // post runs f on the loop without waiting for it.
 func (m *Master) post(f func()) {
 	select {
-	case m.inbox <- f:
+	case m.inbox <- m.obs.timed(f):
 	case <-m.done:
 	}
 }
@@ -253,6 +255,7 @@ func (m *Master) allocateDirty(now time.Time) {
 	switch {
 	case m.allDirty:
 		offers = m.alloc.Allocate(now)
+		m.obs.allocation("full", now)
 	case len(m.dirty) > 0:
 		ids := make([]mezzo.AgentID, 0, len(m.dirty))
 		for id := range m.dirty {
@@ -260,6 +263,7 @@ func (m *Master) allocateDirty(now time.Time) {
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 		offers = m.alloc.AllocateAgents(now, ids)
+		m.obs.allocation("incremental", now)
 	default:
 		return
 	}
@@ -295,6 +299,7 @@ func (m *Master) sendOffers(offers []mezzo.Offer) {
 			continue
 		}
 		fw.stats.OffersReceived += len(byFw[id])
+		m.obs.sent(id, len(byFw[id]))
 		fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Offers_{Offers: &api.SchedulerEvent_Offers{Offers: byFw[id]}}})
 	}
 }
@@ -305,6 +310,7 @@ func (m *Master) rescinded(offers []mezzo.Offer, why string) {
 	for _, o := range offers {
 		m.markDirty(o.AgentID)
 		if fw := m.frameworks[o.FrameworkID]; fw != nil {
+			m.obs.rescinded(o.FrameworkID)
 			m.log.Debug("offer rescinded", "framework", o.FrameworkID, "agent", o.AgentID, "offer", o.ID, "why", why)
 			fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Rescind_{Rescind: &api.SchedulerEvent_Rescind{OfferId: string(o.ID)}}})
 		}
