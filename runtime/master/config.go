@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // Config sets up a Master. Zero fields take the defaults noted.
@@ -42,6 +45,14 @@ type Config struct {
 	MasterID string
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
+	// ServerOptions go to grpc.NewServer in Start: TLS, the authenticating
+	// interceptors, rate and size limits (see runtime/security).
+	ServerOptions []grpc.ServerOption
+	// Authorizer decides who may register frameworks in which roles, run
+	// tasks as which users, act on other principals' frameworks and
+	// register agents, given the principal runtime/security's interceptors
+	// put in each call's context; nil allows everything.
+	Authorizer security.Authorizer
 }
 
 func (c Config) withDefaults() Config {
@@ -74,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Authorizer == nil {
+		c.Authorizer = security.AllowAll{}
 	}
 	return c
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // schedulerServer is the SchedulerAPI front: each call becomes a closure
@@ -25,14 +26,22 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	principal := security.PrincipalFrom(stream.Context())
+	if err := m.authorize(stream.Context(), principal, security.RegisterFramework, info.RoleOrDefault()); err != nil {
+		return err
+	}
 	out := newOutbox[*api.SchedulerEvent]()
 	var id mezzo.FrameworkID
 	var streamID string
 	err = m.call(stream.Context(), func() error {
+		if err := m.mayResubscribe(info.ID, principal); err != nil {
+			return err
+		}
 		fw, err := m.subscribeFramework(info, out)
 		if err != nil {
 			return err
 		}
+		fw.principal = principal
 		id, streamID = fw.id, fw.streamID
 		return nil
 	})
@@ -62,11 +71,21 @@ func pump[T any](ctx context.Context, out *outbox[T], send func(T) error) error 
 	}
 }
 
-// onFramework runs f on the loop for the framework the header names.
+// onFramework runs f on the loop for the framework the header names, if
+// the caller is the framework's principal.
 func (s *schedulerServer) onFramework(ctx context.Context, h *api.CallHeader, f func(fw *framework) error) (*api.Empty, error) {
+	return s.onFrameworkAs(ctx, h, "", f)
+}
+
+// onFrameworkAs is onFramework for calls that another principal may make
+// when the ACL grants it action over the framework's principal.
+func (s *schedulerServer) onFrameworkAs(ctx context.Context, h *api.CallHeader, action security.Action, f func(fw *framework) error) (*api.Empty, error) {
 	err := s.m.call(ctx, func() error {
 		fw, err := s.m.authFramework(h)
 		if err != nil {
+			return err
+		}
+		if err := s.m.checkCaller(ctx, fw, action); err != nil {
 			return err
 		}
 		return f(fw)
@@ -97,7 +116,7 @@ func (s *schedulerServer) Suppress(ctx context.Context, req *api.SuppressRequest
 }
 
 func (s *schedulerServer) Kill(ctx context.Context, req *api.KillRequest) (*api.Empty, error) {
-	return s.onFramework(ctx, req.Header, func(fw *framework) error { s.m.kill(fw, mezzo.TaskID(req.TaskId)); return nil })
+	return s.onFrameworkAs(ctx, req.Header, security.KillTask, func(fw *framework) error { s.m.kill(fw, mezzo.TaskID(req.TaskId)); return nil })
 }
 
 func (s *schedulerServer) Acknowledge(ctx context.Context, req *api.AcknowledgeRequest) (*api.Empty, error) {
@@ -121,7 +140,7 @@ func (s *schedulerServer) Message(ctx context.Context, req *api.SchedulerMessage
 }
 
 func (s *schedulerServer) Teardown(ctx context.Context, req *api.TeardownRequest) (*api.Empty, error) {
-	return s.onFramework(ctx, req.Header, func(fw *framework) error {
+	return s.onFrameworkAs(ctx, req.Header, security.TeardownFramework, func(fw *framework) error {
 		s.m.removeFramework(fw, "torn down by its scheduler")
 		return nil
 	})
@@ -135,14 +154,24 @@ type agentServer struct {
 
 func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.AgentAPI_SubscribeServer) error {
 	m := s.m
+	principal := security.PrincipalFrom(stream.Context())
+	if err := m.authorize(stream.Context(), principal, security.RegisterAgent, ""); err != nil {
+		return err
+	}
 	out := newOutbox[*api.AgentEvent]()
 	var id mezzo.AgentID
 	var session string
 	err := m.call(stream.Context(), func() error {
+		if old := m.agents[mezzo.AgentID(req.GetAgent().GetAgentId())]; old != nil {
+			if err := m.checkAgent(stream.Context(), old); err != nil {
+				return err
+			}
+		}
 		ag, err := m.subscribeAgent(req, out)
 		if err != nil {
 			return err
 		}
+		ag.principal = principal
 		id, session = ag.id, ag.sessionID
 		return nil
 	})
@@ -157,6 +186,9 @@ func (s *agentServer) onAgent(ctx context.Context, h *api.AgentHeader, f func(ag
 	err := s.m.call(ctx, func() error {
 		ag, err := s.m.authAgent(h)
 		if err != nil {
+			return err
+		}
+		if err := s.m.checkAgent(ctx, ag); err != nil {
 			return err
 		}
 		return f(ag)

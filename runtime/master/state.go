@@ -17,7 +17,10 @@ type framework struct {
 	id       mezzo.FrameworkID
 	info     mezzo.FrameworkInfo
 	streamID string
-	out      *outbox[*api.SchedulerEvent] // nil while disconnected
+	// principal registered the framework; only it may act for it (and
+	// whoever the ACL lets kill or tear down its frameworks).
+	principal string
+	out       *outbox[*api.SchedulerEvent] // nil while disconnected
 	// disconnectedAt is when the stream broke; zero while connected.
 	disconnectedAt time.Time
 	tasks          map[mezzo.TaskID]*task // live and recently finished
@@ -63,6 +66,7 @@ type agentRec struct {
 	id        mezzo.AgentID
 	info      alloc.AgentInfo
 	sessionID string
+	principal string                   // who registered the agent; only it may speak for it
 	out       *outbox[*api.AgentEvent] // nil while disconnected
 	lastSeen  time.Time
 	tasks     map[*task]struct{}          // live tasks

@@ -1,0 +1,101 @@
+package master
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
+)
+
+// authorize asks the configured Authorizer and logs a denial with the
+// principal, the action and the object (the caller gets the same words as
+// a PermissionDenied error).
+func (m *Master) authorize(ctx context.Context, principal string, action security.Action, object string) error {
+	err := m.cfg.Authorizer.Allow(ctx, principal, action, object)
+	if err != nil {
+		m.log.Warn("not authorized", "principal", principal, "action", string(action), "object", object)
+		if !security.IsDenied(err) {
+			return status.Errorf(codes.PermissionDenied, "%v", err)
+		}
+	}
+	return err
+}
+
+// mayResubscribe refuses to hand a registered framework to a principal
+// other than the one that registered it: its ID and stream are not
+// secrets enough to take over someone else's tasks.
+func (m *Master) mayResubscribe(id mezzo.FrameworkID, principal string) error {
+	fw := m.frameworks[id]
+	if fw == nil || fw.principal == principal {
+		return nil
+	}
+	m.log.Warn("not authorized", "principal", principal, "action", "subscribe", "object", string(id), "owner", fw.principal)
+	return status.Errorf(codes.PermissionDenied, "not authorized: framework %s belongs to another principal than %q", id, principal)
+}
+
+// checkCaller lets the framework's own principal make any call on it;
+// another principal only the calls whose action (kill_tasks,
+// teardown_frameworks) the ACL grants it over the owner's frameworks.
+func (m *Master) checkCaller(ctx context.Context, fw *framework, action security.Action) error {
+	principal := security.PrincipalFrom(ctx)
+	if principal == fw.principal {
+		return nil
+	}
+	if action == "" {
+		m.log.Warn("not authorized", "principal", principal, "action", "call", "object", string(fw.id), "owner", fw.principal)
+		return status.Errorf(codes.PermissionDenied, "not authorized: principal %q may not act for framework %s", principal, fw.id)
+	}
+	return m.authorize(ctx, principal, action, fw.principal)
+}
+
+// taskUser is the OS user a task runs as: its command's, its executor
+// command's, or its framework's.
+func taskUser(fw mezzo.FrameworkInfo, t mezzo.TaskInfo) string {
+	switch {
+	case t.Command != nil && t.Command.User != "":
+		return t.Command.User
+	case t.Executor != nil && t.Executor.Command != nil && t.Executor.Command.User != "":
+		return t.Executor.Command.User
+	}
+	return fw.User
+}
+
+// authorizeTaskUser checks run_tasks for the task's user and writes the
+// authorized user into the task's command (or its executor's) so the
+// agent runs it as that user. It returns why the task may not run, or "".
+func (m *Master) authorizeTaskUser(fw *framework, t *mezzo.TaskInfo) string {
+	user := taskUser(fw.info, *t)
+	if err := m.authorize(context.Background(), fw.principal, security.RunTask, user); err != nil {
+		return fmt.Sprintf("task %q: %v", t.ID, err)
+	}
+	if user == "" {
+		return ""
+	}
+	switch {
+	case t.Command != nil:
+		c := *t.Command
+		c.User = user
+		t.Command = &c
+	case t.Executor != nil && t.Executor.Command != nil:
+		e := *t.Executor
+		c := *e.Command
+		c.User = user
+		e.Command = &c
+		t.Executor = &e
+	}
+	return ""
+}
+
+// checkAgent lets only the principal that registered an agent speak for
+// it.
+func (m *Master) checkAgent(ctx context.Context, ag *agentRec) error {
+	if p := security.PrincipalFrom(ctx); p != ag.principal {
+		m.log.Warn("not authorized", "principal", p, "action", "agent call", "object", string(ag.id), "owner", ag.principal)
+		return status.Errorf(codes.PermissionDenied, "not authorized: agent %s belongs to another principal than %q", ag.id, p)
+	}
+	return nil
+}
