@@ -842,8 +842,13 @@ type AgentEvent_Registered struct {
 	// nothing (no event) for a few intervals re-subscribes.
 	PingIntervalNanos int64  `protobuf:"varint,3,opt,name=ping_interval_nanos,json=pingIntervalNanos,proto3" json:"ping_interval_nanos,omitempty"`
 	MasterId          string `protobuf:"bytes,4,opt,name=master_id,json=masterId,proto3" json:"master_id,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// master_epoch fences masters: it is the leader's etcd election
+	// revision (0 for a master without etcd) and only grows from one leader
+	// to the next. An agent remembers the highest epoch it has registered
+	// with and refuses a master, and commands, from an older one.
+	MasterEpoch   int64 `protobuf:"varint,5,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentEvent_Registered) Reset() {
@@ -904,12 +909,21 @@ func (x *AgentEvent_Registered) GetMasterId() string {
 	return ""
 }
 
+func (x *AgentEvent_Registered) GetMasterEpoch() int64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
 // LaunchTasks runs tasks of one framework. Tasks naming the same
 // executor (executor.executor_id, or none for command tasks) share it.
 type AgentEvent_LaunchTasks struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Framework     *FrameworkInfo         `protobuf:"bytes,1,opt,name=framework,proto3" json:"framework,omitempty"`
-	Tasks         []*TaskInfo            `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Framework *FrameworkInfo         `protobuf:"bytes,1,opt,name=framework,proto3" json:"framework,omitempty"`
+	Tasks     []*TaskInfo            `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// master_epoch of the master that sent the launch (see Registered).
+	MasterEpoch   int64 `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -958,10 +972,18 @@ func (x *AgentEvent_LaunchTasks) GetTasks() []*TaskInfo {
 	return nil
 }
 
+func (x *AgentEvent_LaunchTasks) GetMasterEpoch() int64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
+}
+
 type AgentEvent_KillTask struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FrameworkId   string                 `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
 	TaskId        string                 `protobuf:"bytes,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	MasterEpoch   int64                  `protobuf:"varint,3,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1008,6 +1030,13 @@ func (x *AgentEvent_KillTask) GetTaskId() string {
 		return x.TaskId
 	}
 	return ""
+}
+
+func (x *AgentEvent_KillTask) GetMasterEpoch() int64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
 }
 
 type AgentEvent_ShutdownExecutor struct {
@@ -1326,7 +1355,8 @@ const file_agent_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\"B\n" +
 	"\x11UnregisterRequest\x12-\n" +
-	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\"\xf7\t\n" +
+	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\"\xe1\n" +
+	"\n" +
 	"\n" +
 	"AgentEvent\x12A\n" +
 	"\n" +
@@ -1338,20 +1368,23 @@ const file_agent_proto_rawDesc = "" +
 	"\x12shutdown_framework\x18\x05 \x01(\v2&.mezzo.v1.AgentEvent.ShutdownFrameworkH\x00R\x11shutdownFramework\x12D\n" +
 	"\vacknowledge\x18\x06 \x01(\v2 .mezzo.v1.AgentEvent.AcknowledgeH\x00R\vacknowledge\x128\n" +
 	"\amessage\x18\a \x01(\v2\x1c.mezzo.v1.AgentEvent.MessageH\x00R\amessage\x12/\n" +
-	"\x04ping\x18\b \x01(\v2\x19.mezzo.v1.AgentEvent.PingH\x00R\x04ping\x1a\x93\x01\n" +
+	"\x04ping\x18\b \x01(\v2\x19.mezzo.v1.AgentEvent.PingH\x00R\x04ping\x1a\xb6\x01\n" +
 	"\n" +
 	"Registered\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12.\n" +
 	"\x13ping_interval_nanos\x18\x03 \x01(\x03R\x11pingIntervalNanos\x12\x1b\n" +
-	"\tmaster_id\x18\x04 \x01(\tR\bmasterId\x1an\n" +
+	"\tmaster_id\x18\x04 \x01(\tR\bmasterId\x12!\n" +
+	"\fmaster_epoch\x18\x05 \x01(\x03R\vmasterEpoch\x1a\x91\x01\n" +
 	"\vLaunchTasks\x125\n" +
 	"\tframework\x18\x01 \x01(\v2\x17.mezzo.v1.FrameworkInfoR\tframework\x12(\n" +
-	"\x05tasks\x18\x02 \x03(\v2\x12.mezzo.v1.TaskInfoR\x05tasks\x1aF\n" +
+	"\x05tasks\x18\x02 \x03(\v2\x12.mezzo.v1.TaskInfoR\x05tasks\x12!\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x03R\vmasterEpoch\x1ai\n" +
 	"\bKillTask\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x17\n" +
-	"\atask_id\x18\x02 \x01(\tR\x06taskId\x1aV\n" +
+	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12!\n" +
+	"\fmaster_epoch\x18\x03 \x01(\x03R\vmasterEpoch\x1aV\n" +
 	"\x10ShutdownExecutor\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x1f\n" +
 	"\vexecutor_id\x18\x02 \x01(\tR\n" +

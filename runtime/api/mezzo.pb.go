@@ -990,7 +990,8 @@ func (x *FrameworkInfo) GetConstraints() *OfferConstraints {
 //	                    subscription of the same framework/agent exists);
 //	PermissionDenied    bad executor token;
 //	Unavailable         not the leading master (the caller should retry
-//	                    against the leader) or shutting down.
+//	                    against the leader; a standby attaches a LeaderHint
+//	                    to the status details) or shutting down.
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1025,6 +1026,70 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
 	return file_mezzo_proto_rawDescGZIP(), []int{12}
+}
+
+// LeaderHint is attached to the Unavailable status of a standby master (in
+// the gRPC status details) so that a client can go to the leader directly.
+// address is empty while no leader is elected.
+type LeaderHint struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Address  string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	MasterId string                 `protobuf:"bytes,2,opt,name=master_id,json=masterId,proto3" json:"master_id,omitempty"`
+	// epoch is the leader's fencing epoch (its etcd election revision).
+	Epoch         int64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderHint) Reset() {
+	*x = LeaderHint{}
+	mi := &file_mezzo_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderHint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderHint) ProtoMessage() {}
+
+func (x *LeaderHint) ProtoReflect() protoreflect.Message {
+	mi := &file_mezzo_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderHint.ProtoReflect.Descriptor instead.
+func (*LeaderHint) Descriptor() ([]byte, []int) {
+	return file_mezzo_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LeaderHint) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *LeaderHint) GetMasterId() string {
+	if x != nil {
+		return x.MasterId
+	}
+	return ""
+}
+
+func (x *LeaderHint) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 var File_mezzo_proto protoreflect.FileDescriptor
@@ -1105,7 +1170,12 @@ const file_mezzo_proto_rawDesc = "" +
 	"\x04user\x18\x04 \x01(\tR\x04user\x124\n" +
 	"\x16failover_timeout_nanos\x18\x05 \x01(\x03R\x14failoverTimeoutNanos\x12<\n" +
 	"\vconstraints\x18\x06 \x01(\v2\x1a.mezzo.v1.OfferConstraintsR\vconstraints\"\a\n" +
-	"\x05Empty*\xdf\x01\n" +
+	"\x05Empty\"Y\n" +
+	"\n" +
+	"LeaderHint\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1b\n" +
+	"\tmaster_id\x18\x02 \x01(\tR\bmasterId\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x03R\x05epoch*\xdf\x01\n" +
 	"\tTaskState\x12\x10\n" +
 	"\fTASK_STAGING\x10\x00\x12\x11\n" +
 	"\rTASK_STARTING\x10\x01\x12\x10\n" +
@@ -1135,7 +1205,7 @@ func file_mezzo_proto_rawDescGZIP() []byte {
 }
 
 var file_mezzo_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mezzo_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_mezzo_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_mezzo_proto_goTypes = []any{
 	(TaskState)(0),           // 0: mezzo.v1.TaskState
 	(*Scalar)(nil),           // 1: mezzo.v1.Scalar
@@ -1151,7 +1221,8 @@ var file_mezzo_proto_goTypes = []any{
 	(*OfferConstraints)(nil), // 11: mezzo.v1.OfferConstraints
 	(*FrameworkInfo)(nil),    // 12: mezzo.v1.FrameworkInfo
 	(*Empty)(nil),            // 13: mezzo.v1.Empty
-	nil,                      // 14: mezzo.v1.TaskInfo.LabelsEntry
+	(*LeaderHint)(nil),       // 14: mezzo.v1.LeaderHint
+	nil,                      // 15: mezzo.v1.TaskInfo.LabelsEntry
 }
 var file_mezzo_proto_depIdxs = []int32{
 	1,  // 0: mezzo.v1.Resources.scalars:type_name -> mezzo.v1.Scalar
@@ -1161,7 +1232,7 @@ var file_mezzo_proto_depIdxs = []int32{
 	3,  // 4: mezzo.v1.TaskInfo.resources:type_name -> mezzo.v1.Resources
 	5,  // 5: mezzo.v1.TaskInfo.command:type_name -> mezzo.v1.CommandInfo
 	6,  // 6: mezzo.v1.TaskInfo.executor:type_name -> mezzo.v1.ExecutorInfo
-	14, // 7: mezzo.v1.TaskInfo.labels:type_name -> mezzo.v1.TaskInfo.LabelsEntry
+	15, // 7: mezzo.v1.TaskInfo.labels:type_name -> mezzo.v1.TaskInfo.LabelsEntry
 	0,  // 8: mezzo.v1.TaskStatus.state:type_name -> mezzo.v1.TaskState
 	4,  // 9: mezzo.v1.Offer.attributes:type_name -> mezzo.v1.Attribute
 	3,  // 10: mezzo.v1.Offer.resources:type_name -> mezzo.v1.Resources
@@ -1185,7 +1256,7 @@ func file_mezzo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mezzo_proto_rawDesc), len(file_mezzo_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

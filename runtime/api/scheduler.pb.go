@@ -991,8 +991,10 @@ type SchedulerEvent_Subscribed struct {
 	// consider the connection dead and re-subscribe.
 	HeartbeatIntervalNanos int64  `protobuf:"varint,3,opt,name=heartbeat_interval_nanos,json=heartbeatIntervalNanos,proto3" json:"heartbeat_interval_nanos,omitempty"`
 	MasterId               string `protobuf:"bytes,4,opt,name=master_id,json=masterId,proto3" json:"master_id,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// master_epoch: see AgentEvent.Registered.
+	MasterEpoch   int64 `protobuf:"varint,5,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SchedulerEvent_Subscribed) Reset() {
@@ -1051,6 +1053,13 @@ func (x *SchedulerEvent_Subscribed) GetMasterId() string {
 		return x.MasterId
 	}
 	return ""
+}
+
+func (x *SchedulerEvent_Subscribed) GetMasterEpoch() int64 {
+	if x != nil {
+		return x.MasterEpoch
+	}
+	return 0
 }
 
 type SchedulerEvent_Offers struct {
@@ -1443,7 +1452,7 @@ const file_scheduler_proto_rawDesc = "" +
 	"executorId\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\"?\n" +
 	"\x0fTeardownRequest\x12,\n" +
-	"\x06header\x18\x01 \x01(\v2\x14.mezzo.v1.CallHeaderR\x06header\"\xad\b\n" +
+	"\x06header\x18\x01 \x01(\v2\x14.mezzo.v1.CallHeaderR\x06header\"\xd0\b\n" +
 	"\x0eSchedulerEvent\x12E\n" +
 	"\n" +
 	"subscribed\x18\x01 \x01(\v2#.mezzo.v1.SchedulerEvent.SubscribedH\x00R\n" +
@@ -1454,13 +1463,14 @@ const file_scheduler_proto_rawDesc = "" +
 	"\afailure\x18\x05 \x01(\v2 .mezzo.v1.SchedulerEvent.FailureH\x00R\afailure\x12<\n" +
 	"\amessage\x18\x06 \x01(\v2 .mezzo.v1.SchedulerEvent.MessageH\x00R\amessage\x126\n" +
 	"\x05error\x18\a \x01(\v2\x1e.mezzo.v1.SchedulerEvent.ErrorH\x00R\x05error\x12B\n" +
-	"\theartbeat\x18\b \x01(\v2\".mezzo.v1.SchedulerEvent.HeartbeatH\x00R\theartbeat\x1a\xa3\x01\n" +
+	"\theartbeat\x18\b \x01(\v2\".mezzo.v1.SchedulerEvent.HeartbeatH\x00R\theartbeat\x1a\xc6\x01\n" +
 	"\n" +
 	"Subscribed\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x1b\n" +
 	"\tstream_id\x18\x02 \x01(\tR\bstreamId\x128\n" +
 	"\x18heartbeat_interval_nanos\x18\x03 \x01(\x03R\x16heartbeatIntervalNanos\x12\x1b\n" +
-	"\tmaster_id\x18\x04 \x01(\tR\bmasterId\x1a1\n" +
+	"\tmaster_id\x18\x04 \x01(\tR\bmasterId\x12!\n" +
+	"\fmaster_epoch\x18\x05 \x01(\x03R\vmasterEpoch\x1a1\n" +
 	"\x06Offers\x12'\n" +
 	"\x06offers\x18\x01 \x03(\v2\x0f.mezzo.v1.OfferR\x06offers\x1a$\n" +
 	"\aRescind\x12\x19\n" +

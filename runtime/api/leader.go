@@ -1,0 +1,141 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
+)
+
+// NotLeaderError is the error a standby master answers every call with:
+// Unavailable, with the leader's address in a LeaderHint detail (hint may be
+// nil or empty while no leader is known).
+func NotLeaderError(self string, hint *LeaderHint) error {
+	msg := fmt.Sprintf("master %s is not the leader", self)
+	if hint.GetAddress() != "" {
+		msg += "; the leader is " + hint.GetMasterId() + " at " + hint.GetAddress()
+	}
+	st := status.New(codes.Unavailable, msg)
+	if hint != nil {
+		if d, err := st.WithDetails(hint); err == nil {
+			st = d
+		}
+	}
+	return st.Err()
+}
+
+// LeaderHintFrom extracts the LeaderHint a standby master attached to err;
+// nil when there is none.
+func LeaderHintFrom(err error) *LeaderHint {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	for _, d := range st.Details() {
+		if h, ok := d.(*LeaderHint); ok {
+			return h
+		}
+	}
+	return nil
+}
+
+// MasterConn is one gRPC connection to whichever of several masters leads.
+// It is a normal *grpc.ClientConn (Conn) whose target is a manual resolver:
+// Failed re-points it, following a standby's LeaderHint, else asking
+// Discover (etcd, say), else trying the next configured address. Clients
+// (the scheduler driver, agents) call Failed after a call or stream fails
+// and then retry; they never redial.
+type MasterConn struct {
+	conn  *grpc.ClientConn
+	r     *manual.Resolver
+	addrs []string
+
+	// Discover, when set, names the leader's address (e.g. read from
+	// etcd); Failed uses it when an error carries no hint.
+	Discover func(ctx context.Context) (string, error)
+
+	mu      sync.Mutex
+	next    int
+	current atomic.Pointer[string]
+}
+
+var masterSchemeSeq atomic.Uint64
+
+// DialMasters prepares a connection to the masters at addrs (host:port; a
+// single string may also hold a comma-separated list). It starts with the
+// first address. Insecure transport credentials are the default.
+func DialMasters(addrs []string, opts ...grpc.DialOption) (*MasterConn, error) {
+	var list []string
+	for _, a := range addrs {
+		for _, p := range strings.Split(a, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				list = append(list, p)
+			}
+		}
+	}
+	if len(list) == 0 {
+		return nil, errors.New("api: no master address")
+	}
+	// A scheme per connection: manual resolvers are registered per
+	// ClientConn with WithResolvers, but distinct names keep logs clear.
+	scheme := fmt.Sprintf("mezzo-masters-%d", masterSchemeSeq.Add(1))
+	r := manual.NewBuilderWithScheme(scheme)
+	r.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: list[0]}}})
+	all := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(r)}, opts...)
+	conn, err := grpc.NewClient(scheme+":///masters", all...)
+	if err != nil {
+		return nil, fmt.Errorf("api: masters %v: %w", list, err)
+	}
+	c := &MasterConn{conn: conn, r: r, addrs: list, next: 1 % len(list)}
+	c.current.Store(&list[0])
+	return c, nil
+}
+
+// Conn is the connection to build service clients on.
+func (c *MasterConn) Conn() *grpc.ClientConn { return c.conn }
+
+// Current is the address calls go to now.
+func (c *MasterConn) Current() string { return *c.current.Load() }
+
+// Use points the connection at addr.
+func (c *MasterConn) Use(addr string) {
+	if addr == "" || addr == c.Current() {
+		return
+	}
+	c.current.Store(&addr)
+	c.r.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: addr}}})
+}
+
+// Failed picks where to go after err: the leader a standby named, else the
+// leader Discover names, else the next configured address. It returns the
+// address chosen.
+func (c *MasterConn) Failed(ctx context.Context, err error) string {
+	if h := LeaderHintFrom(err); h.GetAddress() != "" {
+		c.Use(h.GetAddress())
+		return h.GetAddress()
+	}
+	if c.Discover != nil {
+		if addr, derr := c.Discover(ctx); derr == nil && addr != "" {
+			c.Use(addr)
+			return addr
+		}
+	}
+	c.mu.Lock()
+	addr := c.addrs[c.next]
+	c.next = (c.next + 1) % len(c.addrs)
+	c.mu.Unlock()
+	c.Use(addr)
+	return addr
+}
+
+// Close closes the connection.
+func (c *MasterConn) Close() error { return c.conn.Close() }
