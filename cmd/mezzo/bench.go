@@ -2,9 +2,109 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/bench"
+	"github.com/mezzo-cluster/mezzo/runtime/master"
 )
 
 func runBench(ctx context.Context, args []string) error {
-	return errors.New("not built yet")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(os.Stderr, "usage: mezzo bench launch [flags]\n\n  launch  task launch throughput and offer latency through a real master and emulated agents")
+		if len(args) == 0 {
+			return errors.New("no benchmark named")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "launch":
+		return runBenchLaunch(ctx, args[1:])
+	default:
+		return fmt.Errorf("unknown benchmark %q (known: launch)", args[0])
+	}
+}
+
+func runBenchLaunch(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench launch", flag.ContinueOnError)
+	agents := fs.Int("agents", 100, "emulated agents, each a gRPC client of the master")
+	frameworks := fs.Int("frameworks", 2, "frameworks (scheduler drivers) sharing the tasks")
+	tasks := fs.Int("tasks", 20000, "tasks to launch in total")
+	duration := fs.Duration("task-duration", 0, "how long each no-op task runs")
+	agentRes := fs.String("agent-resources", bench.DefaultAgentResources.String(), "resources of every agent")
+	taskRes := fs.String("task-resources", bench.DefaultTaskResources.String(), "resources of every task")
+	perConn := fs.Int("agents-per-conn", 100, "agents sharing one gRPC connection")
+	policy := fs.String("policy", "drf", "allocation policy: "+strings.Join(alloc.DefaultRegistry().Names(), ", "))
+	allocEvery := fs.Duration("allocation-interval", time.Second, "master's full allocation period")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up when the tasks have not all ended by then")
+	asJSON := fs.Bool("json", false, "print the result as JSON on stdout instead of a table")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the launch phase to this file")
+	verbose := fs.Bool("v", false, "log the master's, agents' and drivers' warnings to stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	ar, err := mezzo.ParseResources(*agentRes)
+	if err != nil {
+		return fmt.Errorf("--agent-resources: %w", err)
+	}
+	tr, err := mezzo.ParseResources(*taskRes)
+	if err != nil {
+		return fmt.Errorf("--task-resources: %w", err)
+	}
+	if *frameworks <= 0 {
+		return fmt.Errorf("--frameworks is %d; need at least 1", *frameworks)
+	}
+	cfg := bench.LaunchConfig{
+		Agents: *agents, Frameworks: *frameworks, Tasks: *tasks, TaskDuration: *duration,
+		AgentResources: ar, TaskResources: tr, AgentsPerConn: *perConn, Timeout: *timeout,
+		Master: master.Config{Policy: *policy, AllocationInterval: *allocEvery},
+	}
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if term.IsTerminal(int(os.Stdout.Fd())) && term.IsTerminal(int(os.Stderr.Fd())) {
+		bar := progressbar.NewOptions(*tasks, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("tasks"),
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		cfg.Progress = func(ended, _ int) { _ = bar.Set(ended) }
+		defer func() { _ = bar.Finish() }()
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := bench.RunLaunch(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return res.WriteTable(os.Stdout)
 }

@@ -1,0 +1,63 @@
+// Package bench measures the real runtime under load: a real master on
+// loopback, many emulated agents in this process (each a real gRPC client
+// with its own event stream, registration, pings and status updates; see
+// agent.Config.Emulated), and frameworks that are real scheduler drivers
+// (runtime/driver) running a benchmark scheduler.
+//
+// Usage:
+//
+//	res, err := bench.RunLaunch(ctx, bench.LaunchConfig{Agents: 1000, Frameworks: 2, Tasks: 20000})
+//	res.WriteTable(os.Stdout) // or json.Marshal(res): {"benchmark":"launch","agents":1000,...}
+//
+// `mezzo bench launch` is the command-line front; BenchmarkLaunch the Go
+// benchmark CI compares with benchstat (tasks/s, launch-p99-ms,
+// offer-p99-ms, offer-p50-ms, heap-B/agent).
+//
+// # The launch benchmark
+//
+// StartCluster starts the master (port 0 on 127.0.0.1) and the agents, and
+// waits until the master counts all of them. Then F frameworks subscribe;
+// each owns Tasks/F no-op tasks (TaskInfo.Duration, no process) and, on
+// every offer, launches as many as fit in one accept, until its quota is
+// launched; then it suppresses offers and declines what still arrives. An
+// offer with room for no task is declined with the default filter. The run
+// ends when every task's terminal update has reached its scheduler; the
+// allocator must then come back to its starting totals (nothing offered,
+// nothing used) once the last offers are declined.
+//
+// # What is measured, and how
+//
+//   - Tasks per second (overall): Tasks divided by the time from starting
+//     the first driver to the last task's terminal update at a scheduler.
+//     Subscription and the first allocation are inside that window.
+//   - Launches per second: tasks that reached TASK_RUNNING divided by the
+//     time from the first accept sent to the last TASK_RUNNING callback.
+//   - Launch latency, per task: the accept carrying it is sent (just before
+//     Driver.LaunchTasks) → its TASK_RUNNING callback runs at the
+//     scheduler. It covers the accept's trip through the master's loop, the
+//     launch event to the agent, the agent's update back through the master
+//     and the driver's queue of callbacks.
+//   - Offer latency: resources freed → offered again. The free is timed
+//     where it starts: the moment an agent sends a task's terminal status
+//     update (a wrapper on the agents' gRPC connection sees the Update call
+//     leave; resent updates are counted once). The offer is timed when a
+//     framework's ResourceOffers callback starts. An offer on an agent is
+//     matched with the oldest unmatched frees on that agent, at most as
+//     many as the offer has room for tasks; matching oldest first can only
+//     make the figure larger. The latency so includes the update's trip to
+//     the master, its wait in the master's inbox, the allocation, the offer
+//     event's trip and its wait in the driver's callback queue: what a
+//     framework experiences, not the allocator's share alone. Offers that
+//     match no free (first offers after registration) are not samples;
+//     frees no offer follows (the last tasks, once every framework has
+//     suppressed) are not either.
+//   - Quantiles are nearest-rank over all samples (p50, p90, p99, max).
+//   - Memory per agent: the live heap after a GC once all agents are
+//     registered, minus the same before the first agent, divided by N. The
+//     master runs in the same process, so its record of each agent and the
+//     server side of each agent's stream are included; so are goroutines
+//     per agent.
+//   - CPU: getrusage(RUSAGE_SELF) user+system over the overall window. It
+//     is the whole process (master, agents, drivers, both ends of gRPC),
+//     not the master alone; CPUUtilisation is cores busy on average.
+package bench
