@@ -31,6 +31,8 @@ type observer struct {
 	views  viewCache
 
 	viewMetrics sync.Once
+	httpOnce    sync.Once // starts the share sampler
+	shares      *shareRing
 
 	// pending holds status updates forwarded to schedulers and not yet
 	// acknowledged; loop-owned.
@@ -46,6 +48,7 @@ type ackKey struct {
 func newObserver() *observer {
 	o := &observer{reg: prometheus.NewRegistry(), pending: map[ackKey]struct{}{}}
 	o.views.maxAge = DefaultViewMaxAge
+	o.shares = newShareRing(shareSamples)
 	o.leader.Store(true)
 	counter := func(name, help string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mezzo", Subsystem: "master", Name: name, Help: help}, []string{"framework"})
