@@ -15,8 +15,11 @@
 //		...
 //	}
 //
-// [Open] accepts "swim:fb2009", "swim:<path>", "synthetic:fb" or a path to a
-// SWIM file; [Specs] lists them for help text. [ReadAll] collects a Source
+// [Open] accepts "swim:fb2009", "swim:<path>", "synthetic:fb",
+// "google:<path>" (Google 2011 task_events), "alibaba:<path>" (Alibaba 2018
+// batch_task) or a path to a SWIM file; [Specs] lists them for help text.
+// The cluster traces also stream per-task demands as [ClusterJob]s through
+// [GoogleReader] and [AlibabaReader]; their doc comments give the mapping. [ReadAll] collects a Source
 // into a slice when it fits in memory.
 //
 // # From bytes to tasks

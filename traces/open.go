@@ -14,6 +14,8 @@ type Options struct {
 	Tasks TaskModel
 	// Synthetic configures "synthetic:" specs and is ignored by the others.
 	Synthetic SyntheticOptions
+	// Cluster configures "google:" and "alibaba:" specs.
+	Cluster ClusterOptions
 }
 
 // The specs Open understands besides a file path, in the order they are
@@ -22,6 +24,8 @@ var specs = []struct{ spec, what string }{
 	{"swim:fb2009", "SWIM's Facebook 2009 day, embedded (5,894 jobs over 24 h)"},
 	{"swim:<path>", "a SWIM workload file (tab-separated), same as a bare path"},
 	{"synthetic:fb", "jobs drawn from the delay scheduling paper's Facebook size bins"},
+	{"google:<path>", "Google cluster trace 2011 task_events CSV, in time order"},
+	{"alibaba:<path>", "Alibaba cluster trace 2018 batch_task CSV, sorted by start time"},
 }
 
 // Specs returns the specs Open understands, one "spec  description" line
@@ -44,6 +48,8 @@ func (nopCloser) Close() error { return nil }
 //	swim:fb2009     the embedded SWIM Facebook 2009 day
 //	swim:<path>     a SWIM workload file
 //	synthetic:fb    a synthetic Facebook workload (opts.Synthetic)
+//	google:<path>   a Google 2011 task_events file (opts.Cluster)
+//	alibaba:<path>  an Alibaba 2018 batch_task file (opts.Cluster)
 //	<path>          a SWIM workload file
 //
 // The caller must Close the returned Closer when done with the Source; it is
@@ -78,6 +84,8 @@ func Open(spec string, opts Options) (Source, io.Closer, error) {
 				return nil, nil, fmt.Errorf("traces: %s: %w", spec, err)
 			}
 			return g, nopCloser{}, nil
+		case "google", "alibaba":
+			return openClusterFile(scheme, rest, opts.Cluster)
 		default:
 			if _, err := os.Stat(spec); err != nil {
 				return nil, nil, fmt.Errorf("traces: unknown trace scheme %q in %q (and no such file); known: %s", scheme, spec, knownSpecs())
@@ -132,4 +140,26 @@ func knownSpecs() string {
 		names = append(names, s.spec)
 	}
 	return strings.Join(append(names, "<path>"), ", ")
+}
+
+// openClusterFile opens a Google or Alibaba file as a Source of flattened
+// jobs; the Closer closes the file.
+func openClusterFile(scheme, path string, opts ClusterOptions) (Source, io.Closer, error) {
+	if path == "" {
+		return nil, nil, fmt.Errorf("traces: %q names no file; known: %s", scheme+":", knownSpecs())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("traces: %w", err)
+	}
+	var src ClusterSource
+	if scheme == "google" {
+		src, err = NewGoogleReader(f, path, opts)
+	} else {
+		src, err = NewAlibabaReader(f, path, opts)
+	}
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("traces: %s: %w", path, err), f.Close())
+	}
+	return AsSource(src), f, nil
 }
