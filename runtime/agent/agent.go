@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/isolation"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Agent is one mezzo agent. Create it with New and drive it with Run.
@@ -28,7 +28,8 @@ type Agent struct {
 	store  *statusStore
 	iso    isolation.Isolator // nil when emulated
 	client api.AgentAPIClient
-	conn   *grpc.ClientConn // owned, when dialled here
+	mc     *api.MasterConn // follows the leader; nil with Config.Conn
+	ownMC  bool            // mc dialled here, closed on return
 
 	lis      net.Listener // ExecutorAPI, nil when emulated
 	endpoint string
@@ -36,6 +37,7 @@ type Agent struct {
 	mu         sync.Mutex
 	id         mezzo.AgentID
 	session    string
+	epoch      int64 // highest master epoch registered with (fencing)
 	frameworks map[mezzo.FrameworkID]*framework
 	tasks      map[streamKey]*task
 	execSeq    int
@@ -76,6 +78,9 @@ func New(cfg Config) (*Agent, error) {
 		if b, err := os.ReadFile(filepath.Join(cfg.WorkDir, "agent-id")); err == nil {
 			a.id = mezzo.AgentID(strings.TrimSpace(string(b)))
 		}
+		if b, err := os.ReadFile(filepath.Join(cfg.WorkDir, "master-epoch")); err == nil {
+			a.epoch, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		}
 	}
 	a.store = newStatusStore(statusDir, cfg.StatusRetry, cfg.StatusRetryMax)
 	latest, err := a.store.load()
@@ -103,15 +108,20 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 
-	if cfg.Conn != nil {
+	switch {
+	case cfg.MasterConn != nil:
+		a.mc = cfg.MasterConn
+		a.client = api.NewAgentAPIClient(a.mc.Conn())
+	case cfg.Conn != nil:
 		a.client = api.NewAgentAPIClient(cfg.Conn)
-	} else {
-		conn, err := grpc.NewClient(cfg.Master, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	default:
+		mc, err := api.DialMasters([]string{cfg.Master})
 		if err != nil {
 			return nil, fmt.Errorf("agent: master address %q: %w", cfg.Master, err)
 		}
-		a.conn = conn
-		a.client = api.NewAgentAPIClient(conn)
+		mc.Discover = cfg.Discover
+		a.mc, a.ownMC = mc, true
+		a.client = api.NewAgentAPIClient(mc.Conn())
 	}
 	if !cfg.Emulated {
 		iso, err := isolation.New(cfg.Isolation, isolation.Options{Parent: cfg.CgroupParent})
@@ -136,8 +146,8 @@ func New(cfg Config) (*Agent, error) {
 }
 
 func (a *Agent) closeConn() {
-	if a.conn != nil {
-		_ = a.conn.Close()
+	if a.ownMC {
+		_ = a.mc.Close()
 	}
 }
 
@@ -168,6 +178,10 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	delay := a.cfg.ReconnectDelay
 	for ctx.Err() == nil {
+		tried := ""
+		if a.mc != nil {
+			tried = a.mc.Current()
+		}
 		registered, err := a.session1(ctx)
 		if ctx.Err() != nil {
 			break
@@ -175,12 +189,20 @@ func (a *Agent) Run(ctx context.Context) error {
 		if registered {
 			delay = a.cfg.ReconnectDelay
 		}
-		a.log.Warn("lost the master; re-subscribing", "agent", string(a.ID()), "err", err, "after", delay)
+		wait := delay
+		if a.mc != nil {
+			if next := a.mc.Failed(ctx, tried, err); next != tried {
+				wait = 0 // another master to try (the leader a standby named)
+			}
+		}
+		a.log.Warn("lost the master; re-subscribing", "agent", string(a.ID()), "err", err, "after", wait)
 		select {
-		case <-time.After(delay):
+		case <-time.After(wait):
 		case <-ctx.Done():
 		}
-		delay = min(2*delay, 30*time.Second)
+		if wait > 0 {
+			delay = min(2*delay, a.cfg.ReconnectMax)
+		}
 	}
 
 	a.shutdownAll()
@@ -211,9 +233,20 @@ func (a *Agent) session1(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("master's first event is %T, not Registered", ev.Event)
 	}
 	a.mu.Lock()
+	if reg.MasterEpoch < a.epoch {
+		known := a.epoch
+		a.mu.Unlock()
+		return false, fmt.Errorf("master %s has epoch %d, older than the %d this agent has registered with: a deposed leader; refused", reg.MasterId, reg.MasterEpoch, known)
+	}
 	first := a.id == ""
-	a.id, a.session = mezzo.AgentID(reg.AgentId), reg.SessionId
+	newEpoch := reg.MasterEpoch > a.epoch
+	a.id, a.session, a.epoch = mezzo.AgentID(reg.AgentId), reg.SessionId, reg.MasterEpoch
 	a.mu.Unlock()
+	if a.cfg.WorkDir != "" && newEpoch {
+		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "master-epoch"), []byte(strconv.FormatInt(reg.MasterEpoch, 10)+"\n"), 0o644); err != nil {
+			a.log.Error("saving master epoch", "err", err)
+		}
+	}
 	if a.cfg.WorkDir != "" && first {
 		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "agent-id"), []byte(reg.AgentId+"\n"), 0o644); err != nil {
 			a.log.Error("saving agent ID", "err", err)
@@ -296,6 +329,9 @@ func (a *Agent) subscribeRequest() *api.AgentSubscribeRequest {
 func (a *Agent) handle(ctx context.Context, ev *api.AgentEvent) {
 	switch e := ev.Event.(type) {
 	case *api.AgentEvent_LaunchTasks_:
+		if a.stale(e.LaunchTasks.MasterEpoch, "launch") {
+			return
+		}
 		fw, err := api.FrameworkFromProto(e.LaunchTasks.Framework)
 		if err != nil {
 			a.log.Error("bad framework in launch", "err", err)
@@ -310,6 +346,9 @@ func (a *Agent) handle(ctx context.Context, ev *api.AgentEvent) {
 			a.launch(fw, t)
 		}
 	case *api.AgentEvent_KillTask_:
+		if a.stale(e.KillTask.MasterEpoch, "kill") {
+			return
+		}
 		a.kill(mezzo.FrameworkID(e.KillTask.FrameworkId), mezzo.TaskID(e.KillTask.TaskId))
 	case *api.AgentEvent_ShutdownExecutor_:
 		a.mu.Lock()
@@ -418,4 +457,24 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// stale refuses a command from a master older than the newest one the
+// agent has registered with (a deposed leader that does not know it yet).
+func (a *Agent) stale(epoch int64, what string) bool {
+	a.mu.Lock()
+	known := a.epoch
+	a.mu.Unlock()
+	if epoch >= known {
+		return false
+	}
+	a.log.Warn("refused a command from a deposed master", "command", what, "epoch", epoch, "known_epoch", known)
+	return true
+}
+
+// Epoch is the highest master epoch the agent has registered with.
+func (a *Agent) Epoch() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.epoch
 }

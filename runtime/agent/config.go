@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,13 +13,22 @@ import (
 	"time"
 
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"google.golang.org/grpc"
 )
 
 // Config configures an agent. Zero values take the defaults noted.
 type Config struct {
-	// Master is the host:port of the master's AgentAPI.
+	// Master is the host:port of the master's AgentAPI, or several
+	// separated by commas (standbys redirect to the leader).
 	Master string
+	// MasterConn, when set, is used instead of dialling Master: a
+	// connection that follows the leading master, which many emulated
+	// agents may share (api.DialMasters).
+	MasterConn *api.MasterConn
+	// Discover, when set, names the leading master (e.g. read from etcd)
+	// after the master is lost and no standby named the leader.
+	Discover func(ctx context.Context) (string, error)
 	// Conn, when set, is used instead of dialling Master; in-process
 	// benchmark agents share one connection to keep memory small.
 	Conn grpc.ClientConnInterface
@@ -54,8 +64,9 @@ type Config struct {
 	// it is killed (default 5 s).
 	KillGracePeriod time.Duration
 	// ReconnectDelay is the first wait before re-subscribing to a lost
-	// master (default 1 s, doubling to 30 s).
+	// master (default 1 s, doubling to ReconnectMax, default 30 s).
 	ReconnectDelay time.Duration
+	ReconnectMax   time.Duration
 	// Emulated agents start no processes: a task produces TASK_RUNNING and,
 	// after its Duration, TASK_FINISHED from timers. Status updates are
 	// kept in memory. For benchmarks with many agents in one process.
@@ -64,7 +75,7 @@ type Config struct {
 }
 
 func (c *Config) withDefaults() error {
-	if c.Master == "" && c.Conn == nil {
+	if c.Master == "" && c.Conn == nil && c.MasterConn == nil {
 		return errors.New("agent: config needs Master (the master's address) or Conn")
 	}
 	if c.WorkDir == "" && !c.Emulated {
@@ -92,6 +103,10 @@ func (c *Config) withDefaults() error {
 	if c.ReconnectDelay <= 0 {
 		c.ReconnectDelay = time.Second
 	}
+	if c.ReconnectMax <= 0 {
+		c.ReconnectMax = 30 * time.Second
+	}
+	c.ReconnectMax = max(c.ReconnectMax, c.ReconnectDelay)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -66,7 +67,13 @@ type MasterConn struct {
 	mu      sync.Mutex
 	next    int
 	current atomic.Pointer[string]
+	dead    map[string]time.Time // addresses that failed without a hint, and when
 }
+
+// deadFor is how long hints to an address that just failed are ignored: a
+// standby keeps naming a crashed leader until the leader's lease expires,
+// and following it would bounce clients between the two.
+const deadFor = 3 * time.Second
 
 var masterSchemeSeq atomic.Uint64
 
@@ -95,7 +102,7 @@ func DialMasters(addrs []string, opts ...grpc.DialOption) (*MasterConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: masters %v: %w", list, err)
 	}
-	c := &MasterConn{conn: conn, r: r, addrs: list, next: 1 % len(list)}
+	c := &MasterConn{conn: conn, r: r, addrs: list, next: 1 % len(list), dead: map[string]time.Time{}}
 	c.current.Store(&list[0])
 	return c, nil
 }
@@ -115,14 +122,28 @@ func (c *MasterConn) Use(addr string) {
 	c.r.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: addr}}})
 }
 
-// Failed picks where to go after err: the leader a standby named, else the
-// leader Discover names, else the next configured address. It returns the
-// address chosen.
-func (c *MasterConn) Failed(ctx context.Context, err error) string {
+// Failed picks where to go after a call to tried failed with err: the
+// leader a standby named, else the leader Discover names, else the next
+// configured address. It returns the address chosen. Many clients may
+// share one MasterConn: a failure at an address the connection has
+// already left changes nothing, so they do not undo each other's moves.
+func (c *MasterConn) Failed(ctx context.Context, tried string, err error) string {
 	if h := LeaderHintFrom(err); h.GetAddress() != "" {
+		c.mu.Lock()
+		died, ok := c.dead[h.GetAddress()]
+		c.mu.Unlock()
+		if ok && time.Since(died) < deadFor {
+			return c.Current() // stay with the standby until it leads
+		}
 		c.Use(h.GetAddress())
 		return h.GetAddress()
 	}
+	if cur := c.Current(); tried != cur {
+		return cur
+	}
+	c.mu.Lock()
+	c.dead[tried] = time.Now()
+	c.mu.Unlock()
 	if c.Discover != nil {
 		if addr, derr := c.Discover(ctx); derr == nil && addr != "" {
 			c.Use(addr)

@@ -64,13 +64,16 @@ func TestMasterConnFollowsHintThenRotates(t *testing.T) {
 	cli := api.NewSchedulerAPIClient(c.Conn())
 	ctx := context.Background()
 	_, err = cli.Revive(ctx, &api.ReviveRequest{})
-	if got := c.Failed(ctx, err); got != leader {
+	if got := c.Failed(ctx, stby, err); got != leader {
 		t.Fatalf("after the standby's answer went to %q; want the leader %q", got, leader)
 	}
 	if _, err := cli.Revive(ctx, &api.ReviveRequest{}); err != nil {
 		t.Fatalf("call to the leader: %v", err)
 	}
-	if got := c.Failed(ctx, errors.New("broken")); got != "127.0.0.1:1" {
+	if got := c.Failed(ctx, stby, errors.New("stale")); got != leader {
+		t.Fatalf("a failure at an address already left moved the connection to %q", got)
+	}
+	if got := c.Failed(ctx, leader, errors.New("broken")); got != "127.0.0.1:1" {
 		t.Fatalf("without a hint went to %q; want the next configured address", got)
 	}
 	if _, err := api.DialMasters([]string{" , "}); err == nil {

@@ -13,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/mezzo-cluster/mezzo"
@@ -22,8 +21,15 @@ import (
 
 // Config says which master to reach and who the framework is.
 type Config struct {
-	// Master is the master's host:port.
+	// Master is the master's host:port, or several separated by commas
+	// (standby masters redirect to the leader; see api.MasterConn).
 	Master string
+	// Masters adds more master addresses to Master.
+	Masters []string
+	// Discover, when set, names the leading master (e.g.
+	// master.LeaderFromEtcd); it is asked when a master is lost and no
+	// standby named the leader.
+	Discover func(ctx context.Context) (string, error)
 	// Framework describes the framework; set its ID to take over a
 	// framework that failed over.
 	Framework mezzo.FrameworkInfo
@@ -65,7 +71,7 @@ type Driver struct {
 	sched mezzo.Scheduler
 	log   *slog.Logger
 
-	conn   *grpc.ClientConn
+	mc     *api.MasterConn
 	client api.SchedulerAPIClient
 
 	session atomic.Pointer[session] // nil while disconnected
@@ -93,7 +99,7 @@ type session struct {
 
 // New checks the configuration and prepares a driver; Start connects.
 func New(cfg Config, s mezzo.Scheduler) (*Driver, error) {
-	if cfg.Master == "" {
+	if cfg.Master == "" && len(cfg.Masters) == 0 {
 		return nil, errors.New("driver: no master address")
 	}
 	if s == nil {
@@ -111,17 +117,17 @@ func New(cfg Config, s mezzo.Scheduler) (*Driver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
-	conn, err := grpc.NewClient(cfg.Master, opts...)
+	mc, err := api.DialMasters(append([]string{cfg.Master}, cfg.Masters...), cfg.DialOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("driver: master %s: %w", cfg.Master, err)
 	}
+	mc.Discover = cfg.Discover
 	return &Driver{
 		cfg:    cfg,
 		sched:  s,
 		log:    cfg.Logger.With("framework_name", cfg.Framework.Name),
-		conn:   conn,
-		client: api.NewSchedulerAPIClient(conn),
+		mc:     mc,
+		client: api.NewSchedulerAPIClient(mc.Conn()),
 		queue:  make(chan func(), 1024),
 		done:   make(chan struct{}),
 	}, nil
@@ -193,6 +199,7 @@ func (d *Driver) receive() {
 	rng := rand.New(rand.NewPCG(d.cfg.Seed, 0x6d657a7a6f))
 	backoff := d.cfg.MinBackoff
 	for {
+		tried := d.mc.Current()
 		connected, err := d.subscribeOnce()
 		if d.stopping.Load() {
 			return
@@ -219,7 +226,11 @@ func (d *Driver) receive() {
 		}
 		d.session.Store(nil)
 		wait := backoff/2 + time.Duration(rng.Int64N(int64(backoff/2)+1))
-		d.log.Warn("disconnected from the master; reconnecting", "master", d.cfg.Master, "err", err, "retry_in", wait)
+		if api.LeaderHintFrom(err).GetAddress() != "" {
+			wait = 0 // a standby named the leader: go there now
+		}
+		next := d.mc.Failed(d.ctx, tried, err)
+		d.log.Warn("disconnected from the master; reconnecting", "master", next, "err", err, "retry_in", wait)
 		select {
 		case <-time.After(wait):
 		case <-d.ctx.Done():
@@ -284,7 +295,7 @@ func (d *Driver) subscribeOnce() (connected bool, err error) {
 			beat.Store(e.Subscribed.HeartbeatIntervalNanos)
 			d.session.Store(s)
 			d.fwID.Store(&s.framework)
-			d.log.Info("subscribed", "framework", s.framework, "master", d.cfg.Master)
+			d.log.Info("subscribed", "framework", s.framework, "master", d.mc.Current(), "master_id", e.Subscribed.MasterId, "epoch", e.Subscribed.MasterEpoch)
 			d.enqueue(func() { d.sched.Registered(d, s.framework) })
 		case *api.SchedulerEvent_Offers_:
 			offers := make([]mezzo.Offer, 0, len(e.Offers.Offers))
@@ -346,7 +357,7 @@ func (d *Driver) enqueue(f func()) {
 func (d *Driver) dispatch() {
 	// The connection closes only after the callback in progress returns,
 	// so its calls (the acknowledgement that follows it, say) can finish.
-	defer func() { _ = d.conn.Close() }()
+	defer func() { _ = d.mc.Close() }()
 	for {
 		select {
 		case f := <-d.queue:

@@ -33,6 +33,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		reported[taskKey{fw: mezzo.FrameworkID(rt.FrameworkId), id: mezzo.TaskID(rt.GetTask().GetTaskId())}] = true
 	}
 
+	m.recoverFrameworks(req)
 	ag := m.agents[id]
 	if ag != nil && !ag.info.Resources.Equal(res) {
 		m.removeAgent(ag, fmt.Sprintf("agent %s re-registered with different resources (%s, was %s)", id, res, ag.info.Resources))
@@ -61,9 +62,10 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		}
 		ag = &agentRec{id: id, info: info, tasks: map[*task]struct{}{}, executors: map[execKey]mezzo.Resources{}}
 		used, adopt := m.adoptable(id, req)
+		execs := m.adoptableExecutors(req, adopt, used)
 		if err := m.alloc.AddAgent(id, info, used); err != nil {
 			m.log.Warn("agent's running tasks not adopted", "agent", id, "err", err)
-			adopt = nil
+			adopt, execs = nil, nil
 			if err := m.alloc.AddAgent(id, info, nil); err != nil {
 				return nil, status.Errorf(codes.Internal, "add agent: %v", err)
 			}
@@ -74,13 +76,18 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 			ag.tasks[t] = struct{}{}
 		}
 		m.agents[id] = ag
+		for k, r := range execs {
+			ag.executors[k] = r
+		}
 		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", res.String(), "adopted_tasks", len(adopt))
 	}
+	m.agentAdmitted(id, info.Hostname)
 	ag.out = out
 	ag.lastSeen = now
 	ag.sessionID = m.nextID("s")
 	out.push(&api.AgentEvent{Event: &api.AgentEvent_Registered_{Registered: &api.AgentEvent_Registered{
 		AgentId: string(id), SessionId: ag.sessionID, PingIntervalNanos: int64(m.cfg.PingInterval), MasterId: m.cfg.MasterID,
+		MasterEpoch: m.ha.epoch,
 	}}})
 	m.markDirty(id)
 	return ag, nil
@@ -168,6 +175,7 @@ func (m *Master) removeAgent(ag *agentRec, why string) {
 	tasks := ag.sortedTasks()
 	clear(ag.tasks)
 	delete(m.agents, ag.id)
+	m.agentForgotten(ag.id)
 	for _, t := range tasks {
 		if fw := m.frameworks[t.fw]; fw != nil {
 			m.endTask(fw, t, mezzo.TaskStatus{TaskID: t.info.ID, AgentID: ag.id, ExecutorID: t.executor, State: mezzo.TaskLost,

@@ -53,6 +53,32 @@ type Config struct {
 	// register agents, given the principal runtime/security's interceptors
 	// put in each call's context; nil allows everything.
 	Authorizer security.Authorizer
+
+	// HA configures leader election; the zero value runs a master alone.
+	HA HAConfig
+}
+
+// HAConfig makes the master one of several, elected on etcd (election.go).
+type HAConfig struct {
+	// Etcd lists etcd client URLs; empty runs the master alone, always
+	// leading, as without standbys.
+	Etcd []string
+	// Prefix roots this cluster's keys in etcd. Default "/mezzo".
+	Prefix string
+	// LeaseTTL is the election lease's time to live (whole seconds, at
+	// least 1): a leader that dies is replaced after about this long, and
+	// one cut from etcd stops acting before it ends. Default 2 s.
+	LeaseTTL time.Duration
+	// Advertise is the address clients are sent to when this master leads;
+	// default the bound listen address.
+	Advertise string
+	// RecoveryFraction is the share of the agents admitted before a
+	// failover that must re-register before a new leader allocates
+	// (Mesos's allocator waits for 80 %). Default 0.8; 1 waits for all.
+	RecoveryFraction float64
+	// RecoveryTimeout bounds that wait; agents not back by then are
+	// dropped from the registry. Default 10 s.
+	RecoveryTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -89,6 +115,18 @@ func (c Config) withDefaults() Config {
 	if c.Authorizer == nil {
 		c.Authorizer = security.AllowAll{}
 	}
+	if c.HA.Prefix == "" {
+		c.HA.Prefix = "/mezzo"
+	}
+	if c.HA.LeaseTTL <= 0 {
+		c.HA.LeaseTTL = 2 * time.Second
+	}
+	if c.HA.RecoveryFraction <= 0 {
+		c.HA.RecoveryFraction = 0.8
+	}
+	if c.HA.RecoveryTimeout <= 0 {
+		c.HA.RecoveryTimeout = 10 * time.Second
+	}
 	return c
 }
 
@@ -98,6 +136,12 @@ func (c Config) validate() error {
 	}
 	if c.OfferTimeout < 0 {
 		return errors.New("master: negative offer timeout")
+	}
+	if c.HA.RecoveryFraction > 1 {
+		return fmt.Errorf("master: recovery fraction %g is above 1", c.HA.RecoveryFraction)
+	}
+	if c.HA.LeaseTTL < time.Second {
+		return fmt.Errorf("master: lease TTL %v is under etcd's 1 s minimum", c.HA.LeaseTTL)
 	}
 	return nil
 }

@@ -53,12 +53,14 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 	}
 	fw.out = out
 	fw.disconnectedAt = time.Time{}
+	fw.recovered = false
 	fw.streamID = m.nextID("s")
 	out.push(&api.SchedulerEvent{Event: &api.SchedulerEvent_Subscribed_{Subscribed: &api.SchedulerEvent_Subscribed{
 		FrameworkId:            string(fw.id),
 		StreamId:               fw.streamID,
 		HeartbeatIntervalNanos: int64(m.cfg.HeartbeatInterval),
 		MasterId:               m.cfg.MasterID,
+		MasterEpoch:            m.ha.epoch,
 	}}})
 	m.allDirty = true
 	return fw, nil
@@ -144,6 +146,7 @@ func (m *Master) removeFramework(fw *framework, why string) {
 	}
 	delete(m.frameworks, fw.id)
 	m.removed[fw.id] = fw
+	m.ha.reg.delFramework(fw.id)
 	m.log.Info("framework removed", "framework", fw.id, "why", why)
 }
 
@@ -322,7 +325,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 		names = append(names, string(t.info.ID))
 	}
 	ag.send(&api.AgentEvent{Event: &api.AgentEvent_LaunchTasks_{LaunchTasks: &api.AgentEvent_LaunchTasks{
-		Framework: api.FrameworkToProto(fw.info), Tasks: pts,
+		Framework: api.FrameworkToProto(fw.info), Tasks: pts, MasterEpoch: m.ha.epoch,
 	}}})
 	m.log.Info("launching tasks", "framework", fw.id, "agent", agentID, "tasks", strings.Join(names, ","), "resources", use.String())
 }
@@ -404,7 +407,7 @@ func (m *Master) kill(fw *framework, id mezzo.TaskID) {
 		fw.send(statusEvent(reconciled(t)))
 	default:
 		ag := m.agents[t.agent]
-		if ag == nil || !ag.send(&api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{FrameworkId: string(fw.id), TaskId: string(id)}}}) {
+		if ag == nil || !ag.send(&api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{FrameworkId: string(fw.id), TaskId: string(id), MasterEpoch: m.ha.epoch}}}) {
 			m.log.Warn("kill: agent not connected; the task is killed or lost when it returns or times out", "framework", fw.id, "task", id, "agent", t.agent)
 		}
 	}

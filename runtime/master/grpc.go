@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,6 +35,10 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 	var id mezzo.FrameworkID
 	var streamID string
 	err = m.call(stream.Context(), func() error {
+		if !m.acting(time.Now()) {
+			return m.notLeader()
+		}
+		m.claimRecovered(info.ID, principal)
 		if err := m.mayResubscribe(info.ID, principal); err != nil {
 			return err
 		}
@@ -42,6 +47,7 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 			return err
 		}
 		fw.principal = principal
+		m.ha.reg.putFramework(fw.info, principal)
 		id, streamID = fw.id, fw.streamID
 		return nil
 	})
@@ -81,6 +87,9 @@ func (s *schedulerServer) onFramework(ctx context.Context, h *api.CallHeader, f 
 // when the ACL grants it action over the framework's principal.
 func (s *schedulerServer) onFrameworkAs(ctx context.Context, h *api.CallHeader, action security.Action, f func(fw *framework) error) (*api.Empty, error) {
 	err := s.m.call(ctx, func() error {
+		if !s.m.acting(time.Now()) {
+			return s.m.notLeader()
+		}
 		fw, err := s.m.authFramework(h)
 		if err != nil {
 			return err
@@ -162,6 +171,9 @@ func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.Agent
 	var id mezzo.AgentID
 	var session string
 	err := m.call(stream.Context(), func() error {
+		if !m.acting(time.Now()) {
+			return m.notLeader()
+		}
 		if old := m.agents[mezzo.AgentID(req.GetAgent().GetAgentId())]; old != nil {
 			if err := m.checkAgent(stream.Context(), old); err != nil {
 				return err
@@ -184,6 +196,9 @@ func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.Agent
 
 func (s *agentServer) onAgent(ctx context.Context, h *api.AgentHeader, f func(ag *agentRec) error) (*api.Empty, error) {
 	err := s.m.call(ctx, func() error {
+		if !s.m.acting(time.Now()) {
+			return s.m.notLeader()
+		}
 		ag, err := s.m.authAgent(h)
 		if err != nil {
 			return err

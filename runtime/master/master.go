@@ -46,6 +46,8 @@ type Master struct {
 	allDirty   bool
 	seq        uint64 // for IDs of frameworks, agents and sessions
 	pingSeq    uint64
+
+	ha haState // leader election and recovery (election.go, recovery.go)
 }
 
 // New builds a master; it fails when the policy is unknown (the error
@@ -75,6 +77,7 @@ func New(cfg Config) (*Master, error) {
 		removed:    map[mezzo.FrameworkID]*framework{},
 		agents:     map[mezzo.AgentID]*agentRec{},
 		dirty:      map[mezzo.AgentID]struct{}{},
+		ha:         haState{enabled: len(cfg.HA.Etcd) > 0},
 	}, nil
 }
 
@@ -108,6 +111,13 @@ func (m *Master) Start(ctx context.Context) (string, error) {
 		m.srv = grpc.NewServer(m.cfg.ServerOptions...)
 		m.Register(m.srv)
 		ctx, m.cancel = context.WithCancel(ctx)
+		if m.ha.enabled {
+			if err = m.startHA(ctx, lis.Addr().String()); err != nil {
+				m.cancel()
+				_ = lis.Close()
+				return
+			}
+		}
 		go m.Run(ctx)
 		go func() { _ = m.srv.Serve(lis) }()
 		go func() {
@@ -215,12 +225,20 @@ func (m *Master) Run(ctx context.Context) {
 			}
 		case <-allocTick.C:
 			now := time.Now()
+			if !m.acting(now) {
+				break // a standby, or a leader whose lease may have lapsed
+			}
 			m.expireFrameworks(now)
 			m.rescinded(m.alloc.ExpireOffers(now), "offer timed out")
 			m.allDirty = true
 		case <-pingTick.C:
-			m.pingAgents(time.Now())
+			if m.acting(time.Now()) {
+				m.pingAgents(time.Now())
+			}
 		case <-beatTick.C:
+			if !m.acting(time.Now()) {
+				break
+			}
 			for _, fw := range m.sortedFrameworks() {
 				fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Heartbeat_{Heartbeat: &api.SchedulerEvent_Heartbeat{}}})
 			}
@@ -251,6 +269,9 @@ func (m *Master) shutdown() {
 func (m *Master) markDirty(id mezzo.AgentID) { m.dirty[id] = struct{}{} }
 
 func (m *Master) allocateDirty(now time.Time) {
+	if !m.acting(now) || m.holding(now) {
+		return
+	}
 	var offers []mezzo.Offer
 	switch {
 	case m.allDirty:

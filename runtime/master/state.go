@@ -20,6 +20,9 @@ type framework struct {
 	// principal registered the framework; only it may act for it (and
 	// whoever the ACL lets kill or tear down its frameworks).
 	principal string
+	// recovered: re-created by a new leader from an agent or the
+	// registry, not yet re-subscribed by its scheduler (recovery.go).
+	recovered bool
 	out       *outbox[*api.SchedulerEvent] // nil while disconnected
 	// disconnectedAt is when the stream broke; zero while connected.
 	disconnectedAt time.Time
@@ -131,10 +134,12 @@ type Snapshot struct {
 	Agents     []AgentSnapshot     // sorted by ID
 	// Check is the allocator's invariant check ("" when it holds).
 	Check string
+	// HA is the leader election's and recovery's state (RecoveryStats).
+	HA RecoveryStats
 }
 
 func (m *Master) snapshot() Snapshot {
-	s := Snapshot{Policy: m.cfg.Policy, Totals: m.alloc.Totals()}
+	s := Snapshot{Policy: m.cfg.Policy, Totals: m.alloc.Totals(), HA: m.recoveryStats()}
 	if err := m.alloc.Check(); err != nil {
 		s.Check = err.Error()
 	}

@@ -14,9 +14,11 @@ package etcdtest
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -105,3 +107,69 @@ func freePort() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
+
+// Proxy forwards TCP connections to an etcd server until Cut, which
+// breaks every connection and refuses new ones: a network partition
+// between one client (a master given Proxy.Endpoints) and etcd.
+type Proxy struct {
+	lis    net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+// NewProxy listens on a free loopback port and forwards to the server's
+// client address.
+func (s *Server) NewProxy() (*Proxy, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("etcdtest: proxy: %w", err)
+	}
+	p := &Proxy{lis: lis, target: s.client}
+	go p.accept()
+	return p, nil
+}
+
+// Endpoints are the proxy's client URLs.
+func (p *Proxy) Endpoints() []string { return []string{"http://" + p.lis.Addr().String()} }
+
+func (p *Proxy) accept() {
+	for {
+		c, err := p.lis.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(u, c); u.Close() }()
+		go func() { _, _ = io.Copy(c, u); c.Close() }()
+	}
+}
+
+// Cut partitions: every connection through the proxy breaks and new ones
+// are refused.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// Close stops the proxy.
+func (p *Proxy) Close() { p.Cut(); p.lis.Close() }

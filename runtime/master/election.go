@@ -1,0 +1,239 @@
+package master
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+)
+
+// Leader election on etcd (HAConfig.Etcd set).
+//
+// Every master serves gRPC from the start. A standby answers every
+// scheduler and agent call with Unavailable and a LeaderHint naming the
+// leader it observes in etcd, so clients that know any master find the
+// leader. Each master campaigns in a concurrency.Election on its own lease;
+// the winner's epoch is its election key's creation revision, which only
+// grows from one leader to the next.
+//
+// Fencing, so that no two masters ever act as leader at once:
+//   - The master acts (serves calls, pings, expires, allocates) only while
+//     its lease surely lives: after each keep-alive it sends at t0 and that
+//     etcd answers, the lease lives at least until t0 + TTL on etcd's side,
+//     so the master acts until t0 + TTL − TTL/4 (the quarter absorbs clock
+//     rate drift). Another master can only win after the lease expires on
+//     etcd, i.e. after this one stopped. A master cut off from etcd thus
+//     stops acting within one TTL, without hearing from anyone.
+//   - Losing the session (lease gone, keep-alive failing) makes the master
+//     step down at once: it closes every stream with Unavailable, drops its
+//     soft state and campaigns again as a standby.
+//   - Every command to agents carries the epoch; agents refuse masters and
+//     commands older than the newest epoch they have seen (runtime/agent).
+//   - Registry writes are etcd transactions conditioned on the election key
+//     (registry.go).
+type haState struct {
+	enabled bool
+	cli     *clientv3.Client
+	// validUntil is when this master must stop acting (unix nanoseconds;
+	// 0 when not leading). Written by the election goroutine, read by the
+	// loop.
+	validUntil atomic.Int64
+	hint       atomic.Pointer[api.LeaderHint]
+	crashed    atomic.Bool
+	epochA     atomic.Int64
+
+	// Loop-owned.
+	leader     bool
+	epoch      int64
+	electedAt  time.Time
+	reg        *registry
+	registered map[string]struct{} // agent IDs in the registry
+	rec        *recovery
+	last       RecoveryStats
+}
+
+// leaderValue is the election value: where clients reach the leader.
+type leaderValue struct {
+	Address  string `json:"address"`
+	MasterID string `json:"master_id"`
+}
+
+// LeaderFromEtcd reads the current leader's address from etcd (prefix as
+// in HAConfig.Prefix, "" for the default). Clients that know etcd rather
+// than the masters use it, e.g. as api.MasterConn.Discover.
+func LeaderFromEtcd(ctx context.Context, cli *clientv3.Client, prefix string) (addr, masterID string, err error) {
+	if prefix == "" {
+		prefix = "/mezzo"
+	}
+	resp, err := cli.Get(ctx, prefix+"/leader/", clientv3.WithFirstCreate()...)
+	if err != nil {
+		return "", "", fmt.Errorf("master: reading the leader from etcd: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", "", fmt.Errorf("master: no leader elected under %s", prefix)
+	}
+	var v leaderValue
+	if err := json.Unmarshal(resp.Kvs[0].Value, &v); err != nil {
+		return "", "", fmt.Errorf("master: leader value %q: %w", resp.Kvs[0].Value, err)
+	}
+	return v.Address, v.MasterID, nil
+}
+
+// acting reports whether the master may act as leader now. Loop only.
+func (m *Master) acting(now time.Time) bool {
+	if !m.ha.enabled {
+		return true
+	}
+	return m.ha.leader && now.UnixNano() < m.ha.validUntil.Load()
+}
+
+// notLeader is the answer of a master that does not act as leader.
+func (m *Master) notLeader() error {
+	return api.NotLeaderError(m.cfg.MasterID, m.ha.hint.Load())
+}
+
+// Epoch is this master's fencing epoch while it leads (0 without etcd or
+// while standing by).
+func (m *Master) Epoch() int64 { return m.ha.epochA.Load() }
+
+func (m *Master) startHA(ctx context.Context, addr string) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: m.cfg.HA.Etcd, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return fmt.Errorf("master: etcd %v: %w", m.cfg.HA.Etcd, err)
+	}
+	m.ha.cli = cli
+	adv := m.cfg.HA.Advertise
+	if adv == "" {
+		adv = addr
+	}
+	m.SetLeader(false)
+	go func() {
+		defer cli.Close()
+		for ctx.Err() == nil {
+			if err := m.term(ctx, adv); err != nil && ctx.Err() == nil {
+				m.log.Warn("election term ended", "err", err)
+				select {
+				case <-time.After(200 * time.Millisecond):
+				case <-ctx.Done():
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// term is one try at leadership: campaign, lead until the lease is lost
+// or ctx ends, step down.
+func (m *Master) term(ctx context.Context, adv string) error {
+	cfg := m.cfg.HA
+	ttl := int64((cfg.LeaseTTL + time.Second - 1) / time.Second)
+	sess, err := concurrency.NewSession(m.ha.cli, concurrency.WithTTL(int(ttl)), concurrency.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("etcd session: %w", err)
+	}
+	defer func() {
+		if m.ha.crashed.Load() {
+			sess.Orphan() // as if the process died: the lease runs out
+		} else {
+			_ = sess.Close() // revokes the lease: a standby takes over at once
+		}
+	}()
+	e := concurrency.NewElection(sess, cfg.Prefix+"/leader")
+
+	octx, ocancel := context.WithCancel(ctx)
+	defer ocancel()
+	go m.observe(octx, e)
+
+	val, _ := json.Marshal(leaderValue{Address: adv, MasterID: m.cfg.MasterID})
+	if err := e.Campaign(ctx, string(val)); err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	// Campaign's own keep-alive proves nothing about timing; take one.
+	t0 := time.Now()
+	if _, err := m.ha.cli.KeepAliveOnce(ctx, sess.Lease()); err != nil {
+		return fmt.Errorf("lease keep-alive: %w", err)
+	}
+	valid := func(t time.Time) int64 {
+		return t.Add(time.Duration(ttl)*time.Second - time.Duration(ttl)*time.Second/4).UnixNano()
+	}
+	m.ha.validUntil.Store(valid(t0))
+	epoch := e.Rev()
+	electedAt := time.Now()
+
+	lctx, lcancel := context.WithTimeout(ctx, time.Duration(ttl)*time.Second)
+	reg, err := loadRegistry(lctx, m.ha.cli, cfg.Prefix)
+	lcancel()
+	if err != nil {
+		m.ha.validUntil.Store(0)
+		_ = e.Resign(context.Background())
+		return err
+	}
+	w := &registry{cli: m.ha.cli, prefix: cfg.Prefix, leaderKey: e.Key(), epoch: epoch, log: m.log, q: newOutbox[regOp]()}
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	go w.run(wctx)
+	m.post(func() { m.becomeLeader(epoch, electedAt, reg, w) })
+	m.log.Info("elected leader", "epoch", epoch, "address", adv, "known_agents", len(reg.agents), "known_frameworks", len(reg.frameworks))
+
+	// Keep the lease alive ourselves to know how long it surely lives.
+	why := ""
+	tick := time.NewTicker(time.Duration(ttl) * time.Second / 4)
+	defer tick.Stop()
+	for why == "" {
+		select {
+		case <-ctx.Done():
+			why = "master stopping"
+		case <-sess.Done():
+			why = "etcd session lost"
+		case <-tick.C:
+			t := time.Now()
+			kctx, kcancel := context.WithTimeout(ctx, time.Duration(ttl)*time.Second/4)
+			_, err := m.ha.cli.KeepAliveOnce(kctx, sess.Lease())
+			kcancel()
+			switch {
+			case err == nil:
+				m.ha.validUntil.Store(valid(t))
+			case time.Now().UnixNano() >= m.ha.validUntil.Load():
+				why = "lease not renewed in time: " + err.Error()
+			}
+		}
+	}
+	m.ha.validUntil.Store(0) // stop acting before anything else
+	w.close()
+	m.post(func() { m.stepDown(why) })
+	m.log.Warn("stepping down", "epoch", epoch, "why", why)
+	if ctx.Err() == nil && !m.ha.crashed.Load() {
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+		_ = e.Resign(rctx)
+		rcancel()
+	}
+	return nil
+}
+
+// observe keeps the hint standbys give clients current.
+func (m *Master) observe(ctx context.Context, e *concurrency.Election) {
+	for resp := range e.Observe(ctx) {
+		if len(resp.Kvs) == 0 {
+			continue
+		}
+		var v leaderValue
+		if json.Unmarshal(resp.Kvs[0].Value, &v) == nil {
+			m.ha.hint.Store(&api.LeaderHint{Address: v.Address, MasterId: v.MasterID, Epoch: resp.Kvs[0].CreateRevision})
+		}
+	}
+}
+
+// Crash stops the master as kill -9 would, for tests and the failover
+// experiment: connections drop, and its election lease is neither revoked
+// nor renewed, so standbys take over only once it expires.
+func (m *Master) Crash() {
+	m.ha.crashed.Store(true)
+	m.Stop()
+}

@@ -1,0 +1,279 @@
+package master
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+)
+
+// Soft-state recovery. A new leader starts empty but for the registry
+// (registry.go). Agents re-register with everything they run (tasks,
+// executors, the frameworks those belong to) and schedulers re-subscribe
+// with their framework IDs; from these the leader rebuilds agents,
+// frameworks, tasks, executors and the allocator's usage. Until
+// HAConfig.RecoveryFraction of the registry's agents are back, or
+// HAConfig.RecoveryTimeout has passed, it makes no offers: an agent not
+// yet back may run tasks whose resources an early offer would hand out
+// again.
+type recovery struct {
+	known    map[mezzo.AgentID]bool // true once back
+	back     int
+	need     int
+	deadline time.Time
+}
+
+// RecoveryStats describes this master's last election, for Snapshot and
+// the failover experiment.
+type RecoveryStats struct {
+	// Leader and Epoch: whether the master leads, with which epoch.
+	Leader bool
+	Epoch  int64
+	// ElectedAt is when it won the election; RecoveredAt when it first
+	// allocated again (zero while recovering).
+	ElectedAt, RecoveredAt time.Time
+	// KnownAgents were in the registry; AgentsBack re-registered before
+	// allocation resumed; KnownFrameworks were in the registry.
+	KnownAgents, AgentsBack, KnownFrameworks int
+	// TimedOut says allocation resumed on RecoveryTimeout, not the fraction.
+	TimedOut bool
+}
+
+// Recovery reports the last election's recovery, read on the loop.
+func (m *Master) recoveryStats() RecoveryStats {
+	s := m.ha.last
+	s.Leader, s.Epoch = m.ha.leader || !m.ha.enabled, m.ha.epoch
+	if m.ha.rec != nil {
+		s.AgentsBack = m.ha.rec.back
+	}
+	return s
+}
+
+// becomeLeader starts a term: fresh soft state, frameworks from the
+// registry re-created disconnected (their failover timeouts run from now),
+// allocation held until enough agents are back.
+func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *registry) {
+	m.resetState()
+	now := time.Now()
+	m.ha.leader, m.ha.epoch, m.ha.electedAt, m.ha.reg = true, epoch, at, reg
+	m.ha.epochA.Store(epoch)
+	m.ha.registered = make(map[string]struct{}, len(st.agents))
+	m.ha.last = RecoveryStats{ElectedAt: at, KnownAgents: len(st.agents), KnownFrameworks: len(st.frameworks)}
+	for _, id := range st.agents {
+		m.ha.registered[string(id)] = struct{}{}
+	}
+	for _, rf := range st.frameworks {
+		if fw := m.placeholder(rf.info, now); fw != nil {
+			fw.principal = rf.principal
+		}
+	}
+	if len(st.agents) > 0 {
+		rec := &recovery{known: make(map[mezzo.AgentID]bool, len(st.agents)), deadline: now.Add(m.cfg.HA.RecoveryTimeout)}
+		for _, id := range st.agents {
+			rec.known[id] = false
+		}
+		rec.need = int(math.Ceil(m.cfg.HA.RecoveryFraction * float64(len(st.agents))))
+		m.ha.rec = rec
+	} else {
+		m.ha.last.RecoveredAt = now
+	}
+	m.SetLeader(true)
+	m.allDirty = true
+}
+
+// stepDown ends a term: every stream is closed with Unavailable (clients
+// go look for the new leader) and the soft state is dropped.
+func (m *Master) stepDown(why string) {
+	if !m.ha.leader {
+		return
+	}
+	m.ha.leader = false
+	m.ha.epochA.Store(0)
+	m.SetLeader(false)
+	m.ha.reg.close()
+	m.ha.reg = nil
+	m.ha.rec = nil
+	err := m.notLeader()
+	for _, fw := range m.frameworks {
+		if fw.out != nil {
+			fw.out.close(err)
+		}
+	}
+	for _, ag := range m.agents {
+		if ag.out != nil {
+			ag.out.close(err)
+		}
+	}
+	m.resetState()
+	m.log.Warn("stepped down; standing by", "why", why)
+}
+
+// resetState drops all soft state for a fresh allocator.
+func (m *Master) resetState() {
+	pol, err := m.cfg.Registry.New(m.cfg.Policy, m.cfg.PolicyOptions)
+	if err == nil {
+		var a *alloc.Allocator
+		a, err = alloc.New(alloc.Config{Policy: pol, OfferTimeout: m.cfg.OfferTimeout, OfferIDPrefix: m.nextID("O") + "-"})
+		if err == nil {
+			m.alloc = a
+		}
+	}
+	if err != nil {
+		// New checked the policy already; this cannot fail.
+		m.log.Error("new allocator", "err", err)
+	}
+	m.frameworks = map[mezzo.FrameworkID]*framework{}
+	m.removed = map[mezzo.FrameworkID]*framework{}
+	m.agents = map[mezzo.AgentID]*agentRec{}
+	clear(m.dirty)
+	m.allDirty = false
+}
+
+// placeholder re-creates a framework known from the registry or from an
+// agent's re-registration whose scheduler has not re-subscribed yet: in
+// the allocator but inactive, disconnected since now, so its failover
+// timeout runs.
+func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework {
+	if info.ID == "" {
+		return nil
+	}
+	if fw := m.frameworks[info.ID]; fw != nil {
+		return fw
+	}
+	if _, gone := m.removed[info.ID]; gone {
+		return nil
+	}
+	if err := m.alloc.AddFramework(info.ID, info); err != nil {
+		m.log.Error("recover framework", "framework", info.ID, "err", err)
+		return nil
+	}
+	if _, err := m.alloc.DeactivateFramework(info.ID); err != nil {
+		m.log.Error("recover framework", "framework", info.ID, "err", err)
+	}
+	fw := &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}, disconnectedAt: now, recovered: true}
+	fw.stats.TasksByState = map[string]int{}
+	m.frameworks[info.ID] = fw
+	m.log.Info("framework recovered; waiting for its scheduler", "framework", info.ID, "name", info.Name,
+		"failover_timeout", fw.failoverTimeout(m.cfg.FailoverTimeout))
+	return fw
+}
+
+// recoverFrameworks creates placeholders for the frameworks a
+// (re-)registering agent runs tasks of.
+func (m *Master) recoverFrameworks(req *api.AgentSubscribeRequest) {
+	now := time.Now()
+	for _, p := range req.Frameworks {
+		if _, ok := m.frameworks[fwID(p)]; ok {
+			continue
+		}
+		info, err := api.FrameworkFromProto(p)
+		if err != nil {
+			continue
+		}
+		if fw := m.placeholder(info, now); fw != nil {
+			m.ha.reg.putFramework(info, "")
+		}
+	}
+}
+
+func fwID(p *api.FrameworkInfo) mezzo.FrameworkID { return mezzo.FrameworkID(p.GetFrameworkId()) }
+
+// agentAdmitted records an agent's registration: in the registry if new,
+// and towards the recovery quorum.
+func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string) {
+	if !m.ha.enabled {
+		return
+	}
+	if _, ok := m.ha.registered[string(id)]; !ok {
+		m.ha.registered[string(id)] = struct{}{}
+		m.ha.reg.putAgent(id, hostname)
+	}
+	if rec := m.ha.rec; rec != nil {
+		if back, known := rec.known[id]; known && !back {
+			rec.known[id] = true
+			rec.back++
+		}
+	}
+}
+
+// agentForgotten drops a removed agent from the registry.
+func (m *Master) agentForgotten(id mezzo.AgentID) {
+	if !m.ha.enabled {
+		return
+	}
+	delete(m.ha.registered, string(id))
+	m.ha.reg.delAgent(id)
+}
+
+// holding reports whether allocation waits for agents to come back; it
+// ends the wait once enough are back or the timeout passed.
+func (m *Master) holding(now time.Time) bool {
+	rec := m.ha.rec
+	if rec == nil {
+		return false
+	}
+	timedOut := !now.Before(rec.deadline)
+	if rec.back < rec.need && !timedOut {
+		return true
+	}
+	m.ha.last.AgentsBack, m.ha.last.TimedOut = rec.back, rec.back < rec.need
+	m.ha.last.RecoveredAt = now
+	m.ha.rec = nil
+	var missing []mezzo.AgentID
+	for id, back := range rec.known {
+		if !back {
+			missing = append(missing, id)
+		}
+	}
+	sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })
+	for _, id := range missing {
+		if _, here := m.agents[id]; !here {
+			m.agentForgotten(id)
+		}
+	}
+	m.allDirty = true
+	m.log.Info("recovered; allocating again", "agents_back", rec.back, "known_agents", len(rec.known),
+		"missing", len(missing), "timed_out", m.ha.last.TimedOut, "since_election", now.Sub(m.ha.electedAt))
+	return false
+}
+
+// adoptableExecutors charges the executors a re-registering agent still
+// runs for the tasks being adopted (an executor with no adopted task is
+// not charged: the agent shuts idle executors down itself).
+func (m *Master) adoptableExecutors(req *api.AgentSubscribeRequest, adopt []*task, used map[mezzo.FrameworkID]mezzo.Resources) map[execKey]mezzo.Resources {
+	live := map[execKey]bool{}
+	for _, t := range adopt {
+		if t.executor != "" {
+			live[execKey{fw: t.fw, id: t.executor}] = true
+		}
+	}
+	out := map[execKey]mezzo.Resources{}
+	for _, re := range req.Executors {
+		ex, err := api.ExecutorFromProto(re.GetExecutor())
+		if err != nil || ex == nil {
+			continue
+		}
+		k := execKey{fw: mezzo.FrameworkID(re.FrameworkId), id: ex.ID}
+		if !live[k] || ex.Resources.IsEmpty() {
+			continue
+		}
+		if _, dup := out[k]; dup {
+			continue
+		}
+		out[k] = ex.Resources
+		used[k.fw] = used[k.fw].Add(ex.Resources)
+	}
+	return out
+}
+
+// claimRecovered lets the first principal to re-subscribe a framework
+// recovered from an agent (whose principal the registry did not know)
+// own it.
+func (m *Master) claimRecovered(id mezzo.FrameworkID, principal string) {
+	if fw := m.frameworks[id]; fw != nil && fw.out == nil && fw.principal == "" && fw.recovered {
+		fw.principal = principal
+	}
+}

@@ -1,0 +1,206 @@
+package master
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+)
+
+// The registry is the little the master keeps in etcd, under
+// HAConfig.Prefix. Everything else (tasks, executors, resources in use,
+// offers, filters) is soft state that a new leader rebuilds from agents'
+// and schedulers' re-registrations, as in Mesos. What cannot be rebuilt:
+//
+//   - PREFIX/agents/ID (value: hostname): the agents admitted. A new leader
+//     cannot know how many agents to wait for before it allocates
+//     (allocating earlier would hand out resources that running tasks use)
+//     unless it knows who was there; it waits for HAConfig.RecoveryFraction
+//     of them. Written when an agent first registers, deleted when it is
+//     removed or does not come back within HAConfig.RecoveryTimeout.
+//   - PREFIX/frameworks/ID (value: JSON with the FrameworkInfo protobuf and
+//     the principal): the frameworks registered, with their failover
+//     timeouts. A framework whose scheduler died with the old leader would
+//     otherwise never be removed: nobody re-subscribes to tell the new
+//     leader about it, so its tasks would run forever. The new leader
+//     re-creates such frameworks disconnected at its election and removes
+//     them when their failover timeout passes (tasks killed, resources
+//     recovered). The principal keeps another principal from taking a
+//     framework over after a failover. Deleted when the framework is
+//     removed.
+//   - PREFIX/leader/…: the election itself (concurrency.Election keys,
+//     value: JSON leaderValue), which clients read to find the leader.
+//
+// Writes are asynchronous (the loop never waits on etcd) and fenced: each
+// is a transaction that applies only while the writer's election key still
+// has the creation revision of its term, so a deposed leader cannot write.
+type registry struct {
+	cli       *clientv3.Client
+	prefix    string
+	leaderKey string
+	epoch     int64
+	log       *slog.Logger
+	q         *outbox[regOp]
+}
+
+type regOp struct {
+	key   string
+	value string // "" with del
+	del   bool
+}
+
+type frameworkRecord struct {
+	Info      []byte `json:"info"` // api.FrameworkInfo, protobuf
+	Principal string `json:"principal,omitempty"`
+}
+
+func agentKey(prefix string, id mezzo.AgentID) string { return prefix + "/agents/" + string(id) }
+func frameworkKey(prefix string, id mezzo.FrameworkID) string {
+	return prefix + "/frameworks/" + string(id)
+}
+
+// putAgent, delAgent, putFramework and delFramework queue fenced writes;
+// they never block. A nil registry (no etcd) ignores them.
+func (r *registry) putAgent(id mezzo.AgentID, hostname string) {
+	if r != nil {
+		r.q.push(regOp{key: agentKey(r.prefix, id), value: hostname})
+	}
+}
+
+func (r *registry) delAgent(id mezzo.AgentID) {
+	if r != nil {
+		r.q.push(regOp{key: agentKey(r.prefix, id), del: true})
+	}
+}
+
+func (r *registry) putFramework(info mezzo.FrameworkInfo, principal string) {
+	if r == nil {
+		return
+	}
+	b, err := proto.Marshal(api.FrameworkToProto(info))
+	if err != nil {
+		r.log.Error("registry: encoding framework", "framework", info.ID, "err", err)
+		return
+	}
+	v, _ := json.Marshal(frameworkRecord{Info: b, Principal: principal})
+	r.q.push(regOp{key: frameworkKey(r.prefix, info.ID), value: string(v)})
+}
+
+func (r *registry) delFramework(id mezzo.FrameworkID) {
+	if r != nil {
+		r.q.push(regOp{key: frameworkKey(r.prefix, id), del: true})
+	}
+}
+
+func (r *registry) close() {
+	if r != nil {
+		r.q.close(nil)
+	}
+}
+
+// txnOps bounds the operations of one transaction (etcd's default
+// --max-txn-ops is 128).
+const txnOps = 128
+
+// run writes queued operations until the queue closes or a write is
+// fenced off. It returns when the term is over.
+func (r *registry) run(ctx context.Context) {
+	for {
+		batch, ok := r.q.next(ctx)
+		if !ok {
+			return
+		}
+		// A key may appear once per transaction: keep each key's last op.
+		last := map[string]int{}
+		for i, op := range batch {
+			last[op.key] = i
+		}
+		var ops []clientv3.Op
+		flush := func() bool {
+			if len(ops) == 0 {
+				return true
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			resp, err := r.cli.Txn(cctx).
+				If(clientv3.Compare(clientv3.CreateRevision(r.leaderKey), "=", r.epoch)).
+				Then(ops...).Commit()
+			cancel()
+			ops = ops[:0]
+			switch {
+			case err != nil:
+				r.log.Error("registry: write failed", "err", err)
+				return ctx.Err() == nil
+			case !resp.Succeeded:
+				r.log.Warn("registry: write fenced off; this master no longer leads", "epoch", r.epoch)
+				return false
+			}
+			return true
+		}
+		for i, op := range batch {
+			if last[op.key] != i {
+				continue
+			}
+			if op.del {
+				ops = append(ops, clientv3.OpDelete(op.key))
+			} else {
+				ops = append(ops, clientv3.OpPut(op.key, op.value))
+			}
+			if len(ops) == txnOps && !flush() {
+				return
+			}
+		}
+		if !flush() {
+			return
+		}
+	}
+}
+
+// registryState is what a new leader reads at the start of its term.
+type registryState struct {
+	agents     []mezzo.AgentID
+	frameworks []recoveredFramework
+}
+
+type recoveredFramework struct {
+	info      mezzo.FrameworkInfo
+	principal string
+}
+
+func loadRegistry(ctx context.Context, cli *clientv3.Client, prefix string) (registryState, error) {
+	var st registryState
+	resp, err := cli.Get(ctx, prefix+"/agents/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return st, fmt.Errorf("registry: reading agents: %w", err)
+	}
+	for _, kv := range resp.Kvs {
+		st.agents = append(st.agents, mezzo.AgentID(strings.TrimPrefix(string(kv.Key), prefix+"/agents/")))
+	}
+	resp, err = cli.Get(ctx, prefix+"/frameworks/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return st, fmt.Errorf("registry: reading frameworks: %w", err)
+	}
+	for _, kv := range resp.Kvs {
+		var rec frameworkRecord
+		var p api.FrameworkInfo
+		if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			return st, fmt.Errorf("registry: %s: %w", kv.Key, err)
+		}
+		if err := proto.Unmarshal(rec.Info, &p); err != nil {
+			return st, fmt.Errorf("registry: %s: framework info: %w", kv.Key, err)
+		}
+		info, err := api.FrameworkFromProto(&p)
+		if err != nil {
+			return st, fmt.Errorf("registry: %s: %w", kv.Key, err)
+		}
+		st.frameworks = append(st.frameworks, recoveredFramework{info: info, principal: rec.Principal})
+	}
+	return st, nil
+}
