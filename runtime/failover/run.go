@@ -1,0 +1,321 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/agent"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/driver"
+	"github.com/mezzo-cluster/mezzo/runtime/master"
+	"github.com/mezzo-cluster/mezzo/runtime/master/etcdtest"
+)
+
+// Config sets up one failover run. Zero fields take the defaults noted.
+type Config struct {
+	// TasksPerAgent fills each agent with this many long tasks (cpus 1,
+	// mem 512 each, on agents of cpus 4, mem 8192). Default 2.
+	TasksPerAgent int
+	// Frameworks share the tasks. Default 2.
+	Frameworks int
+	// LeaseTTL is the masters' election lease. Default 1 s.
+	LeaseTTL time.Duration
+	// AgentsPerConn agents share one connection. Default 250.
+	AgentsPerConn int
+	// Timeout bounds each phase (setup, recovery). Default 2 min.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.TasksPerAgent <= 0 {
+		c.TasksPerAgent = 2
+	}
+	if c.Frameworks <= 0 {
+		c.Frameworks = 2
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = time.Second
+	}
+	if c.AgentsPerConn <= 0 {
+		c.AgentsPerConn = 250
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Row is one cluster size's measurement.
+type Row struct {
+	Agents int `json:"agents"`
+	Tasks  int `json:"tasks"`
+	// RecoverySec: crash → every agent and framework back, every task
+	// known, and the new leader allocating again.
+	RecoverySec float64 `json:"recovery_s"`
+	// DetectSec: crash → standby elected (the lease running out).
+	DetectSec float64 `json:"detect_s"`
+	// ReregisterSec: election → allocation resumed with every agent back.
+	ReregisterSec float64 `json:"reregister_s"`
+}
+
+// Run measures each size in turn; progress, when set, hears each row.
+func Run(ctx context.Context, cfg Config, sizes []int, progress func(Row)) ([]Row, error) {
+	var rows []Row
+	for _, n := range sizes {
+		r, err := RunOne(ctx, cfg, n)
+		if err != nil {
+			return rows, fmt.Errorf("failover with %d agents: %w", n, err)
+		}
+		rows = append(rows, r)
+		if progress != nil {
+			progress(r)
+		}
+	}
+	return rows, nil
+}
+
+// RunOne builds a cluster of n agents, crashes its leader and measures
+// the recovery.
+func RunOne(ctx context.Context, cfg Config, n int) (Row, error) {
+	cfg.defaults()
+	if n <= 0 {
+		return Row{}, fmt.Errorf("%d agents; need at least one", n)
+	}
+	dir, err := os.MkdirTemp("", "mezzo-failover-")
+	if err != nil {
+		return Row{}, err
+	}
+	defer os.RemoveAll(dir)
+	etcd, err := etcdtest.Start(dir)
+	if err != nil {
+		return Row{}, err
+	}
+	defer etcd.Close()
+	c, err := startCluster(ctx, cfg, etcd.Endpoints(), n)
+	defer c.stop()
+	if err != nil {
+		return Row{}, err
+	}
+	return c.crashAndMeasure(ctx, cfg)
+}
+
+type cluster struct {
+	masters  []*master.Master
+	addrs    []string
+	conns    []*api.MasterConn
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	drivers  []*driver.Driver
+	scheds   []*filler
+	agents   int
+	tasks    int
+	etcd     *clientv3.Client
+	stopOnce sync.Once
+}
+
+func startCluster(ctx context.Context, cfg Config, endpoints []string, n int) (*cluster, error) {
+	runCtx, cancel := context.WithCancel(context.Background())
+	c := &cluster{cancel: cancel, agents: n, tasks: n * cfg.TasksPerAgent}
+	for i := 0; i < 2; i++ {
+		m, err := master.New(master.Config{
+			Listen: "127.0.0.1:0", MasterID: fmt.Sprintf("m%d", i+1), Logger: cfg.Logger,
+			PingInterval: time.Second, AllocationInterval: 250 * time.Millisecond,
+			HA: master.HAConfig{Etcd: endpoints, LeaseTTL: cfg.LeaseTTL, RecoveryFraction: 1, RecoveryTimeout: cfg.Timeout},
+		})
+		if err != nil {
+			return c, err
+		}
+		addr, err := m.Start(runCtx)
+		if err != nil {
+			return c, err
+		}
+		c.masters, c.addrs = append(c.masters, m), append(c.addrs, addr)
+	}
+	var err error
+	c.etcd, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return c, err
+	}
+	deadline := time.Now().Add(cfg.Timeout)
+	if _, err := c.waitLeader(ctx, deadline, nil); err != nil {
+		return c, err
+	}
+	res := mezzo.MustParseResources("cpus:4;mem:8192")
+	for i := 0; i < n; i++ {
+		if i%cfg.AgentsPerConn == 0 {
+			mc, err := api.DialMasters(c.addrs)
+			if err != nil {
+				return c, err
+			}
+			c.conns = append(c.conns, mc)
+		}
+		a, err := agent.New(agent.Config{
+			MasterConn: c.conns[len(c.conns)-1], Emulated: true, Resources: res,
+			Hostname: fmt.Sprintf("agent-%05d", i), Logger: cfg.Logger,
+			ReconnectDelay: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, StatusRetry: time.Minute,
+		})
+		if err != nil {
+			return c, err
+		}
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); _ = a.Run(runCtx) }()
+	}
+	per := (c.tasks + cfg.Frameworks - 1) / cfg.Frameworks
+	for i := 0; i < cfg.Frameworks; i++ {
+		want := min(per, c.tasks-i*per)
+		f := &filler{name: fmt.Sprintf("fw%d", i), want: want}
+		d, err := driver.New(driver.Config{Masters: c.addrs, Framework: mezzo.FrameworkInfo{Name: f.name, FailoverTimeout: time.Hour},
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: cfg.Logger}, f)
+		if err != nil {
+			return c, err
+		}
+		if err := d.Start(runCtx); err != nil {
+			return c, err
+		}
+		c.drivers, c.scheds = append(c.drivers, d), append(c.scheds, f)
+	}
+	// Filled: every task running, and the registry holds every agent.
+	for {
+		if time.Now().After(deadline) {
+			return c, errors.New("cluster not filled in time")
+		}
+		m := c.leader()
+		if m != nil {
+			s, err := m.Snapshot(ctx)
+			if err == nil && connected(s) == n && liveTasks(s) == c.tasks {
+				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+				r, err := c.etcd.Get(cctx, "/mezzo/agents/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+				ccancel()
+				if err == nil && int(r.Count) == n {
+					return c, nil
+				}
+			}
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return c, ctx.Err()
+		}
+	}
+}
+
+func (c *cluster) leader() *master.Master {
+	for _, m := range c.masters {
+		if m.Leader() && m.Epoch() > 0 {
+			return m
+		}
+	}
+	return nil
+}
+
+func (c *cluster) waitLeader(ctx context.Context, deadline time.Time, not *master.Master) (*master.Master, error) {
+	for time.Now().Before(deadline) {
+		for _, m := range c.masters {
+			if m != not && m.Leader() && m.Epoch() > 0 {
+				return m, nil
+			}
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, errors.New("no leader elected in time")
+}
+
+func connected(s master.Snapshot) int {
+	n := 0
+	for _, a := range s.Agents {
+		if a.Connected {
+			n++
+		}
+	}
+	return n
+}
+
+func liveTasks(s master.Snapshot) int {
+	n := 0
+	for _, f := range s.Frameworks {
+		if !f.Removed {
+			n += f.LiveTasks
+		}
+	}
+	return n
+}
+
+func (c *cluster) crashAndMeasure(ctx context.Context, cfg Config) (Row, error) {
+	old := c.leader()
+	if old == nil {
+		return Row{}, errors.New("no leader before the crash")
+	}
+	t0 := time.Now()
+	old.Crash()
+	deadline := t0.Add(cfg.Timeout)
+	m, err := c.waitLeader(ctx, deadline, old)
+	if err != nil {
+		return Row{}, err
+	}
+	for {
+		s, err := m.Snapshot(ctx)
+		if err == nil && !s.HA.RecoveredAt.IsZero() && connected(s) == c.agents && liveTasks(s) == c.tasks && allBack(s, len(c.drivers)) {
+			now := time.Now()
+			return Row{
+				Agents: c.agents, Tasks: c.tasks,
+				RecoverySec:   now.Sub(t0).Seconds(),
+				DetectSec:     s.HA.ElectedAt.Sub(t0).Seconds(),
+				ReregisterSec: s.HA.RecoveredAt.Sub(s.HA.ElectedAt).Seconds(),
+			}, nil
+		}
+		if time.Now().After(deadline) {
+			return Row{}, fmt.Errorf("not recovered after %v: connected agents %d of %d, live tasks %d of %d, allocating %v",
+				cfg.Timeout, connected(s), c.agents, liveTasks(s), c.tasks, !s.HA.RecoveredAt.IsZero())
+		}
+		select {
+		case <-time.After(2 * time.Millisecond):
+		case <-ctx.Done():
+			return Row{}, ctx.Err()
+		}
+	}
+}
+
+func allBack(s master.Snapshot, frameworks int) bool {
+	n := 0
+	for _, f := range s.Frameworks {
+		if f.Connected && !f.Removed {
+			n++
+		}
+	}
+	return n == frameworks
+}
+
+func (c *cluster) stop() {
+	c.stopOnce.Do(func() {
+		for _, d := range c.drivers {
+			_ = d.Stop(true)
+		}
+		c.cancel()
+		c.wg.Wait()
+		for _, m := range c.masters {
+			m.Stop()
+		}
+		for _, mc := range c.conns {
+			_ = mc.Close()
+		}
+		if c.etcd != nil {
+			_ = c.etcd.Close()
+		}
+	})
+}
