@@ -28,6 +28,12 @@ $(BIN)/staticcheck:
 staticcheck: $(BIN)/staticcheck
 	$(BIN)/staticcheck ./...
 
+# Every simulated experiment at full size into reports/figures, then the
+# report reports/README.md from reports/README.tmpl.md and those fragments.
+figures: build
+	$(BIN)/mezzo experiment all --out reports/figures
+	$(BIN)/mezzo experiment report --template reports/README.tmpl.md --out reports/figures --report reports/README.md
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./alloc/ ./sim/
 

@@ -13,12 +13,12 @@ type row struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	N     int     `json:"n"`
-	skip  int
+	skip  int // unexported: not a column
 	Other string `json:"-"`
 }
 
 func TestTableOf(t *testing.T) {
-	tb, err := TableOf([]row{{Name: "a|b", Value: 1.5, N: 2}, {Name: "c", Value: 0.25, N: 3}})
+	tb, err := TableOf([]row{{Name: "a|b", Value: 1.5, N: 2, skip: 1}, {Name: "c", Value: 0.25, N: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,6 +135,3 @@ func quantile(p float64, xs []float64) float64 {
 func r1(x float64) float64 { return math.Round(x*10) / 10 }
 func r2(x float64) float64 { return math.Round(x*100) / 100 }
 func r3(x float64) float64 { return math.Round(x*1000) / 1000 }
-
-// none marks a paper cell the paper has no number for.
-var none = math.NaN()
