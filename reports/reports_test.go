@@ -13,8 +13,8 @@ type row struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	N     int     `json:"n"`
-	skip  int // unexported: not a column
-	Other string `json:"-"`
+	skip  int     // unexported: not a column
+	Other string  `json:"-"`
 }
 
 func TestTableOf(t *testing.T) {
