@@ -15,6 +15,10 @@ import (
 // the loop for a new one.
 const DefaultViewMaxAge = 250 * time.Millisecond
 
+// viewCostFactor: a view is kept at least this many times as long as it
+// took the loop to build it.
+const viewCostFactor = 20
+
 // AgentHTTPAttribute is the agent attribute that carries the host:port of
 // the agent's HTTP server (its /metrics and /sandbox); `mezzo agent --http`
 // sets it, and the master's sandbox proxy and UI read it.
@@ -135,12 +139,16 @@ func (v *View) Task(fw mezzo.FrameworkID, id mezzo.TaskID) (TaskView, bool) {
 type viewCache struct {
 	mu         sync.Mutex
 	maxAge     time.Duration
+	loopCost   time.Duration // time the last build held the loop
 	cur        *View
 	refreshing chan struct{}
 }
 
 // SetViewMaxAge sets how stale the state view may get (default
 // DefaultViewMaxAge); shorter means fresher pages and more work on the loop.
+// A view is also kept at least 20 times as long as the loop took to build
+// it, so reads never take more than 5% of the loop; 0 rebuilds on every
+// read (tests, benchmarks).
 func (m *Master) SetViewMaxAge(d time.Duration) {
 	m.obs.views.mu.Lock()
 	m.obs.views.maxAge = d
@@ -153,7 +161,10 @@ func (m *Master) View(ctx context.Context) (*View, error) {
 	c := &m.obs.views
 	for {
 		c.mu.Lock()
-		if c.cur != nil && time.Since(c.cur.Time) < c.maxAge {
+		// A big cluster's view costs the loop more; keeping it at least
+		// viewCostFactor times its cost old bounds the loop's time spent
+		// on views to 1/viewCostFactor, however often it is read.
+		if c.cur != nil && c.maxAge > 0 && time.Since(c.cur.Time) < max(c.maxAge, viewCostFactor*c.loopCost) {
 			v := c.cur
 			c.mu.Unlock()
 			return v, nil
@@ -172,13 +183,19 @@ func (m *Master) View(ctx context.Context) (*View, error) {
 		c.mu.Unlock()
 
 		var v *View
-		err := m.call(ctx, func() error { v = m.buildView(); return nil })
+		var cost time.Duration
+		err := m.call(ctx, func() error {
+			start := time.Now()
+			v = m.buildView()
+			cost = time.Since(start)
+			return nil
+		})
 		if err == nil {
 			v.finish()
 		}
 		c.mu.Lock()
 		if err == nil {
-			c.cur = v
+			c.cur, c.loopCost = v, cost
 		}
 		c.refreshing = nil
 		close(ch)
