@@ -23,13 +23,11 @@ func populate(tb testing.TB, m *Master, agents, frameworks int) {
 	ctx := context.Background()
 	res := api.ResourcesToProto(mezzo.MustParseResources("cpus:8;mem:16384;ports:[31000-32000]"))
 	err := m.call(ctx, func() error {
-		var fws []*framework
 		for i := range frameworks {
-			fw, err := m.subscribeFramework(mezzo.FrameworkInfo{Name: fmt.Sprintf("fw%d", i), Role: fmt.Sprintf("role%d", i%4)}, newOutbox[*api.SchedulerEvent]())
+			_, err := m.subscribeFramework(mezzo.FrameworkInfo{Name: fmt.Sprintf("fw%d", i), Role: fmt.Sprintf("role%d", i%4)}, newOutbox[*api.SchedulerEvent]())
 			if err != nil {
 				return err
 			}
-			fws = append(fws, fw)
 		}
 		for i := range agents {
 			req := &api.AgentSubscribeRequest{Agent: &api.AgentInfo{Hostname: fmt.Sprintf("host%05d", i), Resources: res,
