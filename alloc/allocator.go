@@ -81,7 +81,11 @@ type Allocator struct {
 	liveAgents int
 
 	frameworks map[mezzo.FrameworkID]*framework
-	fwOrder    []*framework // registration order, for ordinals
+	fwOrder    []*framework // registration order
+	// registered counts frameworks ever added; a framework's ordinal is
+	// its place in that count and never changes, so a static partition
+	// stays fixed when others leave.
+	registered int
 	offerable  int          // frameworks active and not suppressed
 
 	roles     map[string]*role
@@ -419,7 +423,7 @@ func (a *Allocator) AddFramework(id mezzo.FrameworkID, info mezzo.FrameworkInfo)
 		id:      id,
 		info:    info,
 		role:    r,
-		ordinal: len(a.fwOrder),
+		ordinal: a.registered,
 		used:    map[int]mezzo.Resources{},
 		offers:  map[mezzo.OfferID]struct{}{},
 		filters: map[int]*filter{},
@@ -427,6 +431,7 @@ func (a *Allocator) AddFramework(id mezzo.FrameworkID, info mezzo.FrameworkInfo)
 	fw.allowed = allowedSet(info.Constraints.Agents)
 	a.frameworks[id] = fw
 	a.fwOrder = append(a.fwOrder, fw)
+	a.registered++
 	a.setOfferable(fw, true, false)
 	return nil
 }
@@ -477,9 +482,6 @@ func (a *Allocator) RemoveFramework(id mezzo.FrameworkID) ([]mezzo.Offer, error)
 			a.fwOrder = append(a.fwOrder[:i], a.fwOrder[i+1:]...)
 			break
 		}
-	}
-	for i, f := range a.fwOrder {
-		f.ordinal = i
 	}
 	return withdrawn, nil
 }

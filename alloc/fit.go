@@ -74,7 +74,7 @@ func (a *Allocator) allocateByFit(now time.Time, ag *agent, unmet mezzo.Resource
 					continue
 				}
 				cands = append(cands, Candidate{
-					Framework: FrameworkRef{ID: fw.id, Role: r.name, Ordinal: fw.ordinal, Count: len(a.fwOrder)},
+					Framework: FrameworkRef{ID: fw.id, Role: r.name, Ordinal: fw.ordinal, Count: a.registered},
 					Client:    a.client(FrameworkLevel, string(fw.id), 1, fw.allocated, fw.nOffers),
 					Role:      roleClient,
 					Demand:    fw.info.Constraints.MinResources,

@@ -139,7 +139,7 @@ func (a *Allocator) eligible(fw *framework, ag *agent) bool {
 		return false
 	}
 	return a.policy.Allows(
-		FrameworkRef{ID: fw.id, Role: fw.role.name, Ordinal: fw.ordinal, Count: len(a.fwOrder)},
+		FrameworkRef{ID: fw.id, Role: fw.role.name, Ordinal: fw.ordinal, Count: a.registered},
 		AgentRef{ID: ag.id, Attributes: ag.info.Attributes, Ordinal: ag.ordinal, Count: a.liveAgents},
 	)
 }

@@ -96,7 +96,9 @@ func (p Random) Rank(c Client) Rank {
 // gets another's idle resources. An agent with the attribute
 // "partition:ROLE" belongs to the frameworks of that role; other agents are
 // split into equal contiguous slices, one per framework in registration
-// order. Within what a framework may use, DRF decides.
+// order. A slice stays its framework's when others leave, idle or not, as
+// a statically partitioned cluster would; frameworks that register later
+// re-slice. Within what a framework may use, DRF decides.
 type Static struct{}
 
 // PartitionAttribute is the agent attribute that pins an agent to a role

@@ -68,8 +68,9 @@ func (c Client) DominantShare() float64 { return c.Allocated.DominantShare(c.Tot
 type FrameworkRef struct {
 	ID   mezzo.FrameworkID
 	Role string
-	// Ordinal is the framework's position among the current frameworks in
-	// registration order (0-based); Count is how many there are.
+	// Ordinal is the framework's place in registration order (0-based,
+	// counting every framework ever added, so it never changes); Count is
+	// how many frameworks have been added.
 	Ordinal, Count int
 }
 
