@@ -86,7 +86,7 @@ type Allocator struct {
 	// its place in that count and never changes, so a static partition
 	// stays fixed when others leave.
 	registered int
-	offerable  int          // frameworks active and not suppressed
+	offerable  int // frameworks active and not suppressed
 
 	roles     map[string]*role
 	roleOrder sorter[*role]
