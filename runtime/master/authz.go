@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
@@ -98,4 +99,18 @@ func (m *Master) checkAgent(ctx context.Context, ag *agentRec) error {
 		return status.Errorf(codes.PermissionDenied, "not authorized: agent %s belongs to another principal than %q", ag.id, p)
 	}
 	return nil
+}
+
+// LimitedMethods are the calls worth rate-limiting per principal (see
+// security.Limiter): every scheduler call that makes the loop work, and
+// subscriptions are already bounded by MaxConcurrentStreams.
+var LimitedMethods = []string{
+	api.SchedulerAPI_Accept_FullMethodName,
+	api.SchedulerAPI_Decline_FullMethodName,
+	api.SchedulerAPI_Revive_FullMethodName,
+	api.SchedulerAPI_Suppress_FullMethodName,
+	api.SchedulerAPI_Kill_FullMethodName,
+	api.SchedulerAPI_Reconcile_FullMethodName,
+	api.SchedulerAPI_Message_FullMethodName,
+	api.SchedulerAPI_Teardown_FullMethodName,
 }

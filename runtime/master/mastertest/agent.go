@@ -53,13 +53,16 @@ type AgentOptions struct {
 	AutoRun   bool
 	// Running are tasks to report on (re-)registration.
 	Running []*api.RunningTask
+	// DialOptions are added after insecure credentials (TLS or a bearer
+	// token, say).
+	DialOptions []grpc.DialOption
 }
 
 // StartAgent registers a fake agent with the master at addr and waits for
 // its Registered event.
 func StartAgent(t testing.TB, addr string, o AgentOptions) *FakeAgent {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, o.DialOptions...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

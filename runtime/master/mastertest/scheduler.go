@@ -35,7 +35,14 @@ type Scheduler struct {
 // Subscribe registers a framework and waits for Subscribed.
 func Subscribe(t testing.TB, addr string, info mezzo.FrameworkInfo) *Scheduler {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return SubscribeWith(t, addr, info)
+}
+
+// SubscribeWith is Subscribe with dial options added after insecure
+// credentials (TLS or a bearer token, say).
+func SubscribeWith(t testing.TB, addr string, info mezzo.FrameworkInfo, opts ...grpc.DialOption) *Scheduler {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +157,16 @@ func (s *Scheduler) NextOffers(timeout time.Duration) []mezzo.Offer {
 		}
 		out = append(out, o)
 	}
+	return out
+}
+
+// PendingOffers takes the offers outstanding now, without waiting (none
+// is fine).
+func (s *Scheduler) PendingOffers() []mezzo.Offer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.outstanding
+	s.outstanding = nil
 	return out
 }
 
