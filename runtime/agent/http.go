@@ -1,0 +1,199 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mezzo-cluster/mezzo"
+)
+
+// Handler is the agent's HTTP server:
+//
+//	GET /metrics                                  Prometheus text format
+//	GET /sandbox/{framework}/{executor}/{file}?tail=N
+//	                                              the last N bytes (default 64 KiB)
+//	                                              of a file in the executor's latest sandbox
+//	GET /health                                   {"status":"ok","agent_id":...}
+//
+// The sandbox endpoint opens files through an os.Root on the sandbox
+// directory and takes a single file name, so nothing outside the sandbox
+// can be read ("..", absolute paths and symlinks out are refused). Each
+// call builds a new Prometheus registry; call it once.
+func (a *Agent) Handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&agentCollector{a: a})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /sandbox/{framework}/{executor}/{file}", a.serveSandbox)
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"status\":\"ok\",\"agent_id\":%q}\n", a.ID())
+	})
+	return mux
+}
+
+const (
+	defaultTail = 64 << 10
+	maxTail     = 1 << 20
+)
+
+// errBadName is returned for a path element that is not a plain name.
+var errBadName = errors.New("not a plain file name")
+
+// plainName accepts one path element: no separators, not "." or "..".
+func plainName(s string) error {
+	if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\\\x00") {
+		return errBadName
+	}
+	return nil
+}
+
+// latestSandbox finds the newest sandbox of an executor: executors are
+// numbered per agent run, e-<executor>-<n>, and a task relaunched under the
+// same executor ID gets a new one.
+func (a *Agent) latestSandbox(fw mezzo.FrameworkID, ex mezzo.ExecutorID) (string, error) {
+	if a.cfg.WorkDir == "" {
+		return "", fs.ErrNotExist
+	}
+	dir := filepath.Join(a.cfg.WorkDir, "sandboxes", "f-"+url.PathEscape(string(fw)))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	prefix := "e-" + url.PathEscape(string(ex)) + "-"
+	best, bestN := "", -1
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 {
+			continue // another executor whose ID starts like this one
+		}
+		if n > bestN {
+			best, bestN = e.Name(), n
+		}
+	}
+	if best == "" {
+		return "", fs.ErrNotExist
+	}
+	return filepath.Join(dir, best), nil
+}
+
+func (a *Agent) serveSandbox(w http.ResponseWriter, r *http.Request) {
+	fw, ex, file := r.PathValue("framework"), r.PathValue("executor"), r.PathValue("file")
+	for _, p := range []struct{ what, v string }{{"framework", fw}, {"executor", ex}, {"file", file}} {
+		if err := plainName(p.v); err != nil {
+			http.Error(w, fmt.Sprintf("%s %q: %v", p.what, p.v, err), http.StatusBadRequest)
+			return
+		}
+	}
+	tail := defaultTail
+	if s := r.URL.Query().Get("tail"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			http.Error(w, fmt.Sprintf("tail %q: want a byte count ≥ 0", s), http.StatusBadRequest)
+			return
+		}
+		tail = min(n, maxTail)
+	}
+	dir, err := a.latestSandbox(mezzo.FrameworkID(fw), mezzo.ExecutorID(ex))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("no sandbox for executor %q of framework %q on this agent", ex, fw), http.StatusNotFound)
+		return
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		http.Error(w, "open sandbox: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer root.Close()
+	f, err := root.Open(file)
+	if err != nil {
+		code := http.StatusNotFound
+		if !errors.Is(err, fs.ErrNotExist) {
+			code = http.StatusForbidden // an escape attempt (symlink out) or unreadable
+		}
+		http.Error(w, fmt.Sprintf("file %q in the sandbox of executor %q: %v", file, ex, err), code)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		http.Error(w, fmt.Sprintf("file %q is not a regular file", file), http.StatusBadRequest)
+		return
+	}
+	if off := st.Size() - int64(tail); off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Mezzo-File-Size", strconv.FormatInt(st.Size(), 10))
+	_, _ = io.Copy(w, io.LimitReader(f, int64(tail)))
+}
+
+// agentCollector reads the agent's state at scrape time.
+type agentCollector struct{ a *Agent }
+
+var (
+	agentRegisteredDesc = prometheus.NewDesc("mezzo_agent_registered", "1 while the agent is registered with a master.", nil, nil)
+	agentResourceDesc   = prometheus.NewDesc("mezzo_agent_resource_capacity", "Resources this agent offers (cpus in cores, mem and disk in megabytes).", []string{"resource"}, nil)
+	agentTasksDesc      = prometheus.NewDesc("mezzo_agent_tasks", "Tasks the agent tracks, by state.", []string{"state"}, nil)
+	agentExecutorsDesc  = prometheus.NewDesc("mezzo_agent_executors", "Executor processes running.", nil, nil)
+	agentPendingDesc    = prometheus.NewDesc("mezzo_agent_status_updates_pending_ack", "Status updates stored and not yet acknowledged by their scheduler.", nil, nil)
+)
+
+func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{agentRegisteredDesc, agentResourceDesc, agentTasksDesc, agentExecutorsDesc, agentPendingDesc} {
+		ch <- d
+	}
+}
+
+func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
+	a.mu.Lock()
+	registered := 0.0
+	if a.id != "" && a.session != "" {
+		registered = 1
+	}
+	byState := map[string]int{}
+	for _, t := range a.tasks {
+		byState[t.state.String()]++
+	}
+	executors := 0
+	for _, fw := range a.frameworks {
+		executors += len(fw.executors)
+	}
+	a.mu.Unlock()
+
+	a.store.mu.Lock()
+	pending := 0
+	for _, st := range a.store.streams {
+		pending += len(st.queue)
+	}
+	a.store.mu.Unlock()
+
+	ch <- prometheus.MustNewConstMetric(agentRegisteredDesc, prometheus.GaugeValue, registered)
+	for _, s := range a.cfg.Resources.Scalars() {
+		ch <- prometheus.MustNewConstMetric(agentResourceDesc, prometheus.GaugeValue, s.Value(), s.Name)
+	}
+	for st, n := range byState {
+		ch <- prometheus.MustNewConstMetric(agentTasksDesc, prometheus.GaugeValue, float64(n), st)
+	}
+	ch <- prometheus.MustNewConstMetric(agentExecutorsDesc, prometheus.GaugeValue, float64(executors))
+	ch <- prometheus.MustNewConstMetric(agentPendingDesc, prometheus.GaugeValue, float64(pending))
+}
