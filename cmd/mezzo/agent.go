@@ -4,10 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/agent"
+	"github.com/mezzo-cluster/mezzo/runtime/master"
 )
 
 func runAgent(ctx context.Context, args []string) error {
@@ -18,7 +22,9 @@ func runAgent(ctx context.Context, args []string) error {
 	workDir := fs.String("work-dir", "", "directory for the agent ID, sandboxes and status updates (required)")
 	isolation := fs.String("isolation", "process", "executor isolation: cgroups or process")
 	hostname := fs.String("hostname", "", "hostname to report (default: the machine's)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	sec := addSecurityFlags(fs, false)
+	logf := addLogFlags(fs, "info")
+	httpAddr := fs.String("http", "", "serve metrics and sandbox files on this address, e.g. 0.0.0.0:5052; the master's UI reads sandboxes through it (empty: no HTTP)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,14 +45,35 @@ func runAgent(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(*logLevel)
+	log, err := logf.logger()
 	if err != nil {
 		return err
 	}
-	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
-		WorkDir: *workDir, Isolation: *isolation, Logger: log})
+	var lis net.Listener
+	if *httpAddr != "" {
+		// Listen first: the bound address goes to the master as an
+		// attribute, for its sandbox proxy.
+		if lis, err = net.Listen("tcp", *httpAddr); err != nil {
+			return fmt.Errorf("--http: %w", err)
+		}
+		defer lis.Close()
+		attrs = append(attrs, mezzo.Attribute{Name: master.AgentHTTPAttribute, Value: lis.Addr().String()})
+	}
+	conn, err := sec.dial(*masterAddr)
 	if err != nil {
 		return err
+	}
+	defer conn.Close()
+	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
+		WorkDir: *workDir, Isolation: *isolation, Logger: log, Conn: conn})
+	if err != nil {
+		return err
+	}
+	if lis != nil {
+		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(lis) }()
+		defer srv.Close()
+		log.Info("http serving", "listen", lis.Addr().String())
 	}
 	return a.Run(ctx)
 }

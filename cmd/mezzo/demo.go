@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +37,8 @@ func runDemo(ctx context.Context, args []string) error {
 	verbose := fs.Bool("v", false, "show the master's and agents' logs")
 	isoFlag := fs.String("isolation", "auto", "cgroups, process, or auto (cgroups when root and available)")
 	compare := fs.String("policies", "drf,fair-cpu,random", "policies to compare on the allocator alone first (empty: skip)")
+	uiAddr := fs.String("ui", "", "serve the web UI and metrics on this address (e.g. 127.0.0.1:5051) and keep the cluster up after the frameworks end, until interrupted")
+	logFormat := fs.String("log-format", "text", "log format with -v: text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,13 +47,21 @@ func runDemo(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	if *uiAddr != "" { // the cluster outlives the frameworks for the UI
+		cancel()
+		ctx, cancel = context.WithCancel(parent)
+	}
 	defer cancel()
 	level := slog.LevelError
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log, err := buildLogger(os.Stderr, *logFormat, level.String())
+	if err != nil {
+		return err
+	}
 	slog.SetDefault(log) // packages that log to the default logger stay quiet too
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -78,14 +90,34 @@ func runDemo(ctx context.Context, args []string) error {
 		return fmt.Errorf("--isolation %q: want cgroups, process or auto", iso)
 	}
 	fmt.Printf("master on %s (policy %s); 3 agents with cpus:2;mem:1024 each, isolation: %s\n", addr, *policy, iso)
+	if *uiAddr != "" {
+		httpAddr, err := m.StartHTTP(*uiAddr)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("web UI: http://%s/  (metrics: /metrics, state: /state)\n", httpAddr)
+	}
 	agentCtx, stopAgents := context.WithCancel(ctx)
 	var agents sync.WaitGroup
 	defer func() { stopAgents(); agents.Wait() }()
 	for i := 1; i <= 3; i++ {
-		a, err := agent.New(agent.Config{Master: addr, Hostname: fmt.Sprintf("demo-%d", i), Resources: mezzo.MustParseResources("cpus:2;mem:1024"),
+		var attrs []mezzo.Attribute
+		var lis net.Listener
+		if *uiAddr != "" { // agents serve their sandboxes to the UI
+			if lis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				return err
+			}
+			attrs = []mezzo.Attribute{{Name: master.AgentHTTPAttribute, Value: lis.Addr().String()}}
+		}
+		a, err := agent.New(agent.Config{Master: addr, Hostname: fmt.Sprintf("demo-%d", i), Resources: mezzo.MustParseResources("cpus:2;mem:1024"), Attributes: attrs,
 			WorkDir: filepath.Join(dir, fmt.Sprintf("agent-%d", i)), Isolation: iso, CgroupParent: "mezzo-demo", ReconnectDelay: 100 * time.Millisecond, Logger: log})
 		if err != nil {
 			return err
+		}
+		if lis != nil {
+			srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = srv.Serve(lis) }()
+			defer srv.Close()
 		}
 		agents.Add(1)
 		go func() { defer agents.Done(); _ = a.Run(agentCtx) }()
@@ -151,6 +183,10 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	if snap.Check != "" || !snap.Totals.Used.IsEmpty() {
 		return fmt.Errorf("resources not all back at the end: used %s, check %q", snap.Totals.Used, snap.Check)
+	}
+	if *uiAddr != "" {
+		fmt.Println("\nthe cluster stays up for the web UI; interrupt (Ctrl-C) to stop")
+		<-parent.Done()
 	}
 	return nil
 }

@@ -25,7 +25,9 @@ func runExecute(ctx context.Context, args []string) error {
 	resources := fs.String("resources", "cpus:0.5;mem:64", "resources of the task")
 	name := fs.String("name", "mezzo-execute", "framework and task name")
 	role := fs.String("role", "", "role of the framework (default *)")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	user := fs.String("user", "", "OS user the task runs as (the ACL's run_tasks must allow it)")
+	sec := addSecurityFlags(fs, false)
+	logf := addLogFlags(fs, "warn")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,7 +41,7 @@ func runExecute(ctx context.Context, args []string) error {
 	if res.IsEmpty() {
 		return errors.New("--resources: a task needs some resources")
 	}
-	log, err := newLogger(*logLevel)
+	log, err := logf.logger()
 	if err != nil {
 		return err
 	}
@@ -48,7 +50,11 @@ func runExecute(ctx context.Context, args []string) error {
 		cmd = &mezzo.CommandInfo{Value: fs.Arg(0), Shell: true}
 	}
 	s := newCommandScheduler(os.Stdout, []mezzo.TaskInfo{{ID: mezzo.TaskID(*name), Name: *name, Resources: res, Command: cmd}})
-	d, err := driver.New(driver.Config{Master: *masterAddr, Framework: mezzo.FrameworkInfo{Name: *name, Role: *role}, Logger: log}, s)
+	dopts, err := sec.dialOptions()
+	if err != nil {
+		return err
+	}
+	d, err := driver.New(driver.Config{Master: *masterAddr, Framework: mezzo.FrameworkInfo{Name: *name, Role: *role, User: *user}, Logger: log, DialOptions: dopts}, s)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -24,14 +23,20 @@ func runMaster(ctx context.Context, args []string) error {
 	allocEvery := fs.Duration("allocation-interval", time.Second, "period of full allocation cycles (freed resources are offered at once)")
 	offerTimeout := fs.Duration("offer-timeout", 0, "rescind offers unanswered this long (0: never)")
 	failover := fs.Duration("failover-timeout", time.Minute, "how long a disconnected framework keeps its tasks, unless it names its own")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	sec := addSecurityFlags(fs, true)
+	logf := addLogFlags(fs, "info")
+	httpAddr := fs.String("http", "", "serve metrics, state, and the web UI on this address, e.g. 127.0.0.1:5051 (empty: no HTTP)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	log, err := newLogger(*logLevel)
+	log, err := logf.logger()
+	if err != nil {
+		return err
+	}
+	srvOpts, authz, err := sec.serverOptions(*listen)
 	if err != nil {
 		return err
 	}
@@ -39,11 +44,23 @@ func runMaster(ctx context.Context, args []string) error {
 		Listen: *listen, Policy: *policy, PolicyOptions: alloc.PolicyOptions{Seed: *seed},
 		PingInterval: *ping, PingTimeout: *pingTimeout, AllocationInterval: *allocEvery,
 		OfferTimeout: *offerTimeout, FailoverTimeout: *failover, Logger: log,
+		ServerOptions: srvOpts, Authorizer: authz,
 	})
 	if err != nil {
 		return err
 	}
-	return m.Serve(ctx)
+	if *httpAddr == "" {
+		return m.Serve(ctx)
+	}
+	if _, err := m.Start(ctx); err != nil {
+		return err
+	}
+	if _, err := m.StartHTTP(*httpAddr); err != nil {
+		m.Stop()
+		return err
+	}
+	<-m.Done()
+	return nil
 }
 
 // parseFlags parses a subcommand's flags; -h prints the help and ends the
@@ -58,13 +75,4 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w (see %s -h)", err, fs.Name())
 	}
 	return nil
-}
-
-// newLogger makes a text logger on stderr at the named level.
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }

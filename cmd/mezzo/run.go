@@ -17,7 +17,7 @@ func runUsage() {
 	fmt.Fprintln(os.Stderr, `usage: mezzo run FRAMEWORK --master ADDR [--seed N] [--log-level L] [framework flags]
 
 Runs a framework from workloads/ against a real master until it has no more
-work. Flags other than --master, --seed and --log-level go to the framework
+work. Flags other than --master, --seed, --log-level and --log-format go to the framework
 (see 'mezzo run FRAMEWORK -h').
 
 frameworks:`)
@@ -49,7 +49,7 @@ func runFramework(ctx context.Context, args []string) error {
 		runUsage()
 		return fmt.Errorf("unknown framework %q", name)
 	}
-	own := map[string]string{"master": "127.0.0.1:5050", "seed": "1", "log-level": "warn"}
+	own := map[string]string{"master": "127.0.0.1:5050", "seed": "1", "log-level": "warn", "log-format": "text"}
 	var fwArgs []string
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -75,7 +75,7 @@ func runFramework(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--seed %q is not a whole number", own["seed"])
 	}
-	log, err := newLogger(own["log-level"])
+	log, err := buildLogger(os.Stderr, own["log-format"], own["log-level"])
 	if err != nil {
 		return err
 	}
