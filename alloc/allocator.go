@@ -138,9 +138,32 @@ type agent struct {
 	// allocatable caches available.ContainsAny(minAllocatable).
 	allocatable bool
 	offers      map[mezzo.OfferID]*offer
-	// users are the frameworks with resources in use here.
-	users map[mezzo.FrameworkID]struct{}
+	// users are the frameworks with resources in use here; usedSum is
+	// what they use, so snapshots need not add it up.
+	users   map[mezzo.FrameworkID]struct{}
+	usedSum mezzo.Resources
 	filterIndex
+}
+
+// addUse records r as in use by fw's tasks on ag.
+func (a *Allocator) addUse(fw *framework, ag *agent, r mezzo.Resources) {
+	fw.used[ag.slot] = fw.used[ag.slot].Add(r)
+	fw.usedSum = fw.usedSum.Add(r.ScalarPart())
+	ag.usedSum = ag.usedSum.Add(r)
+	ag.addUser(fw.id)
+}
+
+// dropUse forgets r in use by fw's tasks on ag; the caller has checked
+// that fw holds it there.
+func (a *Allocator) dropUse(fw *framework, ag *agent, r mezzo.Resources) {
+	if left := fw.used[ag.slot].Sub(r); left.IsEmpty() {
+		delete(fw.used, ag.slot)
+		delete(ag.users, fw.id)
+	} else {
+		fw.used[ag.slot] = left
+	}
+	fw.usedSum = fw.usedSum.Sub(r.ScalarPart())
+	ag.usedSum = ag.usedSum.Sub(r)
 }
 
 // Maps on agents are made on first use: a large cluster adds thousands of
@@ -168,6 +191,7 @@ type framework struct {
 	suppressed bool
 	allocated  mezzo.Resources            // offered + used, scalars only
 	used       map[int]mezzo.Resources    // by agent slot
+	usedSum    mezzo.Resources            // scalars of used, summed
 	offers     map[mezzo.OfferID]struct{} // outstanding
 	filters    map[int]*filter            // by agent slot
 	allowed    map[mezzo.AgentID]struct{} // nil: any agent
@@ -243,9 +267,7 @@ func (a *Allocator) AddAgent(id mezzo.AgentID, info AgentInfo, used map[mezzo.Fr
 	for _, fid := range sortedFrameworkIDs(used) {
 		if !used[fid].IsEmpty() {
 			a.charge(a.frameworks[fid], ag, used[fid])
-			fw := a.frameworks[fid]
-			fw.used[ag.slot] = fw.used[ag.slot].Add(used[fid])
-			ag.addUser(fid)
+			a.addUse(a.frameworks[fid], ag, used[fid])
 		}
 	}
 	a.totalChanged()
@@ -265,7 +287,7 @@ func (a *Allocator) RemoveAgent(id mezzo.AgentID) ([]mezzo.Offer, error) {
 		fw := a.frameworks[fid]
 		if r, ok := fw.used[ag.slot]; ok {
 			a.uncharge(fw, r)
-			delete(fw.used, ag.slot)
+			a.dropUse(fw, ag, r)
 		}
 	}
 	a.dropAgentFilters(ag)
@@ -467,11 +489,10 @@ func (a *Allocator) RemoveFramework(id mezzo.FrameworkID) ([]mezzo.Offer, error)
 	}
 	withdrawn := a.withdrawFrameworkOffers(fw)
 	for _, slot := range sortedIntKeys(fw.used) {
-		ag := a.agentSlots[slot]
-		a.release(fw, ag, fw.used[slot])
-		delete(ag.users, fw.id)
+		ag, r := a.agentSlots[slot], fw.used[slot]
+		a.dropUse(fw, ag, r)
+		a.release(fw, ag, r)
 	}
-	fw.used = nil
 	a.setOfferable(fw, false, fw.suppressed)
 	for _, slot := range sortedIntKeys(fw.filters) {
 		a.removeFilter(fw.filters[slot])

@@ -268,8 +268,7 @@ func (a *Allocator) Accept(now time.Time, fwID mezzo.FrameworkID, ids []mezzo.Of
 	}
 	unused := sum.Sub(use)
 	if !use.IsEmpty() {
-		fw.used[ag.slot] = fw.used[ag.slot].Add(use)
-		ag.addUser(fw.id)
+		a.addUse(fw, ag, use)
 	}
 	if !unused.IsEmpty() {
 		a.release(fw, ag, unused)
@@ -351,12 +350,7 @@ func (a *Allocator) Recover(fwID mezzo.FrameworkID, agentID mezzo.AgentID, res m
 	if !held.Contains(res) {
 		return fmt.Errorf("alloc: framework %s holds %s on agent %s, cannot recover %s: %w", fwID, held, agentID, res, ErrInsufficient)
 	}
-	if left := held.Sub(res); left.IsEmpty() {
-		delete(fw.used, ag.slot)
-		delete(ag.users, fw.id)
-	} else {
-		fw.used[ag.slot] = left
-	}
+	a.dropUse(fw, ag, res)
 	a.release(fw, ag, res)
 	return nil
 }
@@ -378,8 +372,7 @@ func (a *Allocator) AddUsed(fwID mezzo.FrameworkID, agentID mezzo.AgentID, res m
 	}
 	a.setAvailable(ag, ag.available.Sub(res))
 	a.charge(fw, ag, res)
-	fw.used[ag.slot] = fw.used[ag.slot].Add(res)
-	ag.addUser(fw.id)
+	a.addUse(fw, ag, res)
 	return nil
 }
 

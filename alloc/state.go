@@ -41,14 +41,12 @@ type Totals struct {
 // Totals returns cluster-wide sums.
 func (a *Allocator) Totals() Totals {
 	t := Totals{Total: a.total, Free: a.free, Agents: a.liveAgents, Frameworks: len(a.fwOrder), Offers: len(a.offers)}
+	var allocated mezzo.Resources
 	for _, fw := range a.fwOrder {
-		for _, r := range fw.used {
-			t.Used = t.Used.Add(r.ScalarPart())
-		}
+		t.Used = t.Used.Add(fw.usedSum)
+		allocated = allocated.Add(fw.allocated)
 	}
-	for _, o := range a.offers {
-		t.Offered = t.Offered.Add(o.resources.ScalarPart())
-	}
+	t.Offered = allocated.Sub(t.Used)
 	return t
 }
 
@@ -76,12 +74,8 @@ func (a *Allocator) frameworkState(fw *framework) FrameworkState {
 		Offers: len(fw.offers), Filters: len(fw.filters),
 		DominantShare: fw.allocated.DominantShare(a.total),
 	}
-	for _, slot := range sortedIntKeys(fw.used) {
-		s.Used = s.Used.Add(fw.used[slot].ScalarPart())
-	}
-	for _, id := range sortedKeys(fw.offers) {
-		s.Offered = s.Offered.Add(a.offers[id].resources.ScalarPart())
-	}
+	s.Used = fw.usedSum
+	s.Offered = fw.allocated.Sub(fw.usedSum)
 	return s
 }
 
@@ -92,14 +86,10 @@ func (a *Allocator) Agents() []AgentState {
 		if ag == nil {
 			continue
 		}
-		s := AgentState{ID: ag.id, Active: ag.active, Total: ag.total, Available: ag.available}
-		for _, id := range sortedKeys(ag.offers) {
-			s.Offered = s.Offered.Add(ag.offers[id].resources)
-		}
-		for _, fid := range sortedKeys(ag.users) {
-			s.Used = s.Used.Add(a.frameworks[fid].used[ag.slot])
-		}
-		out = append(out, s)
+		// Free, offered and used add up to the total (Check verifies it),
+		// so offered needs no walk over the agent's offers.
+		out = append(out, AgentState{ID: ag.id, Active: ag.active, Total: ag.total, Available: ag.available,
+			Used: ag.usedSum, Offered: ag.total.Sub(ag.available).Sub(ag.usedSum)})
 	}
 	return out
 }
@@ -119,6 +109,7 @@ func (a *Allocator) Offer(id mezzo.OfferID) (mezzo.Offer, bool) {
 // with a recount. It is for tests and debugging; it costs a full pass.
 func (a *Allocator) Check() error {
 	fwAlloc := map[mezzo.FrameworkID]mezzo.Resources{}
+	fwUsed := map[mezzo.FrameworkID]mezzo.Resources{}
 	var free mezzo.Resources
 	for _, ag := range a.agentSlots {
 		if ag == nil {
@@ -129,11 +120,17 @@ func (a *Allocator) Check() error {
 			sum = sum.Add(o.resources)
 			fwAlloc[o.fw.id] = fwAlloc[o.fw.id].Add(o.resources.ScalarPart())
 		}
+		var used mezzo.Resources
 		for fid := range ag.users {
 			u := a.frameworks[fid].used[ag.slot]
-			sum = sum.Add(u)
+			used = used.Add(u)
+			fwUsed[fid] = fwUsed[fid].Add(u.ScalarPart())
 			fwAlloc[fid] = fwAlloc[fid].Add(u.ScalarPart())
 		}
+		if !used.Equal(ag.usedSum) {
+			return fmt.Errorf("agent %s: used sum %s, recount %s", ag.id, ag.usedSum, used)
+		}
+		sum = sum.Add(used)
 		if !sum.Equal(ag.total) {
 			return fmt.Errorf("agent %s: free %s + offered + used = %s, want total %s", ag.id, ag.available, sum, ag.total)
 		}
@@ -159,6 +156,9 @@ func (a *Allocator) Check() error {
 	roleAlloc := map[string]mezzo.Resources{}
 	offerable := 0
 	for _, fw := range a.fwOrder {
+		if !fw.usedSum.Equal(fwUsed[fw.id]) {
+			return fmt.Errorf("framework %s: used sum %s, recount %s", fw.id, fw.usedSum, fwUsed[fw.id])
+		}
 		if !fw.allocated.Equal(fwAlloc[fw.id]) {
 			return fmt.Errorf("framework %s: allocated %s, recount %s", fw.id, fw.allocated, fwAlloc[fw.id])
 		}
