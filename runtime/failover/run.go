@@ -187,17 +187,24 @@ func startCluster(ctx context.Context, cfg Config, endpoints []string, n int) (*
 		c.drivers, c.scheds = append(c.drivers, d), append(c.scheds, f)
 	}
 	// Filled: every task running, and the registry holds every agent.
+	var s master.Snapshot
+	var count int64
 	for {
 		if time.Now().After(deadline) {
-			return c, errors.New("cluster not filled in time")
+			return c, fmt.Errorf("cluster not filled in time: %d of %d agents connected, %d of %d tasks live, %d agents in etcd",
+				connected(s), n, liveTasks(s), c.tasks, count)
 		}
 		m := c.leader()
 		if m != nil {
-			s, err := m.Snapshot(ctx)
+			var err error
+			s, err = m.Snapshot(ctx)
 			if err == nil && connected(s) == n && liveTasks(s) == c.tasks {
 				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 				r, err := c.etcd.Get(cctx, "/mezzo/agents/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 				ccancel()
+				if err == nil {
+					count = r.Count
+				}
 				if err == nil && int(r.Count) == n {
 					return c, nil
 				}

@@ -3,10 +3,12 @@ package master
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
@@ -184,7 +186,9 @@ func (m *Master) term(ctx context.Context, adv string) error {
 
 	// Keep the lease alive ourselves to know how long it surely lives.
 	why := ""
-	tick := time.NewTicker(time.Duration(ttl) * time.Second / 4)
+	// Renew often, so that one slow answer (a loaded machine) does not let
+	// the acting window close while the lease itself is fine.
+	tick := time.NewTicker(time.Duration(ttl) * time.Second / 8)
 	defer tick.Stop()
 	for why == "" {
 		select {
@@ -194,14 +198,20 @@ func (m *Master) term(ctx context.Context, adv string) error {
 			why = "etcd session lost"
 		case <-tick.C:
 			t := time.Now()
-			kctx, kcancel := context.WithTimeout(ctx, time.Duration(ttl)*time.Second/4)
+			kctx, kcancel := context.WithTimeout(ctx, time.Duration(ttl)*time.Second)
 			_, err := m.ha.cli.KeepAliveOnce(kctx, sess.Lease())
 			kcancel()
 			switch {
 			case err == nil:
+				// The lease lived when etcd renewed it, so nobody else can
+				// have won: acting resumes if a slow renewal paused it.
 				m.ha.validUntil.Store(valid(t))
-			case time.Now().UnixNano() >= m.ha.validUntil.Load():
-				why = "lease not renewed in time: " + err.Error()
+			case errors.Is(err, rpctypes.ErrLeaseNotFound):
+				why = "lease expired"
+			default:
+				// Acting stops by itself when the window closes; the
+				// session's loss, if it comes, ends the term.
+				m.log.Warn("lease renewal failed", "err", err)
 			}
 		}
 	}
