@@ -599,18 +599,27 @@ func (w *World) reject(fw *simFramework, t *mezzo.TaskInfo, agent mezzo.AgentID,
 }
 
 func (w *World) decline(fw *simFramework, ids []mezzo.OfferID, f mezzo.Filters) {
-	// Mesos ignores declines of offers that are gone; so does the world.
 	for _, id := range ids {
-		rec, ok := w.offers[id]
-		if !ok || rec.fw != fw {
-			continue
-		}
-		if err := w.alloc.Decline(w.eng.Now(), fw.id, []mezzo.OfferID{id}, f); err != nil {
-			w.fail(fmt.Errorf("sim: decline: %w", err))
+		if !w.declineOne(fw, id, f) {
 			return
 		}
-		delete(w.offers, id)
 	}
+}
+
+// declineOne declines one offer; false when the world failed.
+func (w *World) declineOne(fw *simFramework, id mezzo.OfferID, f mezzo.Filters) bool {
+	// Mesos ignores declines of offers that are gone; so does the world.
+	rec, ok := w.offers[id]
+	if !ok || rec.fw != fw {
+		return true
+	}
+	one := [1]mezzo.OfferID{id}
+	if err := w.alloc.Decline(w.eng.Now(), fw.id, one[:], f); err != nil {
+		w.fail(fmt.Errorf("sim: decline: %w", err))
+		return false
+	}
+	delete(w.offers, id)
+	return true
 }
 
 func (w *World) revive(fw *simFramework) {
