@@ -11,6 +11,16 @@
 // A task that fails takes its whole job down: the others are killed and the
 // job is gathered again.
 //
+// AcquireNodes gathers differently, as the paper's Torque framework did:
+// each useful offer is accepted at once to launch a node daemon (a pbs_mom)
+// that keeps its slot; the job starts inside its daemons once it has them
+// all, and daemons pass to the next queued job or are killed when none
+// needs them. Nothing is given back on a timeout. Holding offers unused
+// and releasing them every HoldTimeout keeps whole agents idle and lets
+// elastic frameworks take the nodes a gang was waiting for, so a gang of
+// one-per-node tasks can wait for many minutes under DRF; acquiring keeps
+// what it got and waits only for the nodes still missing.
+//
 // Two queue flavours share this code: the default lets a job that timed out
 // step behind the others (so a big job does not block small ones), while
 // StrictFIFO keeps the head of the queue gathering until it runs, as a batch

@@ -43,6 +43,15 @@ type Config struct {
 	MaxTasksPerAgent int
 	// StrictFIFO keeps the oldest job gathering until it runs.
 	StrictFIFO bool
+	// AcquireNodes gathers a gang the way the paper's Torque framework
+	// did, instead of holding offers: every useful offer is accepted at
+	// once to launch a node daemon (Torque's pbs_mom) that keeps one task
+	// slot on its agent; the job starts when it has Tasks daemons and runs
+	// inside them for Duration; daemons are handed to the next queued job
+	// or, when none needs them, killed. Nothing is given back on a
+	// timeout (HoldTimeout is unused): the nodes acquired stay acquired.
+	// The work is modelled (Duration): Command is not supported.
+	AcquireNodes bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -80,6 +89,8 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("%s: job %q has no task resources", c.Name, j.ID)
 		case j.Submit < 0 || j.Duration < 0:
 			return c, fmt.Errorf("%s: job %q has a negative submit time or duration", c.Name, j.ID)
+		case c.AcquireNodes && j.Command != nil:
+			return c, fmt.Errorf("%s: job %q has a Command; AcquireNodes runs modelled work (Duration) only", c.Name, j.ID)
 		}
 		seen[j.ID] = true
 	}
@@ -102,6 +113,10 @@ type jobState struct {
 	finished  int
 	failed    bool // the current attempt lost a task; waiting for the rest to end
 	completed bool
+	// AcquireNodes only: running is set while an attempt runs inside the
+	// job's daemons; runTimer ends it.
+	running  bool
+	runTimer mezzo.Timer
 }
 
 // taskRef ties a task to its job and attempt, so updates from an attempt
@@ -125,6 +140,9 @@ type Scheduler struct {
 	registered bool
 	suppressed bool
 	completed  int
+	// daemons are the node daemons of AcquireNodes mode, in launch order.
+	daemons         []*daemon
+	launchedDaemons int
 }
 
 // New checks cfg and returns a scheduler for it.
@@ -164,6 +182,18 @@ func (s *Scheduler) Held() mezzo.Resources {
 	var r mezzo.Resources
 	for _, o := range s.held {
 		r = r.Add(o.Resources)
+	}
+	return r
+}
+
+// Acquired is the resources of the node daemons kept (AcquireNodes mode),
+// idle or running a job, kills not yet sent.
+func (s *Scheduler) Acquired() mezzo.Resources {
+	var r mezzo.Resources
+	for _, dm := range s.daemons {
+		if !dm.ending {
+			r = r.Add(dm.res)
+		}
 	}
 	return r
 }
@@ -212,6 +242,10 @@ func (s *Scheduler) revive(d mezzo.Driver) {
 // ResourceOffers holds offers that help the head job's gang and launches
 // the gang once it is complete.
 func (s *Scheduler) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
+	if s.cfg.AcquireNodes {
+		s.acquire(d, offers)
+		return
+	}
 	for _, o := range offers {
 		if !s.useful(o) {
 			_ = d.DeclineOffer(o.ID, mezzo.Filters{Refuse: s.cfg.RetryAfter})
@@ -364,6 +398,10 @@ func (s *Scheduler) OfferRescinded(_ mezzo.Driver, id mezzo.OfferID) {
 
 // StatusUpdate completes jobs and restarts those that lost a task.
 func (s *Scheduler) StatusUpdate(d mezzo.Driver, st mezzo.TaskStatus) {
+	if s.cfg.AcquireNodes {
+		s.daemonUpdate(d, st)
+		return
+	}
 	ref, ok := s.byTask[st.TaskID]
 	if !ok || !st.State.Terminal() {
 		return

@@ -26,9 +26,15 @@ type Config struct {
 	// MaxTasksPerAgent: 0 means 1, one task per node, as Torque places
 	// them.
 	MaxTasksPerAgent int
+	// HoldOffers gathers gangs by holding offers unused (mpi's default)
+	// instead of acquiring nodes as they are offered, which is what the
+	// paper's Torque framework did and what New does unless this is set.
+	HoldOffers bool
 }
 
-// New returns the gang scheduler with a strict FIFO queue and the cap.
+// New returns the gang scheduler with a strict FIFO queue and the cap,
+// acquiring nodes as they are offered (a pbs_mom on each) unless
+// HoldOffers is set.
 func New(cfg Config) (*mpi.Scheduler, error) {
 	if cfg.Cap == 0 {
 		cfg.Cap = DefaultCap
@@ -45,5 +51,6 @@ func New(cfg Config) (*mpi.Scheduler, error) {
 		RetryAfter:       cfg.RetryAfter,
 		MaxTasksPerAgent: cfg.MaxTasksPerAgent,
 		StrictFIFO:       true,
+		AcquireNodes:     !cfg.HoldOffers,
 	})
 }
