@@ -9,14 +9,19 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/agent"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/master"
 )
 
 func runAgent(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("mezzo agent", flag.ContinueOnError)
-	masterAddr := fs.String("master", "127.0.0.1:5050", "the master's address")
+	masterAddr := fs.String("master", "127.0.0.1:5050", "the master's address, or several comma-separated (standbys redirect to the leader)")
+	etcd := fs.String("etcd", "", "etcd client URLs (comma-separated) to find the leading master in when it is lost")
 	resources := fs.String("resources", "", "resources to offer, e.g. 'cpus:4;mem:8192' (default: detected from the machine)")
 	attributes := fs.String("attributes", "", "agent attributes, e.g. 'rack:r1;zone:a'")
 	workDir := fs.String("work-dir", "", "directory for the agent ID, sandboxes and status updates (required)")
@@ -59,13 +64,28 @@ func runAgent(ctx context.Context, args []string) error {
 		defer lis.Close()
 		attrs = append(attrs, mezzo.Attribute{Name: master.AgentHTTPAttribute, Value: lis.Addr().String()})
 	}
-	conn, err := sec.dial(*masterAddr)
+	opts, err := sec.dialOptions(*masterAddr)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	mc, err := api.DialMasters([]string{*masterAddr}, opts...)
+	if err != nil {
+		return err
+	}
+	defer mc.Close()
+	if *etcd != "" {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: splitList(*etcd), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return fmt.Errorf("--etcd %s: %w", *etcd, err)
+		}
+		defer cli.Close()
+		mc.Discover = func(ctx context.Context) (string, error) {
+			addr, _, err := master.LeaderFromEtcd(ctx, cli, "")
+			return addr, err
+		}
+	}
 	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
-		WorkDir: *workDir, Isolation: *isolation, Logger: log, Conn: conn})
+		WorkDir: *workDir, Isolation: *isolation, Logger: log, MasterConn: mc})
 	if err != nil {
 		return err
 	}

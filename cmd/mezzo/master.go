@@ -25,6 +25,10 @@ func runMaster(ctx context.Context, args []string) error {
 	failover := fs.Duration("failover-timeout", time.Minute, "how long a disconnected framework keeps its tasks, unless it names its own")
 	sec := addSecurityFlags(fs, true)
 	logf := addLogFlags(fs, "info")
+	etcd := fs.String("etcd", "", "etcd client URLs (comma-separated): run as leader or standby, elected on etcd (empty: a single master)")
+	etcdPrefix := fs.String("etcd-prefix", "/mezzo", "etcd key prefix of this cluster")
+	advertise := fs.String("advertise", "", "address clients reach this master at when it leads (default: the listen address)")
+	leaseTTL := fs.Duration("lease-ttl", 2*time.Second, "leader lease; a dead leader is replaced after about this long")
 	httpAddr := fs.String("http", "", "serve metrics, state, and the web UI on this address, e.g. 127.0.0.1:5051 (empty: no HTTP)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -45,6 +49,7 @@ func runMaster(ctx context.Context, args []string) error {
 		PingInterval: *ping, PingTimeout: *pingTimeout, AllocationInterval: *allocEvery,
 		OfferTimeout: *offerTimeout, FailoverTimeout: *failover, Logger: log,
 		ServerOptions: srvOpts, Authorizer: authz,
+		HA: master.HAConfig{Etcd: splitList(*etcd), Prefix: *etcdPrefix, Advertise: *advertise, LeaseTTL: *leaseTTL},
 	})
 	if err != nil {
 		return err
@@ -75,4 +80,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w (see %s -h)", err, fs.Name())
 	}
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
