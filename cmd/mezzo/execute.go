@@ -50,7 +50,7 @@ func runExecute(ctx context.Context, args []string) error {
 		cmd = &mezzo.CommandInfo{Value: fs.Arg(0), Shell: true}
 	}
 	s := newCommandScheduler(os.Stdout, []mezzo.TaskInfo{{ID: mezzo.TaskID(*name), Name: *name, Resources: res, Command: cmd}})
-	dopts, err := sec.dialOptions()
+	dopts, err := sec.dialOptions(*masterAddr)
 	if err != nil {
 		return err
 	}

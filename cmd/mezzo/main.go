@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"sim":        {summary: "replay a workload in the virtual-time simulator", run: runSim},
 		"experiment": {summary: "reproduce one of the paper's experiments", run: runExperiment},
 		"bench":      {summary: "benchmarks (allocator, launch throughput)", run: runBench},
+		"certs":      {summary: "certs init DIR: a CA and certificates for a test cluster", run: runCerts},
 		"executor":   {summary: "run an executor process (started by agents)", run: runExecutor, hidden: true},
 	}
 }

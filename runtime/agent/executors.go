@@ -182,6 +182,9 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	defer stderr.Close()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 
+	if err := a.runAs(cmd, sandbox, executorUser(info, first.info, a.frameworks[fwID].info)); err != nil {
+		return nil, err
+	}
 	id := fmt.Sprintf("%s-%d", newID()[:8], a.execSeq)
 	c, err := a.iso.Start(id, cmd, ex.limits())
 	if err != nil {

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+
+	"google.golang.org/grpc"
+
+	"github.com/mezzo-cluster/mezzo/runtime/security"
+)
+
+// securityFlags are the TLS, identity and authorization flags shared by
+// the master, the agent and the client commands (see runtime/security).
+type securityFlags struct {
+	tls         security.TLSFiles
+	credentials string
+	acl         string
+	tokenFile   string
+	insecure    bool
+	rate        float64
+	burst       int
+}
+
+// addSecurityFlags registers the flags; server says whether the command
+// serves (master) or only dials (agent towards the master, clients).
+func addSecurityFlags(fs *flag.FlagSet, server bool) *securityFlags {
+	s := &securityFlags{}
+	fs.StringVar(&s.tls.Cert, "tls-cert", "", "PEM certificate presented to peers (mutual TLS; see `mezzo certs init`)")
+	fs.StringVar(&s.tls.Key, "tls-key", "", "PEM key of --tls-cert")
+	fs.StringVar(&s.tls.CA, "tls-ca", "", "PEM CA that peers' certificates must chain to")
+	if server {
+		fs.StringVar(&s.credentials, "credentials", "", "JSON credentials file: principals and their bearer-token secrets")
+		fs.StringVar(&s.acl, "acl", "", "JSON ACL file (default deny when given; see runtime/security)")
+		fs.BoolVar(&s.insecure, "insecure", false, "allow serving without TLS on a non-loopback address")
+		fs.Float64Var(&s.rate, "rate-limit", 100, "scheduler calls per second allowed per principal (0: unlimited)")
+		fs.IntVar(&s.burst, "rate-burst", 200, "burst of scheduler calls allowed per principal")
+	} else {
+		fs.StringVar(&s.tokenFile, "token-file", "", "file holding this client's bearer token")
+	}
+	return s
+}
+
+// serverOptions builds the master's gRPC options and authorizer. A
+// master on a non-loopback address without TLS is refused unless
+// --insecure.
+func (s *securityFlags) serverOptions(listen string) ([]grpc.ServerOption, security.Authorizer, error) {
+	tlsOn := s.tls.Enabled()
+	if err := security.CheckListen(listen, tlsOn, s.insecure); err != nil {
+		return nil, nil, err
+	}
+	sc := security.ServerConfig{LimitedMethods: masterLimitedMethods()}
+	if tlsOn {
+		cfg, err := security.ServerTLS(s.tls)
+		if err != nil {
+			return nil, nil, err
+		}
+		sc.TLS = cfg
+	}
+	auth := &security.Authenticator{Required: tlsOn}
+	if s.credentials != "" {
+		creds, err := security.LoadCredentials(s.credentials)
+		if err != nil {
+			return nil, nil, err
+		}
+		auth.Credentials, auth.Required = creds, true
+	}
+	sc.Auth = auth
+	if s.rate > 0 {
+		sc.Limiter = security.NewLimiter(s.rate, s.burst, nil)
+	}
+	var authz security.Authorizer = security.AllowAll{}
+	if s.acl != "" {
+		if !auth.Required {
+			return nil, nil, errors.New("--acl needs callers with identities: give --tls-cert/--tls-key/--tls-ca or --credentials")
+		}
+		acl, err := security.LoadACL(s.acl)
+		if err != nil {
+			return nil, nil, err
+		}
+		authz = acl
+	}
+	return security.ServerOptions(sc), authz, nil
+}
+
+// dialOptions are a client's gRPC options towards the master(s) at addr
+// (comma-separated): mutual TLS when the TLS flags are given, checking the
+// first address's host against the server certificate (a connection to
+// several masters has no host of its own), and a bearer token from
+// --token-file when given.
+func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
+	var token string
+	if s.tokenFile != "" {
+		t, err := security.ReadTokenFile(s.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		token = t
+	}
+	if !s.tls.Enabled() {
+		return security.DialOptions(nil, token), nil
+	}
+	host, _, err := net.SplitHostPort(strings.TrimSpace(strings.Split(addr, ",")[0]))
+	if err != nil {
+		return nil, fmt.Errorf("master address %q: %w", addr, err)
+	}
+	cfg, err := security.ClientTLS(s.tls, host)
+	if err != nil {
+		return nil, err
+	}
+	return security.DialOptions(cfg, token), nil
+}
+
+// dial connects to addr with dialOptions.
+func (s *securityFlags) dial(addr string) (*grpc.ClientConn, error) {
+	opts, err := s.dialOptions(addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("master address %q: %w", addr, err)
+	}
+	return conn, nil
+}
