@@ -144,6 +144,7 @@ func (d *Driver) Stop(failover bool) error {
 func (d *Driver) stop(failover bool) error {
 	var err error
 	d.stopping.Store(true)
+	d.waitAcks() // updates already handled are acknowledged first
 	if !failover {
 		if h, herr := d.header(); herr == nil {
 			ctx, cancel := d.callCtx()

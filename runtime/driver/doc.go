@@ -18,10 +18,12 @@
 // are synchronous gRPC calls and may be used from callbacks.
 //
 // Status updates that carry a UUID are acknowledged by the driver right
-// after the StatusUpdate callback returns; AcknowledgeStatusUpdate exists
-// for the mezzo.Driver contract and is harmless to call. A Stop made inside
-// a callback takes effect when the callback returns, after that
-// acknowledgement.
+// after the StatusUpdate callback returns, without holding up the next
+// callback (a bounded number of acknowledgements are in flight at once);
+// AcknowledgeStatusUpdate exists for the mezzo.Driver contract and is
+// harmless to call. A Stop takes effect once the acknowledgements sent are
+// answered; made inside a callback, when the callback returns, after that
+// update's acknowledgement.
 //
 // When the subscription breaks (master restarted, network gone, heartbeats
 // missed) the driver re-subscribes with its framework ID, backing off from

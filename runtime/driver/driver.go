@@ -60,7 +60,8 @@ var ErrStopped = errors.New("driver: stopped")
 // Acknowledgements: after the StatusUpdate callback returns, the driver
 // acknowledges the update itself when it carries a UUID, so schedulers
 // need not call AcknowledgeStatusUpdate (doing so anyway is harmless: the
-// agent ignores a repeated acknowledgement).
+// agent ignores a repeated acknowledgement). The next callback does not
+// wait for the master's answer; up to 64 acknowledgements are in flight.
 //
 // Reconnection: when the event stream breaks, the driver re-subscribes
 // with the framework's ID, backing off between attempts, and calls
@@ -90,6 +91,10 @@ type Driver struct {
 	// pendingStop until the callback (and its acknowledgement) is done.
 	inDispatch  atomic.Bool
 	pendingStop atomic.Pointer[bool]
+	// acksInFlight counts acknowledgements sent and not yet answered.
+	ackMu        sync.Mutex
+	ackDone      *sync.Cond
+	acksInFlight int
 }
 
 type session struct {
@@ -122,7 +127,7 @@ func New(cfg Config, s mezzo.Scheduler) (*Driver, error) {
 		return nil, fmt.Errorf("driver: master %s: %w", cfg.Master, err)
 	}
 	mc.Discover = cfg.Discover
-	return &Driver{
+	d := &Driver{
 		cfg:    cfg,
 		sched:  s,
 		log:    cfg.Logger.With("framework_name", cfg.Framework.Name),
@@ -130,7 +135,9 @@ func New(cfg Config, s mezzo.Scheduler) (*Driver, error) {
 		client: api.NewSchedulerAPIClient(mc.Conn()),
 		queue:  make(chan func(), 1024),
 		done:   make(chan struct{}),
-	}, nil
+	}
+	d.ackDone = sync.NewCond(&d.ackMu)
+	return d, nil
 }
 
 // Run connects a scheduler to the master at addr and runs it until ctx
@@ -320,9 +327,7 @@ func (d *Driver) subscribeOnce() (connected bool, err error) {
 			d.enqueue(func() {
 				d.sched.StatusUpdate(d, st)
 				if st.UUID != "" {
-					if err := d.AcknowledgeStatusUpdate(st); err != nil {
-						d.log.Warn("acknowledge failed; the agent will resend", "task", st.TaskID, "err", err)
-					}
+					d.acknowledge(st)
 				}
 			})
 		case *api.SchedulerEvent_Failure_:
@@ -353,11 +358,48 @@ func (d *Driver) enqueue(f func()) {
 	}
 }
 
+// maxAcksInFlight bounds the acknowledgements sent and not yet answered.
+const maxAcksInFlight = 64
+
+// acknowledge sends the acknowledgement of an update without making the
+// callbacks wait for the master's answer: a framework receiving many
+// updates would otherwise handle them one round trip at a time, its offers
+// queued behind, and past the agents' resend delay the updates come again
+// and the load feeds itself. Acknowledgements of different updates commute
+// (an agent sends a task's next update only once the previous one is
+// acknowledged), so several may be in flight; Stop waits for them.
+func (d *Driver) acknowledge(st mezzo.TaskStatus) {
+	d.ackMu.Lock()
+	for d.acksInFlight >= maxAcksInFlight {
+		d.ackDone.Wait()
+	}
+	d.acksInFlight++
+	d.ackMu.Unlock()
+	go func() {
+		if err := d.AcknowledgeStatusUpdate(st); err != nil {
+			d.log.Warn("acknowledge failed; the agent will resend", "task", st.TaskID, "err", err)
+		}
+		d.ackMu.Lock()
+		d.acksInFlight--
+		d.ackDone.Broadcast()
+		d.ackMu.Unlock()
+	}()
+}
+
+// waitAcks returns once no acknowledgement is in flight.
+func (d *Driver) waitAcks() {
+	d.ackMu.Lock()
+	for d.acksInFlight > 0 {
+		d.ackDone.Wait()
+	}
+	d.ackMu.Unlock()
+}
+
 // dispatch runs callbacks and timer functions one at a time.
 func (d *Driver) dispatch() {
-	// The connection closes only after the callback in progress returns,
-	// so its calls (the acknowledgement that follows it, say) can finish.
-	defer func() { _ = d.mc.Close() }()
+	// The connection closes only after the callback in progress returns
+	// and the acknowledgements sent are answered, so those calls finish.
+	defer func() { d.waitAcks(); _ = d.mc.Close() }()
 	for {
 		select {
 		case f := <-d.queue:
