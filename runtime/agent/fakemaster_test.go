@@ -28,8 +28,9 @@ type fakeMaster struct {
 	updates    chan gotUpdate
 	exits      chan *api.ExecutorExitedRequest
 
-	mu   sync.Mutex
-	next int
+	mu    sync.Mutex
+	next  int
+	epoch int64 // sent as Registered.master_epoch
 }
 
 type gotUpdate struct {
@@ -62,10 +63,11 @@ func (m *fakeMaster) Subscribe(req *api.AgentSubscribeRequest, s grpc.ServerStre
 	}
 	session := fmt.Sprintf("session-%d", m.next)
 	gen := m.next
+	epoch := m.epoch
 	m.mu.Unlock()
 	m.subscribes <- req
 	if err := s.Send(&api.AgentEvent{Event: &api.AgentEvent_Registered_{Registered: &api.AgentEvent_Registered{
-		AgentId: id, SessionId: session, MasterId: "fake"}}}); err != nil {
+		AgentId: id, SessionId: session, MasterId: "fake", MasterEpoch: epoch}}}); err != nil {
 		return err
 	}
 	for {
