@@ -80,3 +80,15 @@ func TestJainIndex(t *testing.T) {
 		t.Errorf("no samples: %v", got)
 	}
 }
+
+func TestTimeWeightedMean(t *testing.T) {
+	// 1 for 10 s, then 0 for 30 s: over 40 s the mean is 0.25; cut at 20 s,
+	// 0.5; uneven spacing must not weigh samples equally (their plain mean
+	// is 1/3).
+	times, vals := []float64{0, 10, 20, 40}, []float64{1, 0, 0, 1}
+	for _, c := range []struct{ end, want float64 }{{40, 0.25}, {20, 0.5}, {5, 1}} {
+		if got := timeWeightedMean(times, vals, c.end); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("over [0, %v]: %v, want %v", c.end, got, c.want)
+		}
+	}
+}
