@@ -44,4 +44,14 @@
 // updates recover the task's resources. Scheduler acknowledgements go to
 // the agent; updates for frameworks that are gone are acknowledged by the
 // master so agents stop resending them.
+//
+// # Standby masters
+//
+// With Config.HA.Etcd set, masters are elected on etcd: a standby answers
+// every call with Unavailable and a LeaderHint (api.MasterConn follows
+// it); the leader acts only while its lease surely lives, fences agent
+// commands with its epoch and its etcd writes with its election key, and
+// rebuilds its soft state from re-registrations (election.go, registry.go
+// for exactly what lives in etcd and why, recovery.go). Crash stops a
+// master as kill -9 would.
 package master
