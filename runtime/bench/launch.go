@@ -120,8 +120,9 @@ type LaunchResult struct {
 	Finished int            `json:"finished"` // tasks that reached TASK_FINISHED
 	Updates  map[string]int `json:"updates"`  // updates seen by schedulers, by state
 	// Duplicates counts tasks whose scheduler saw RUNNING or FINISHED
-	// more than once (resent updates), Incomplete tasks that did not see
-	// exactly one RUNNING and one FINISHED.
+	// more than once (updates resent because the acknowledgement was
+	// late), Incomplete tasks that missed RUNNING or FINISHED or ended
+	// otherwise.
 	Duplicates int      `json:"duplicates"`
 	Incomplete int      `json:"incomplete"`
 	Errors     []string `json:"errors,omitempty"`
@@ -243,7 +244,7 @@ func runLaunch(ctx context.Context, cfg LaunchConfig, c *Cluster, rec *recorder)
 		if tc.running > 1 || tc.finished > 1 {
 			res.Duplicates++
 		}
-		if tc.running != 1 || tc.finished != 1 || tc.other != 0 {
+		if tc.running == 0 || tc.finished == 0 || tc.other != 0 {
 			res.Incomplete++
 		}
 	}
