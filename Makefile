@@ -58,3 +58,18 @@ proto: $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 		--plugin=protoc-gen-go=$(BIN)/protoc-gen-go --go_out=$(PROTO_DIR) --go_opt=paths=source_relative \
 		--plugin=protoc-gen-go-grpc=$(BIN)/protoc-gen-go-grpc --go-grpc_out=$(PROTO_DIR) --go-grpc_opt=paths=source_relative \
 		$(PROTO_DIR)/*.proto
+
+# Execute every notebook headless on a small input; fails if a cell fails.
+# Needs Debian's python3-pandas python3-matplotlib python3-nbconvert
+# python3-ipykernel (see notebooks/README.md); NB_PYTHON is Debian's python,
+# not a pyenv or venv one that lacks them. Executed copies go to a temp dir,
+# so the committed notebooks stay output-free.
+NB_PYTHON ?= /usr/bin/python3
+.PHONY: notebooks
+notebooks: build
+	@out=$$(mktemp -d); set -e; for nb in notebooks/*.ipynb; do \
+		echo "== $$nb"; \
+		MEZZO=$(BIN)/mezzo MEZZO_NOTEBOOK_OUT=$$out/runs PYDEVD_DISABLE_FILE_VALIDATION=1 \
+		$(NB_PYTHON) -Xfrozen_modules=off -m nbconvert --to notebook --execute \
+			--ExecutePreprocessor.timeout=600 --output-dir $$out $$nb; \
+	done; rm -rf $$out
