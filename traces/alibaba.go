@@ -147,6 +147,9 @@ func (a *AlibabaReader) row(line string) error {
 	if start < 0 || end < 0 {
 		return fmt.Errorf("negative time (start_time %d, end_time %d)", start, end)
 	}
+	if float64(start) > maxSeconds || float64(end) > maxSeconds {
+		return fmt.Errorf("time too large (start_time %d, end_time %d; at most %.0f s)", start, end, maxSeconds)
+	}
 	cpu, _, err := parseFraction("plan_cpu", f[7])
 	if err != nil {
 		return err

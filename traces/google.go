@@ -17,6 +17,9 @@ import (
 // request, different-machine constraint.
 const googleFields = 13
 
+// maxMicros keeps a µs time inside time.Duration's range.
+const maxMicros = math.MaxInt64 / int64(time.Microsecond)
+
 const googleColumns = "time, missing, job, task, machine, event, user, class, priority, cpu, mem, disk, constraint"
 
 // Google task event types (the trace's schema document, section "Task events").
@@ -173,6 +176,9 @@ func (g *GoogleReader) event(line string) error {
 	}
 	if ts < 0 {
 		return fmt.Errorf("time %d µs is negative", ts)
+	}
+	if ts != math.MaxInt64 && ts > maxMicros {
+		return fmt.Errorf("time %d µs is too large (more than %d µs)", ts, int64(maxMicros))
 	}
 	jobID, err := parseInt("job ID", f[2])
 	if err != nil {
