@@ -214,7 +214,7 @@ func TestOpenSpecs(t *testing.T) {
 			t.Errorf("Open(%q) error = %v, want it to say %q", tc.spec, err, tc.want)
 		}
 		if tc.spec != "testdata/nope.tsv" && tc.spec != "swim:testdata/nope.tsv" &&
-			(err == nil || !strings.Contains(err.Error(), "swim:fb2009, swim:<path>, synthetic:fb, <path>")) {
+			(err == nil || !strings.Contains(err.Error(), "swim:fb2009, swim:<path>, synthetic:fb, google:<path>, alibaba:<path>, <path>")) {
 			t.Errorf("Open(%q) error = %v, want the known specs listed", tc.spec, err)
 		}
 	}
@@ -224,8 +224,8 @@ func TestOpenSpecs(t *testing.T) {
 	if diff := cmp.Diff(a, b); diff != "" {
 		t.Errorf("swim:<path> and <path> differ (-swim: +bare):\n%s", diff)
 	}
-	if len(Specs()) != 4 {
-		t.Errorf("Specs() = %q, want 4 entries", Specs())
+	if len(Specs()) != 6 {
+		t.Errorf("Specs() = %q, want 6 entries", Specs())
 	}
 }
 
