@@ -73,3 +73,16 @@ notebooks: build
 		$(NB_PYTHON) -Xfrozen_modules=off -m nbconvert --to notebook --execute \
 			--ExecutePreprocessor.timeout=600 --output-dir $$out $$nb; \
 	done; rm -rf $$out
+
+# Every fuzz target for FUZZTIME each (corpora under each package's
+# testdata/fuzz/; new failing inputs land there too).
+FUZZTIME ?= 10s
+FUZZ_TARGETS := .:FuzzParseResources runtime/security:FuzzParseACL runtime/security:FuzzParseCredentials \
+	traces:FuzzSWIM traces:FuzzGoogle traces:FuzzAlibaba runtime/master:FuzzMasterRequests
+.PHONY: fuzz-short
+fuzz-short:
+	@log=$$(mktemp); for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		if ! $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg >$$log 2>&1; then cat $$log; rm -f $$log; exit 1; fi; \
+		grep -v 'gathering baseline' $$log | tail -3; \
+	done; rm -f $$log
