@@ -60,4 +60,19 @@
 //   - CPU: getrusage(RUSAGE_SELF) user+system over the overall window. It
 //     is the whole process (master, agents, drivers, both ends of gRPC),
 //     not the master alone; CPUUtilisation is cores busy on average.
+//
+// # Reading the figures
+//
+// With TaskDuration 0 the benchmark is a closed loop that keeps every slot
+// busy (a slot is room for one task on an agent), so it measures
+// throughput at saturation, and its latencies obey Little's law: a task or
+// a freed slot waits about slots ÷ throughput (8,000 slots at 4,000
+// tasks/s: 2 s), in whichever queue is longest. To read offer latency
+// below saturation, give the agents fewer slots and the tasks a duration
+// so that slots ÷ duration stays under the throughput (e.g. 1,000 agents
+// of one slot, 2 s tasks: at most 500 launches/s).
+//
+// CPUPerTaskMS is the figure least disturbed by other load on the machine:
+// the throughput a dedicated machine reaches is about its cores divided by
+// it.
 package bench
