@@ -421,30 +421,52 @@ func parseRanges(value string) ([]Range, error) {
 // mergeScalars adds (sign=1) or subtracts (sign=-1, clamped at zero) two
 // sorted scalar lists.
 func mergeScalars(a, b []Scalar, sign int64) []Scalar {
-	out := make([]Scalar, 0, len(a)+len(b))
-	i, j := 0, 0
+	// Bundles are small (cpus, mem, disk, ...): merge on the stack and
+	// allocate the exact result, nothing at all when it is empty (an
+	// agent's whole free bundle offered, a task's slot given back).
+	var buf [8]Scalar
+	if len(a)+len(b) > len(buf) {
+		big := make([]Scalar, len(a)+len(b))
+		if n := mergeInto(big, a, b, sign); n > 0 {
+			return big[:n:n]
+		}
+		return nil
+	}
+	n := mergeInto(buf[:], a, b, sign)
+	if n == 0 {
+		return nil
+	}
+	out := make([]Scalar, n)
+	copy(out, buf[:n])
+	return out
+}
+
+// mergeInto writes the merge of a and b into dst, which has room for both,
+// and returns the number of entries written.
+func mergeInto(dst, a, b []Scalar, sign int64) int {
+	n, i, j := 0, 0, 0
 	for i < len(a) || j < len(b) {
 		switch {
 		case j == len(b) || (i < len(a) && a[i].Name < b[j].Name):
-			out = append(out, a[i])
+			dst[n] = a[i]
+			n++
 			i++
 		case i == len(a) || b[j].Name < a[i].Name:
 			if sign > 0 {
-				out = append(out, b[j])
+				dst[n] = b[j]
+				n++
 			}
 			j++
 		default:
 			if v := a[i].milli + sign*b[j].milli; v > 0 {
-				out = append(out, Scalar{Name: a[i].Name, milli: v})
+				dst[n] = Scalar{Name: a[i].Name, milli: v}
+				n++
 			}
 			i++
 			j++
 		}
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
+	return n
 }
 
 func normalizeRanges(rs []Range) []Range {
