@@ -73,8 +73,12 @@ type Allocator struct {
 
 	total mezzo.Resources
 	// free is the scalar resources active agents have free, kept in step
-	// by setAvailable so quota headroom is O(1) to read.
-	free mezzo.Resources
+	// by setAvailable so quota headroom is O(1) to read. Without quota
+	// guarantees nothing reads it in a cycle: it then goes stale and is
+	// recounted on demand (freeTotal), which saves two bundle operations
+	// per offer, decline and recovery.
+	free      mezzo.Resources
+	freeStale bool
 
 	agents     map[mezzo.AgentID]*agent
 	agentSlots []*agent // in order of addition; nil where removed
@@ -329,9 +333,9 @@ func (a *Allocator) setActive(ag *agent, active bool) {
 		return
 	}
 	if active {
-		a.free = a.free.Add(ag.available.ScalarPart())
+		a.adjustFree(mezzo.Resources{}, ag.available)
 	} else {
-		a.free = a.free.Sub(ag.available.ScalarPart())
+		a.adjustFree(ag.available, mezzo.Resources{})
 	}
 	ag.active = active
 }
@@ -616,11 +620,39 @@ func (a *Allocator) release(fw *framework, ag *agent, r mezzo.Resources) {
 
 func (a *Allocator) setAvailable(ag *agent, r mezzo.Resources) {
 	if ag.active {
-		a.free = a.free.Sub(ag.available.ScalarPart()).Add(r.ScalarPart())
+		a.adjustFree(ag.available, r)
 	}
 	ag.available = r
 	a.refreshAllocatable(ag)
 	a.refreshFilterGroups(ag)
+}
+
+// adjustFree moves the free total from an active agent's old free bundle
+// to its new one, or lets it go stale when no role has a guarantee.
+func (a *Allocator) adjustFree(old, now mezzo.Resources) {
+	if a.freeStale {
+		return
+	}
+	if len(a.quotaRoles) == 0 {
+		a.freeStale = true
+		return
+	}
+	a.free = a.free.Sub(old.ScalarPart()).Add(now.ScalarPart())
+}
+
+// freeTotal is the scalar resources active agents have free, recounted
+// if stale.
+func (a *Allocator) freeTotal() mezzo.Resources {
+	if a.freeStale {
+		var f mezzo.Resources
+		for _, ag := range a.agentSlots {
+			if ag != nil && ag.active {
+				f = f.Add(ag.available.ScalarPart())
+			}
+		}
+		a.free, a.freeStale = f, false
+	}
+	return a.free
 }
 
 func (a *Allocator) refreshAllocatable(ag *agent) {

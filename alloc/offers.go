@@ -188,7 +188,7 @@ func (a *Allocator) keepHeadroom(res mezzo.Resources, r *role, unmet mezzo.Resou
 	if reserve.IsEmpty() {
 		return res
 	}
-	spare := a.free.Sub(reserve)
+	spare := a.freeTotal().Sub(reserve)
 	return capNamed(res, spare, reserve.Names())
 }
 

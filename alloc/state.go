@@ -40,7 +40,7 @@ type Totals struct {
 
 // Totals returns cluster-wide sums.
 func (a *Allocator) Totals() Totals {
-	t := Totals{Total: a.total, Free: a.free, Agents: a.liveAgents, Frameworks: len(a.fwOrder), Offers: len(a.offers)}
+	t := Totals{Total: a.total, Free: a.freeTotal(), Agents: a.liveAgents, Frameworks: len(a.fwOrder), Offers: len(a.offers)}
 	var allocated mezzo.Resources
 	for _, fw := range a.fwOrder {
 		t.Used = t.Used.Add(fw.usedSum)
@@ -150,7 +150,7 @@ func (a *Allocator) Check() error {
 			return fmt.Errorf("agent %s: blocked count %d, recount %d", ag.id, ag.blocked, blocked)
 		}
 	}
-	if !free.Equal(a.free) {
+	if !a.freeStale && !free.Equal(a.free) {
 		return fmt.Errorf("free total %s, recount %s", a.free, free)
 	}
 	roleAlloc := map[string]mezzo.Resources{}
