@@ -34,10 +34,16 @@
 // the receiver to its new place at once. Built in, by registry name: "drf"
 // (weighted Dominant Resource Fairness), "fair-cpu" (max-min on CPUs),
 // "priority" (strict priority by role weight, DRF within), "random"
-// (weighted random, seeded) and "static" (static partitioning baseline).
+// (weighted random, seeded), "static" (static partitioning baseline),
+// "asset" (asset fairness: the sum of shares instead of the largest) and
+// "tetris" (packing by the fit of a framework's demand to the agent's free
+// resources, with a fairness knob).
 //
 // To add a policy, implement the three methods of [Policy] and register a
-// constructor in a [Registry]; run alloc/alloctest's conformance suite on it.
+// constructor in a [Registry]; the conformance suite in alloc/alloctest runs
+// on every registered policy. A policy that must see the agent being offered
+// (packing) also implements [AgentAwarePolicy]. README.md beside this file
+// walks through writing one.
 //
 // # Quota
 //
