@@ -1,7 +1,6 @@
 package alloc
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/mezzo-cluster/mezzo"
@@ -75,7 +74,7 @@ func (a *Allocator) addFilter(fw *framework, ag *agent, refused mezzo.Resources,
 		}
 	}
 	fw.filters[ag.slot] = f
-	heap.Push(&a.filters, f)
+	a.filters.push(f)
 }
 
 func (a *Allocator) removeFilter(f *filter) {
@@ -97,7 +96,7 @@ func (a *Allocator) removeFilter(f *filter) {
 	}
 	delete(f.fw.filters, ag.slot)
 	if f.heapIdx >= 0 {
-		heap.Remove(&a.filters, f.heapIdx)
+		a.filters.remove(f.heapIdx)
 	}
 }
 
@@ -134,34 +133,80 @@ func (a *Allocator) dropAgentFilters(ag *agent) {
 }
 
 // filterHeap orders filters by expiry, then by framework and agent so that
-// expiry order never depends on insertion accidents.
+// expiry order never depends on insertion accidents. It is a binary heap
+// written out for *filter: every decline pushes one and every expiry or
+// revive removes one, and container/heap's interface calls cost more than
+// the comparisons.
 type filterHeap []*filter
 
-func (h filterHeap) Len() int { return len(h) }
-func (h filterHeap) Less(i, j int) bool {
-	if !h[i].expires.Equal(h[j].expires) {
-		return h[i].expires.Before(h[j].expires)
+func (h filterHeap) less(i, j int) bool {
+	a, b := h[i], h[j]
+	if !a.expires.Equal(b.expires) {
+		return a.expires.Before(b.expires)
 	}
-	if h[i].fw.id != h[j].fw.id {
-		return h[i].fw.id < h[j].fw.id
+	if a.fw.id != b.fw.id {
+		return a.fw.id < b.fw.id
 	}
-	return h[i].agent.slot < h[j].agent.slot
+	return a.agent.slot < b.agent.slot
 }
-func (h filterHeap) Swap(i, j int) {
+
+func (h filterHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].heapIdx = i
 	h[j].heapIdx = j
 }
-func (h *filterHeap) Push(x any) {
-	f := x.(*filter)
+
+func (h *filterHeap) push(f *filter) {
 	f.heapIdx = len(*h)
 	*h = append(*h, f)
+	h.up(f.heapIdx)
 }
-func (h *filterHeap) Pop() any {
+
+// remove takes out the element at i.
+func (h *filterHeap) remove(i int) {
 	old := *h
-	f := old[len(old)-1]
-	old[len(old)-1] = nil
+	n := len(old) - 1
+	if i != n {
+		old.swap(i, n)
+	}
+	f := old[n]
+	old[n] = nil
 	f.heapIdx = -1
-	*h = old[:len(old)-1]
-	return f
+	*h = old[:n]
+	if i != n {
+		if !h.down(i) {
+			h.up(i)
+		}
+	}
+}
+
+func (h filterHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if i == j || !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+// down sifts i down and reports whether it moved.
+func (h filterHeap) down(i0 int) bool {
+	i, n := i0, len(h)
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if r := j + 1; r < n && h.less(r, j) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
 }

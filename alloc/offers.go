@@ -286,7 +286,12 @@ func (a *Allocator) Decline(now time.Time, fwID mezzo.FrameworkID, ids []mezzo.O
 	if !ok {
 		return fmt.Errorf("alloc: framework %s: %w", fwID, ErrUnknownFramework)
 	}
-	offers := make([]*offer, 0, len(ids))
+	// Most declines name one offer: keep that case off the heap.
+	var one [1]*offer
+	offers := one[:0]
+	if len(ids) > 1 {
+		offers = make([]*offer, 0, len(ids))
+	}
 	for _, id := range ids {
 		o, ok := a.offers[id]
 		if !ok || o.fw != fw {
