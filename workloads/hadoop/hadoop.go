@@ -127,6 +127,13 @@ type Framework struct {
 	unsubmitted int
 	suppress    bool // suppression asked of the driver
 	order       []*job
+	// filteredUntil is when the last decline filter this framework asked
+	// for runs out: before it, some agent may be hidden from a new job.
+	filteredUntil time.Time
+	// declineWait caches declineFor within one ResourceOffers call until
+	// a job launches or starts waiting.
+	declineWait      time.Duration
+	declineWaitValid bool
 }
 
 type taskRef struct {
@@ -179,9 +186,13 @@ func (f *Framework) Submit(tj traces.Job) {
 		return
 	}
 	f.active = append(f.active, j)
-	// Revive even when not suppressed: it clears the filters of agents
-	// declined for the jobs already waiting, which this one may want.
-	if f.d != nil && !f.suppress {
+	f.declineWaitValid = false
+	// A suppressed framework revives below, which clears its filters too.
+	// One still taking offers revives only while some decline filter may
+	// hide an agent this job wants; with none left, every free agent is
+	// already offered to it, and a revive would only cost a full
+	// allocation cycle and a re-offer of every idle agent.
+	if f.d != nil && !f.suppress && now.Before(f.filteredUntil) {
 		_ = f.d.ReviveOffers()
 	}
 	f.wantOffers()
@@ -226,6 +237,7 @@ func (f *Framework) Registered(d mezzo.Driver, _ mezzo.FrameworkID) {
 func (f *Framework) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 	f.d = d
 	now := d.Now()
+	f.declineWaitValid = false
 	for _, o := range offers {
 		rack := o.Attribute("rack")
 		f.learn(o.AgentID, rack)
@@ -241,10 +253,10 @@ func (f *Framework) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 			free = free.Sub(f.cfg.Slot)
 		}
 		if len(tasks) == 0 {
-			_ = d.DeclineOffer(o.ID, mezzo.Filters{Refuse: f.declineFor(now)})
+			_ = d.DeclineOffer(o.ID, mezzo.Filters{Refuse: f.filterFor(now, f.declineFor(now))})
 			continue
 		}
-		_ = d.LaunchTasks([]mezzo.OfferID{o.ID}, tasks, mezzo.Filters{Refuse: f.refuse()})
+		_ = d.LaunchTasks([]mezzo.OfferID{o.ID}, tasks, mezzo.Filters{Refuse: f.filterFor(now, f.refuse())})
 	}
 	f.updateSuppression()
 }
@@ -256,6 +268,24 @@ func (f *Framework) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 // of idle agents from being offered and declined every second while a job
 // waits for its data.
 func (f *Framework) declineFor(now time.Time) time.Duration {
+	if f.declineWaitValid {
+		return f.declineWait
+	}
+	f.declineWait, f.declineWaitValid = f.computeDeclineFor(now), true
+	return f.declineWait
+}
+
+// filterFor notes a filter of d asked for now and returns it.
+func (f *Framework) filterFor(now time.Time, d time.Duration) time.Duration {
+	if d > 0 {
+		if until := now.Add(d); until.After(f.filteredUntil) {
+			f.filteredUntil = until
+		}
+	}
+	return d
+}
+
+func (f *Framework) computeDeclineFor(now time.Time) time.Duration {
 	base := f.refuse()
 	if base < 0 {
 		return base
@@ -331,6 +361,7 @@ func (f *Framework) tryJob(j *job, agent mezzo.AgentID, rack string, now time.Ti
 		}
 		if !j.waiting {
 			j.waiting, j.waitSince = true, now
+			f.declineWaitValid = false
 		}
 		allowed, waited := j.level, now.Sub(j.waitSince)
 		if allowed == levelNode && waited >= f.cfg.NodeDelay {
@@ -363,6 +394,7 @@ func (f *Framework) launchMap(j *job, i int32, level int8, agent mezzo.AgentID, 
 	m.state = running
 	j.pendingMaps--
 	j.level, j.waiting = level, false
+	f.declineWaitValid = false
 	if len(m.locs) > 0 {
 		j.rec.InputMaps++
 		for _, a := range m.locs {

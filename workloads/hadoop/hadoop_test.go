@@ -241,3 +241,27 @@ func TestSelfFeedsConfiguredJobs(t *testing.T) {
 		t.Fatalf("records %+v", r)
 	}
 }
+
+func TestSubmitRevivesOnlyWhenSomethingIsHidden(t *testing.T) {
+	cfg := DefaultConfig()
+	st := store{"w": {{"b1"}}, "x": {{"a1"}}, "y": {{"a2"}}}
+	f, d := setup(t, cfg, st)
+	f.Submit(mapJob("w", 1, 0)) // suppressed: revives
+	if d.Suppressed || d.Revives != 1 {
+		t.Fatalf("after the first submit: suppressed %v, %d revives", d.Suppressed, d.Revives)
+	}
+	// w waits for b1: a1 is declined until w may go rack-local.
+	f.ResourceOffers(d, []mezzo.Offer{offer("o1", "a1", 1)})
+	if len(d.Declines) != 4 || d.Declines[3].Filters.Refuse != cfg.NodeDelay {
+		t.Fatalf("declines %+v, want a1 filtered for the node delay", d.Declines)
+	}
+	f.Submit(mapJob("x", 1, 0)) // a1 is filtered and x wants it
+	if d.Revives != 2 {
+		t.Fatalf("%d revives, want one for a job submitted while a1 is filtered", d.Revives)
+	}
+	d.Advance(cfg.NodeDelay + time.Second)
+	f.Submit(mapJob("y", 1, 0)) // no filter left: every free agent is on offer
+	if d.Revives != 2 || d.Suppressed {
+		t.Fatalf("%d revives, suppressed %v: revived with no filter in force", d.Revives, d.Suppressed)
+	}
+}
