@@ -10,6 +10,7 @@ import (
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/traces"
+	"github.com/mezzo-cluster/mezzo/workloads/hadoop"
 	"github.com/mezzo-cluster/mezzo/workloads/mpi"
 	"github.com/mezzo-cluster/mezzo/workloads/pi"
 	"github.com/mezzo-cluster/mezzo/workloads/service"
@@ -49,6 +50,16 @@ type Options struct {
 	// ExecutorCommand says how a real agent starts the executor of a kind
 	// (for example `mezzo executor pi`); nil in the simulator.
 	ExecutorCommand func(kind string) *mezzo.CommandInfo
+	// Storage says where trace jobs' input blocks live (the simulator's
+	// DFS: sim.Simulation.Storage); nil when jobs read no input.
+	Storage Storage
+}
+
+// Storage locates job input, as hadoop.Storage: the blocks a job's maps
+// read, one per map in order, and the agents holding each block.
+type Storage interface {
+	Blocks(job string) []string
+	Locations(block string) []mezzo.AgentID
 }
 
 // ClusterResources is the total of the cluster, Agents × AgentResources.
@@ -112,8 +123,7 @@ func Schedulers() map[string]SchedulerFactory {
 		"torque":  {Summary: "batch queue of rigid jobs, strict FIFO, capped at a quarter of the cluster", New: newTorque},
 		"service": {Summary: "long-running instances following a load curve", New: newService},
 		"spark":   {Summary: "iterative jobs over cached partitions (logistic regression)", New: newSpark},
-		// hadoop: registered here once workloads/hadoop lands (another
-		// engineer's package; delay scheduling over traces.Job).
+		"hadoop":  {Summary: "MapReduce jobs from the trace with delay scheduling", New: newHadoop},
 	}
 }
 
@@ -387,6 +397,73 @@ func newSpark(opts Options, args []string) (*Framework, error) {
 				}
 			}
 			return fmt.Sprintf("spark: %d of %d jobs done", done, len(s.Jobs()))
+		},
+	}, nil
+}
+
+// newHadoop builds hadoop over Options.Jobs (or, without any, -jobs
+// synthetic Facebook jobs), which it submits itself at their offsets from
+// its registration; their input is found through Options.Storage.
+func newHadoop(opts Options, args []string) (*Framework, error) {
+	def := hadoop.DefaultConfig()
+	fs := flagSet("hadoop")
+	delay := fs.Duration("delay", def.NodeDelay, "delay-scheduling wait at each locality level (0 turns it off)")
+	sharing := fs.String("sharing", def.Sharing.String(), "sharing between its own jobs: fifo or fair")
+	slowstart := fs.Float64("slowstart", def.ReduceSlowstart, "fraction of a job's maps done before its reduces start")
+	synthetic := fs.Int("jobs", 10, "synthetic Facebook jobs to run when no trace gives any")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	jobs := opts.Jobs
+	if len(jobs) == 0 {
+		if *synthetic <= 0 {
+			return nil, fmt.Errorf("framework hadoop: -jobs %d is not positive and no trace jobs were given", *synthetic)
+		}
+		src, closer, err := traces.Open("synthetic:fb", traces.Options{Synthetic: traces.SyntheticOptions{Jobs: *synthetic, Seed: opts.Seed}})
+		if err != nil {
+			return nil, fmt.Errorf("framework hadoop: %w", err)
+		}
+		jobs, err = traces.ReadAll(src)
+		closer.Close()
+		if err != nil {
+			return nil, fmt.Errorf("framework hadoop: %w", err)
+		}
+	}
+	share, err := hadoop.ParseSharing(*sharing)
+	if err != nil {
+		return nil, fmt.Errorf("framework hadoop: %w", err)
+	}
+	cfg := def
+	cfg.NodeDelay, cfg.RackDelay, cfg.Sharing, cfg.ReduceSlowstart = *delay, *delay, share, *slowstart
+	cfg.Jobs = jobs
+	var store hadoop.Storage
+	if opts.Storage != nil {
+		store = opts.Storage
+	}
+	f, err := hadoop.New(cfg, store)
+	if err != nil {
+		return nil, fmt.Errorf("framework hadoop: %w", err)
+	}
+	return &Framework{
+		Info:      mezzo.FrameworkInfo{Name: "hadoop"},
+		Scheduler: f,
+		Done:      f.Done,
+		Jobs: func() []JobRecord {
+			recs := f.Records()
+			out := make([]JobRecord, 0, len(recs))
+			for _, r := range recs {
+				out = append(out, JobRecord{Framework: "hadoop", Job: r.ID, Submit: r.Submit, Start: r.Start, Finish: r.Finish, Tasks: r.Tasks, LocalTasks: r.LocalMaps})
+			}
+			return out
+		},
+		Summary: func() string {
+			done := 0
+			for _, r := range f.Records() {
+				if !r.Finish.IsZero() {
+					done++
+				}
+			}
+			return fmt.Sprintf("%d of %d jobs finished", done, len(jobs))
 		},
 	}, nil
 }
