@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -49,6 +50,15 @@ func BenchmarkSyntheticFB(b *testing.B) {
 	jobs := syntheticJobs(b, 5894, 1)
 	for _, n := range []int{100, 600, 3000} {
 		b.Run(agentsName(n), func(b *testing.B) { benchReplay(b, jobs, n) })
+	}
+}
+
+// BenchmarkSWIMJobs replays the first 1,000, 2,000 and all 5,894 jobs of
+// the SWIM day on 600 agents: how the cost grows with the trace.
+func BenchmarkSWIMJobs(b *testing.B) {
+	jobs := swimDay(b)
+	for _, n := range []int{1000, 2000, len(jobs)} {
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) { benchReplay(b, jobs[:n], 600) })
 	}
 }
 

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -395,9 +396,12 @@ func (w *World) sendOffers(offers []mezzo.Offer) {
 	// A cycle offers to few frameworks: a slice scan beats a map.
 	var order []*simFramework
 	var groups [][]mezzo.OfferID
-	for _, o := range offers {
+	// One slab for the cycle's records instead of one allocation each.
+	recs := make([]offerRec, len(offers))
+	for i, o := range offers {
 		fw := w.fwByID[o.FrameworkID]
-		w.offers[o.ID] = &offerRec{offer: o, fw: fw}
+		recs[i] = offerRec{offer: o, fw: fw}
+		w.offers[o.ID] = &recs[i]
 		k := -1
 		for i, f := range order {
 			if f == fw {
@@ -470,19 +474,18 @@ func (w *World) launch(fw *simFramework, ids []mezzo.OfferID, tasks []mezzo.Task
 	var bad string
 	var agentID mezzo.AgentID
 	var valid []mezzo.OfferID
-	seen := map[mezzo.OfferID]bool{}
 	var offered mezzo.Resources
 	if len(ids) == 0 {
 		bad = "no offers named"
 	}
-	for _, id := range ids {
+	for i, id := range ids {
 		rec, ok := w.offers[id]
 		switch {
 		case !ok:
 			bad = fmt.Sprintf("offer %s is unknown or no longer valid", id)
 		case rec.fw != fw:
 			bad = fmt.Sprintf("offer %s belongs to another framework", id)
-		case seen[id]:
+		case slices.Contains(ids[:i], id):
 			bad = fmt.Sprintf("offer %s is named twice", id)
 		case agentID != "" && rec.offer.AgentID != agentID:
 			bad = fmt.Sprintf("offers %s and %s are on different agents", ids[0], id)
@@ -494,7 +497,6 @@ func (w *World) launch(fw *simFramework, ids []mezzo.OfferID, tasks []mezzo.Task
 			valid = append(valid, id)
 			offered = offered.Add(rec.offer.Resources)
 		}
-		seen[id] = true
 	}
 	if bad != "" {
 		// Mesos recovers the valid offers of a bad accept without a filter
@@ -516,12 +518,11 @@ func (w *World) launch(fw *simFramework, ids []mezzo.OfferID, tasks []mezzo.Task
 	ag := w.agentByID[agentID]
 	remaining := offered
 	var use mezzo.Resources
-	var accepted []*simTask
-	inCall := map[mezzo.TaskID]bool{}
-	newExec := map[mezzo.ExecutorID]bool{}
+	accepted := make([]*simTask, 0, len(tasks))
+	var newExec map[mezzo.ExecutorID]bool
 	for i := range tasks {
 		t := tasks[i]
-		msg := w.validateTask(fw, &t, agentID, inCall)
+		msg := w.validateTask(fw, &t, agentID, tasks[:i])
 		need := t.Resources
 		var execRes mezzo.Resources
 		if msg == "" && t.Executor != nil {
@@ -534,14 +535,14 @@ func (w *World) launch(fw *simFramework, ids []mezzo.OfferID, tasks []mezzo.Task
 		if msg == "" && !remaining.Contains(need) {
 			msg = fmt.Sprintf("task %s needs %s but its offers have %s left", t.ID, need, remaining)
 		}
-		if t.ID != "" {
-			inCall[t.ID] = true
-		}
 		if msg != "" {
 			w.reject(fw, &t, agentID, mezzo.ReasonTaskInvalid, msg)
 			continue
 		}
 		if t.Executor != nil {
+			if newExec == nil {
+				newExec = map[mezzo.ExecutorID]bool{}
+			}
 			newExec[t.Executor.ID] = true
 		}
 		remaining = remaining.Sub(need)
@@ -571,11 +572,13 @@ func (w *World) launch(fw *simFramework, ids []mezzo.OfferID, tasks []mezzo.Task
 	}
 }
 
-func (w *World) validateTask(fw *simFramework, t *mezzo.TaskInfo, agent mezzo.AgentID, inCall map[mezzo.TaskID]bool) string {
+// validateTask checks t; earlier are the tasks before it in the same
+// launch (a launch holds a few tasks: a scan beats a map).
+func (w *World) validateTask(fw *simFramework, t *mezzo.TaskInfo, agent mezzo.AgentID, earlier []mezzo.TaskInfo) string {
 	switch {
 	case t.ID == "":
 		return "task has an empty ID"
-	case inCall[t.ID]:
+	case slices.ContainsFunc(earlier, func(e mezzo.TaskInfo) bool { return e.ID == t.ID }):
 		return fmt.Sprintf("task ID %s is used twice in one launch", t.ID)
 	case fw.tasks[t.ID] != nil:
 		return fmt.Sprintf("task ID %s is already in use", t.ID)
