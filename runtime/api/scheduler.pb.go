@@ -719,6 +719,7 @@ type SchedulerEvent struct {
 	//	*SchedulerEvent_Message_
 	//	*SchedulerEvent_Error_
 	//	*SchedulerEvent_Heartbeat_
+	//	*SchedulerEvent_InverseOffer_
 	Event         isSchedulerEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -833,6 +834,15 @@ func (x *SchedulerEvent) GetHeartbeat() *SchedulerEvent_Heartbeat {
 	return nil
 }
 
+func (x *SchedulerEvent) GetInverseOffer() *SchedulerEvent_InverseOffer {
+	if x != nil {
+		if x, ok := x.Event.(*SchedulerEvent_InverseOffer_); ok {
+			return x.InverseOffer
+		}
+	}
+	return nil
+}
+
 type isSchedulerEvent_Event interface {
 	isSchedulerEvent_Event()
 }
@@ -869,6 +879,10 @@ type SchedulerEvent_Heartbeat_ struct {
 	Heartbeat *SchedulerEvent_Heartbeat `protobuf:"bytes,8,opt,name=heartbeat,proto3,oneof"`
 }
 
+type SchedulerEvent_InverseOffer_ struct {
+	InverseOffer *SchedulerEvent_InverseOffer `protobuf:"bytes,9,opt,name=inverse_offer,json=inverseOffer,proto3,oneof"`
+}
+
 func (*SchedulerEvent_Subscribed_) isSchedulerEvent_Event() {}
 
 func (*SchedulerEvent_Offers_) isSchedulerEvent_Event() {}
@@ -884,6 +898,8 @@ func (*SchedulerEvent_Message_) isSchedulerEvent_Event() {}
 func (*SchedulerEvent_Error_) isSchedulerEvent_Event() {}
 
 func (*SchedulerEvent_Heartbeat_) isSchedulerEvent_Event() {}
+
+func (*SchedulerEvent_InverseOffer_) isSchedulerEvent_Event() {}
 
 type Operation_Launch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1399,6 +1415,73 @@ func (*SchedulerEvent_Heartbeat) Descriptor() ([]byte, []int) {
 	return file_scheduler_proto_rawDescGZIP(), []int{12, 7}
 }
 
+// InverseOffer asks the framework to move its tasks off an agent an
+// operator is draining for maintenance (Mesos's inverse offers). The
+// agent gets no new offers until it is undrained; the tasks keep
+// running until the framework kills them or the operator acts, so the
+// framework chooses how to move them (e.g. start a replacement
+// elsewhere first). deadline_unix_nanos is when the operator intends
+// to take the agent down; 0 when none was given.
+type SchedulerEvent_InverseOffer struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	AgentId           string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	TaskIds           []string               `protobuf:"bytes,2,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	DeadlineUnixNanos int64                  `protobuf:"varint,3,opt,name=deadline_unix_nanos,json=deadlineUnixNanos,proto3" json:"deadline_unix_nanos,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SchedulerEvent_InverseOffer) Reset() {
+	*x = SchedulerEvent_InverseOffer{}
+	mi := &file_scheduler_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedulerEvent_InverseOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedulerEvent_InverseOffer) ProtoMessage() {}
+
+func (x *SchedulerEvent_InverseOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_scheduler_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedulerEvent_InverseOffer.ProtoReflect.Descriptor instead.
+func (*SchedulerEvent_InverseOffer) Descriptor() ([]byte, []int) {
+	return file_scheduler_proto_rawDescGZIP(), []int{12, 8}
+}
+
+func (x *SchedulerEvent_InverseOffer) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *SchedulerEvent_InverseOffer) GetTaskIds() []string {
+	if x != nil {
+		return x.TaskIds
+	}
+	return nil
+}
+
+func (x *SchedulerEvent_InverseOffer) GetDeadlineUnixNanos() int64 {
+	if x != nil {
+		return x.DeadlineUnixNanos
+	}
+	return 0
+}
+
 var File_scheduler_proto protoreflect.FileDescriptor
 
 const file_scheduler_proto_rawDesc = "" +
@@ -1452,7 +1535,8 @@ const file_scheduler_proto_rawDesc = "" +
 	"executorId\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\"?\n" +
 	"\x0fTeardownRequest\x12,\n" +
-	"\x06header\x18\x01 \x01(\v2\x14.mezzo.v1.CallHeaderR\x06header\"\xd0\b\n" +
+	"\x06header\x18\x01 \x01(\v2\x14.mezzo.v1.CallHeaderR\x06header\"\x94\n" +
+	"\n" +
 	"\x0eSchedulerEvent\x12E\n" +
 	"\n" +
 	"subscribed\x18\x01 \x01(\v2#.mezzo.v1.SchedulerEvent.SubscribedH\x00R\n" +
@@ -1463,7 +1547,8 @@ const file_scheduler_proto_rawDesc = "" +
 	"\afailure\x18\x05 \x01(\v2 .mezzo.v1.SchedulerEvent.FailureH\x00R\afailure\x12<\n" +
 	"\amessage\x18\x06 \x01(\v2 .mezzo.v1.SchedulerEvent.MessageH\x00R\amessage\x126\n" +
 	"\x05error\x18\a \x01(\v2\x1e.mezzo.v1.SchedulerEvent.ErrorH\x00R\x05error\x12B\n" +
-	"\theartbeat\x18\b \x01(\v2\".mezzo.v1.SchedulerEvent.HeartbeatH\x00R\theartbeat\x1a\xc6\x01\n" +
+	"\theartbeat\x18\b \x01(\v2\".mezzo.v1.SchedulerEvent.HeartbeatH\x00R\theartbeat\x12L\n" +
+	"\rinverse_offer\x18\t \x01(\v2%.mezzo.v1.SchedulerEvent.InverseOfferH\x00R\finverseOffer\x1a\xc6\x01\n" +
 	"\n" +
 	"Subscribed\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x1b\n" +
@@ -1489,7 +1574,11 @@ const file_scheduler_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x1a!\n" +
 	"\x05Error\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x1a\v\n" +
-	"\tHeartbeatB\a\n" +
+	"\tHeartbeat\x1at\n" +
+	"\fInverseOffer\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x19\n" +
+	"\btask_ids\x18\x02 \x03(\tR\ataskIds\x12.\n" +
+	"\x13deadline_unix_nanos\x18\x03 \x01(\x03R\x11deadlineUnixNanosB\a\n" +
 	"\x05event2\xc8\x04\n" +
 	"\fSchedulerAPI\x12C\n" +
 	"\tSubscribe\x12\x1a.mezzo.v1.SubscribeRequest\x1a\x18.mezzo.v1.SchedulerEvent0\x01\x122\n" +
@@ -1515,46 +1604,47 @@ func file_scheduler_proto_rawDescGZIP() []byte {
 	return file_scheduler_proto_rawDescData
 }
 
-var file_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_scheduler_proto_goTypes = []any{
-	(*SubscribeRequest)(nil),          // 0: mezzo.v1.SubscribeRequest
-	(*CallHeader)(nil),                // 1: mezzo.v1.CallHeader
-	(*Operation)(nil),                 // 2: mezzo.v1.Operation
-	(*AcceptRequest)(nil),             // 3: mezzo.v1.AcceptRequest
-	(*DeclineRequest)(nil),            // 4: mezzo.v1.DeclineRequest
-	(*ReviveRequest)(nil),             // 5: mezzo.v1.ReviveRequest
-	(*SuppressRequest)(nil),           // 6: mezzo.v1.SuppressRequest
-	(*KillRequest)(nil),               // 7: mezzo.v1.KillRequest
-	(*AcknowledgeRequest)(nil),        // 8: mezzo.v1.AcknowledgeRequest
-	(*ReconcileRequest)(nil),          // 9: mezzo.v1.ReconcileRequest
-	(*SchedulerMessageRequest)(nil),   // 10: mezzo.v1.SchedulerMessageRequest
-	(*TeardownRequest)(nil),           // 11: mezzo.v1.TeardownRequest
-	(*SchedulerEvent)(nil),            // 12: mezzo.v1.SchedulerEvent
-	(*Operation_Launch)(nil),          // 13: mezzo.v1.Operation.Launch
-	(*ReconcileRequest_Task)(nil),     // 14: mezzo.v1.ReconcileRequest.Task
-	(*SchedulerEvent_Subscribed)(nil), // 15: mezzo.v1.SchedulerEvent.Subscribed
-	(*SchedulerEvent_Offers)(nil),     // 16: mezzo.v1.SchedulerEvent.Offers
-	(*SchedulerEvent_Rescind)(nil),    // 17: mezzo.v1.SchedulerEvent.Rescind
-	(*SchedulerEvent_Update)(nil),     // 18: mezzo.v1.SchedulerEvent.Update
-	(*SchedulerEvent_Failure)(nil),    // 19: mezzo.v1.SchedulerEvent.Failure
-	(*SchedulerEvent_Message)(nil),    // 20: mezzo.v1.SchedulerEvent.Message
-	(*SchedulerEvent_Error)(nil),      // 21: mezzo.v1.SchedulerEvent.Error
-	(*SchedulerEvent_Heartbeat)(nil),  // 22: mezzo.v1.SchedulerEvent.Heartbeat
-	(*FrameworkInfo)(nil),             // 23: mezzo.v1.FrameworkInfo
-	(*Filters)(nil),                   // 24: mezzo.v1.Filters
-	(*TaskInfo)(nil),                  // 25: mezzo.v1.TaskInfo
-	(*Offer)(nil),                     // 26: mezzo.v1.Offer
-	(*TaskStatus)(nil),                // 27: mezzo.v1.TaskStatus
-	(*Empty)(nil),                     // 28: mezzo.v1.Empty
+	(*SubscribeRequest)(nil),            // 0: mezzo.v1.SubscribeRequest
+	(*CallHeader)(nil),                  // 1: mezzo.v1.CallHeader
+	(*Operation)(nil),                   // 2: mezzo.v1.Operation
+	(*AcceptRequest)(nil),               // 3: mezzo.v1.AcceptRequest
+	(*DeclineRequest)(nil),              // 4: mezzo.v1.DeclineRequest
+	(*ReviveRequest)(nil),               // 5: mezzo.v1.ReviveRequest
+	(*SuppressRequest)(nil),             // 6: mezzo.v1.SuppressRequest
+	(*KillRequest)(nil),                 // 7: mezzo.v1.KillRequest
+	(*AcknowledgeRequest)(nil),          // 8: mezzo.v1.AcknowledgeRequest
+	(*ReconcileRequest)(nil),            // 9: mezzo.v1.ReconcileRequest
+	(*SchedulerMessageRequest)(nil),     // 10: mezzo.v1.SchedulerMessageRequest
+	(*TeardownRequest)(nil),             // 11: mezzo.v1.TeardownRequest
+	(*SchedulerEvent)(nil),              // 12: mezzo.v1.SchedulerEvent
+	(*Operation_Launch)(nil),            // 13: mezzo.v1.Operation.Launch
+	(*ReconcileRequest_Task)(nil),       // 14: mezzo.v1.ReconcileRequest.Task
+	(*SchedulerEvent_Subscribed)(nil),   // 15: mezzo.v1.SchedulerEvent.Subscribed
+	(*SchedulerEvent_Offers)(nil),       // 16: mezzo.v1.SchedulerEvent.Offers
+	(*SchedulerEvent_Rescind)(nil),      // 17: mezzo.v1.SchedulerEvent.Rescind
+	(*SchedulerEvent_Update)(nil),       // 18: mezzo.v1.SchedulerEvent.Update
+	(*SchedulerEvent_Failure)(nil),      // 19: mezzo.v1.SchedulerEvent.Failure
+	(*SchedulerEvent_Message)(nil),      // 20: mezzo.v1.SchedulerEvent.Message
+	(*SchedulerEvent_Error)(nil),        // 21: mezzo.v1.SchedulerEvent.Error
+	(*SchedulerEvent_Heartbeat)(nil),    // 22: mezzo.v1.SchedulerEvent.Heartbeat
+	(*SchedulerEvent_InverseOffer)(nil), // 23: mezzo.v1.SchedulerEvent.InverseOffer
+	(*FrameworkInfo)(nil),               // 24: mezzo.v1.FrameworkInfo
+	(*Filters)(nil),                     // 25: mezzo.v1.Filters
+	(*TaskInfo)(nil),                    // 26: mezzo.v1.TaskInfo
+	(*Offer)(nil),                       // 27: mezzo.v1.Offer
+	(*TaskStatus)(nil),                  // 28: mezzo.v1.TaskStatus
+	(*Empty)(nil),                       // 29: mezzo.v1.Empty
 }
 var file_scheduler_proto_depIdxs = []int32{
-	23, // 0: mezzo.v1.SubscribeRequest.framework:type_name -> mezzo.v1.FrameworkInfo
+	24, // 0: mezzo.v1.SubscribeRequest.framework:type_name -> mezzo.v1.FrameworkInfo
 	13, // 1: mezzo.v1.Operation.launch:type_name -> mezzo.v1.Operation.Launch
 	1,  // 2: mezzo.v1.AcceptRequest.header:type_name -> mezzo.v1.CallHeader
 	2,  // 3: mezzo.v1.AcceptRequest.operations:type_name -> mezzo.v1.Operation
-	24, // 4: mezzo.v1.AcceptRequest.filters:type_name -> mezzo.v1.Filters
+	25, // 4: mezzo.v1.AcceptRequest.filters:type_name -> mezzo.v1.Filters
 	1,  // 5: mezzo.v1.DeclineRequest.header:type_name -> mezzo.v1.CallHeader
-	24, // 6: mezzo.v1.DeclineRequest.filters:type_name -> mezzo.v1.Filters
+	25, // 6: mezzo.v1.DeclineRequest.filters:type_name -> mezzo.v1.Filters
 	1,  // 7: mezzo.v1.ReviveRequest.header:type_name -> mezzo.v1.CallHeader
 	1,  // 8: mezzo.v1.SuppressRequest.header:type_name -> mezzo.v1.CallHeader
 	1,  // 9: mezzo.v1.KillRequest.header:type_name -> mezzo.v1.CallHeader
@@ -1571,34 +1661,35 @@ var file_scheduler_proto_depIdxs = []int32{
 	20, // 20: mezzo.v1.SchedulerEvent.message:type_name -> mezzo.v1.SchedulerEvent.Message
 	21, // 21: mezzo.v1.SchedulerEvent.error:type_name -> mezzo.v1.SchedulerEvent.Error
 	22, // 22: mezzo.v1.SchedulerEvent.heartbeat:type_name -> mezzo.v1.SchedulerEvent.Heartbeat
-	25, // 23: mezzo.v1.Operation.Launch.tasks:type_name -> mezzo.v1.TaskInfo
-	26, // 24: mezzo.v1.SchedulerEvent.Offers.offers:type_name -> mezzo.v1.Offer
-	27, // 25: mezzo.v1.SchedulerEvent.Update.status:type_name -> mezzo.v1.TaskStatus
-	0,  // 26: mezzo.v1.SchedulerAPI.Subscribe:input_type -> mezzo.v1.SubscribeRequest
-	3,  // 27: mezzo.v1.SchedulerAPI.Accept:input_type -> mezzo.v1.AcceptRequest
-	4,  // 28: mezzo.v1.SchedulerAPI.Decline:input_type -> mezzo.v1.DeclineRequest
-	5,  // 29: mezzo.v1.SchedulerAPI.Revive:input_type -> mezzo.v1.ReviveRequest
-	6,  // 30: mezzo.v1.SchedulerAPI.Suppress:input_type -> mezzo.v1.SuppressRequest
-	7,  // 31: mezzo.v1.SchedulerAPI.Kill:input_type -> mezzo.v1.KillRequest
-	8,  // 32: mezzo.v1.SchedulerAPI.Acknowledge:input_type -> mezzo.v1.AcknowledgeRequest
-	9,  // 33: mezzo.v1.SchedulerAPI.Reconcile:input_type -> mezzo.v1.ReconcileRequest
-	10, // 34: mezzo.v1.SchedulerAPI.Message:input_type -> mezzo.v1.SchedulerMessageRequest
-	11, // 35: mezzo.v1.SchedulerAPI.Teardown:input_type -> mezzo.v1.TeardownRequest
-	12, // 36: mezzo.v1.SchedulerAPI.Subscribe:output_type -> mezzo.v1.SchedulerEvent
-	28, // 37: mezzo.v1.SchedulerAPI.Accept:output_type -> mezzo.v1.Empty
-	28, // 38: mezzo.v1.SchedulerAPI.Decline:output_type -> mezzo.v1.Empty
-	28, // 39: mezzo.v1.SchedulerAPI.Revive:output_type -> mezzo.v1.Empty
-	28, // 40: mezzo.v1.SchedulerAPI.Suppress:output_type -> mezzo.v1.Empty
-	28, // 41: mezzo.v1.SchedulerAPI.Kill:output_type -> mezzo.v1.Empty
-	28, // 42: mezzo.v1.SchedulerAPI.Acknowledge:output_type -> mezzo.v1.Empty
-	28, // 43: mezzo.v1.SchedulerAPI.Reconcile:output_type -> mezzo.v1.Empty
-	28, // 44: mezzo.v1.SchedulerAPI.Message:output_type -> mezzo.v1.Empty
-	28, // 45: mezzo.v1.SchedulerAPI.Teardown:output_type -> mezzo.v1.Empty
-	36, // [36:46] is the sub-list for method output_type
-	26, // [26:36] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	23, // 23: mezzo.v1.SchedulerEvent.inverse_offer:type_name -> mezzo.v1.SchedulerEvent.InverseOffer
+	26, // 24: mezzo.v1.Operation.Launch.tasks:type_name -> mezzo.v1.TaskInfo
+	27, // 25: mezzo.v1.SchedulerEvent.Offers.offers:type_name -> mezzo.v1.Offer
+	28, // 26: mezzo.v1.SchedulerEvent.Update.status:type_name -> mezzo.v1.TaskStatus
+	0,  // 27: mezzo.v1.SchedulerAPI.Subscribe:input_type -> mezzo.v1.SubscribeRequest
+	3,  // 28: mezzo.v1.SchedulerAPI.Accept:input_type -> mezzo.v1.AcceptRequest
+	4,  // 29: mezzo.v1.SchedulerAPI.Decline:input_type -> mezzo.v1.DeclineRequest
+	5,  // 30: mezzo.v1.SchedulerAPI.Revive:input_type -> mezzo.v1.ReviveRequest
+	6,  // 31: mezzo.v1.SchedulerAPI.Suppress:input_type -> mezzo.v1.SuppressRequest
+	7,  // 32: mezzo.v1.SchedulerAPI.Kill:input_type -> mezzo.v1.KillRequest
+	8,  // 33: mezzo.v1.SchedulerAPI.Acknowledge:input_type -> mezzo.v1.AcknowledgeRequest
+	9,  // 34: mezzo.v1.SchedulerAPI.Reconcile:input_type -> mezzo.v1.ReconcileRequest
+	10, // 35: mezzo.v1.SchedulerAPI.Message:input_type -> mezzo.v1.SchedulerMessageRequest
+	11, // 36: mezzo.v1.SchedulerAPI.Teardown:input_type -> mezzo.v1.TeardownRequest
+	12, // 37: mezzo.v1.SchedulerAPI.Subscribe:output_type -> mezzo.v1.SchedulerEvent
+	29, // 38: mezzo.v1.SchedulerAPI.Accept:output_type -> mezzo.v1.Empty
+	29, // 39: mezzo.v1.SchedulerAPI.Decline:output_type -> mezzo.v1.Empty
+	29, // 40: mezzo.v1.SchedulerAPI.Revive:output_type -> mezzo.v1.Empty
+	29, // 41: mezzo.v1.SchedulerAPI.Suppress:output_type -> mezzo.v1.Empty
+	29, // 42: mezzo.v1.SchedulerAPI.Kill:output_type -> mezzo.v1.Empty
+	29, // 43: mezzo.v1.SchedulerAPI.Acknowledge:output_type -> mezzo.v1.Empty
+	29, // 44: mezzo.v1.SchedulerAPI.Reconcile:output_type -> mezzo.v1.Empty
+	29, // 45: mezzo.v1.SchedulerAPI.Message:output_type -> mezzo.v1.Empty
+	29, // 46: mezzo.v1.SchedulerAPI.Teardown:output_type -> mezzo.v1.Empty
+	37, // [37:47] is the sub-list for method output_type
+	27, // [27:37] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_scheduler_proto_init() }
@@ -1619,6 +1710,7 @@ func file_scheduler_proto_init() {
 		(*SchedulerEvent_Message_)(nil),
 		(*SchedulerEvent_Error_)(nil),
 		(*SchedulerEvent_Heartbeat_)(nil),
+		(*SchedulerEvent_InverseOffer_)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1626,7 +1718,7 @@ func file_scheduler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_scheduler_proto_rawDesc), len(file_scheduler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
