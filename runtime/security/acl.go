@@ -27,13 +27,16 @@ const (
 	RegisterAgent     Action = "register_agents"     // object: "" (any agent)
 	ViewState         Action = "view_state"          // object: ""
 	ReadSandbox       Action = "read_sandbox"        // object: the framework's principal
+	// DrainAgent lets an operator drain and undrain agents (maintenance:
+	// no new offers, inverse offers to the frameworks running there).
+	DrainAgent Action = "drain_agents" // object: "" (any agent)
 )
 
 // Any matches every principal or object in an ACL rule.
 const Any = "ANY"
 
 // Actions lists every action, in file order.
-var Actions = []Action{RegisterFramework, RunTask, TeardownFramework, KillTask, RegisterAgent, ViewState, ReadSandbox}
+var Actions = []Action{RegisterFramework, RunTask, TeardownFramework, KillTask, RegisterAgent, ViewState, ReadSandbox, DrainAgent}
 
 // objectField is the rule field holding an action's objects; "" means the
 // action has none.

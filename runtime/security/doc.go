@@ -50,7 +50,8 @@
 //	  "kill_tasks":          [{"principals": ["admin"], "framework_principals": ["ANY"]}],
 //	  "register_agents":     [{"principals": ["agent"]}],
 //	  "view_state":          [{"principals": ["ANY"]}],
-//	  "read_sandbox":        [{"principals": ["admin"], "framework_principals": ["ANY"]}]
+//	  "read_sandbox":        [{"principals": ["admin"], "framework_principals": ["ANY"]}],
+//	  "drain_agents":        [{"principals": ["admin"]}]
 //	}
 //
 // (testdata/acl.example.json is this example.) A principal acting on its own

@@ -226,6 +226,8 @@ func TestACLExample(t *testing.T) {
 		{"anyone", ViewState, "", true},
 		{"", ViewState, "", false}, // ANY is any authenticated principal
 		{"framework", ReadSandbox, "analytics", false},
+		{"admin", DrainAgent, "", true},
+		{"framework", DrainAgent, "", false},
 		{"stranger", RegisterFramework, "*", false},
 	}
 	for _, c := range cases {
