@@ -30,4 +30,8 @@
 // MinBackoff to MaxBackoff with jitter, and calls Registered again. A master
 // that refuses the framework (removed, bad request) ends the driver with the
 // scheduler's Error callback.
+//
+// Maintenance: a scheduler that also implements [InverseOfferHandler] is
+// told when an operator drains an agent it runs tasks on (`mezzo drain`),
+// and asked to move them; others just stop getting offers there.
 package driver

@@ -345,6 +345,8 @@ func (d *Driver) subscribeOnce() (connected bool, err error) {
 			})
 		case *api.SchedulerEvent_Error_:
 			return connected, &fatalError{msg: e.Error.Message}
+		case *api.SchedulerEvent_InverseOffer_:
+			d.inverseOffer(e.InverseOffer)
 		case *api.SchedulerEvent_Heartbeat_:
 		}
 	}
