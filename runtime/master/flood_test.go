@@ -41,8 +41,9 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	floodStart := time.Now() // before the first flood call, so the limiter's window is inside ours
 	ctx, stop := context.WithCancel(context.Background())
-	var sent, refused, wrong atomic.Int64
+	var sent, passed, refused, wrong atomic.Int64
 	var wg sync.WaitGroup
 	client := schedulerClient(t, addr, "tok-other")
 	for g := 0; g < 4; g++ {
@@ -55,7 +56,9 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 				switch status.Code(err) {
 				case codes.ResourceExhausted:
 					refused.Add(1)
-				case codes.OK, codes.Canceled:
+				case codes.OK:
+					passed.Add(1)
+				case codes.Canceled: // stop() cut it short
 				default:
 					wrong.Add(1)
 				}
@@ -63,7 +66,6 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 		}()
 	}
 
-	floodStart := time.Now()
 	time.Sleep(300 * time.Millisecond) // the flood is in full swing before the tasks start
 
 	const tasks = 20
@@ -90,7 +92,8 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 	wg.Wait()
 	// What the limiter may let through over the flood: the burst plus the
 	// rate times the duration.
-	allowed := int64(20 + 20*time.Since(floodStart).Seconds() + 1)
+	// Rounding: one more.
+	allowed := int64(20+20*time.Since(floodStart).Seconds()) + 1
 
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	worst := latencies[len(latencies)-1]
@@ -105,7 +108,7 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 	if sent.Load() < 10*allowed {
 		t.Errorf("flood of %d calls is not 10× the %d the limit allows", sent.Load(), allowed)
 	}
-	if got := sent.Load() - refused.Load(); got > allowed {
+	if got := passed.Load(); got > allowed {
 		t.Errorf("%d flood calls went through, the limit allows %d", got, allowed)
 	}
 	snap := waitSettled(t, m, "cpus:2;mem:256")
