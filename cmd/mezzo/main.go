@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"run":        {summary: "run a framework from workloads/ against a master", run: runFramework},
 		"demo":       {summary: "start a master and three agents in-process and run the pi framework", run: runDemo},
 		"sim":        {summary: "replay a workload in the virtual-time simulator", run: runSim},
+		"sweep":      {summary: "run the cross product of policies, sizes, seeds, traces; one CSV row per run, resumable", run: runSweep},
 		"experiment": {summary: "reproduce one of the paper's experiments", run: runExperiment},
 		"bench":      {summary: "benchmarks (allocator, launch throughput)", run: runBench},
 		"certs":      {summary: "certs init DIR: a CA and certificates for a test cluster", run: runCerts},
