@@ -428,15 +428,19 @@ func (a *Agent) resendLoop(ctx context.Context) {
 	for {
 		due, next := a.store.due(time.Now())
 		h := a.header()
-		for _, d := range due {
-			if h.SessionId == "" {
-				break // not registered: resendAll makes them due on registration
+		// Every due update leaves in one call: an agent whose tasks end
+		// together pays one round trip and one turn of the master's loop
+		// (not registered: resendAll makes them due on registration).
+		if len(due) > 0 && h.SessionId != "" {
+			req := &api.AgentUpdatesRequest{Header: h, Updates: make([]*api.AgentUpdateRequest, len(due))}
+			for i, d := range due {
+				req.Updates[i] = &api.AgentUpdateRequest{FrameworkId: string(d.fw), Status: api.StatusToProto(d.status)}
 			}
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, err := a.client.Update(cctx, &api.AgentUpdateRequest{Header: h, FrameworkId: string(d.fw), Status: api.StatusToProto(d.status)})
+			_, err := a.client.Updates(cctx, req)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				a.log.Debug("status update not sent; will retry", "framework", string(d.fw), "task", string(d.status.TaskID), "err", err)
+				a.log.Debug("status updates not sent; will retry", "updates", len(due), "err", err)
 			}
 		}
 		wait := time.Hour

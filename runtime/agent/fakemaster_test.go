@@ -107,6 +107,17 @@ func (m *fakeMaster) Update(_ context.Context, req *api.AgentUpdateRequest) (*ap
 	return &api.Empty{}, nil
 }
 
+// Updates is the agent's batched form of Update.
+func (m *fakeMaster) Updates(ctx context.Context, req *api.AgentUpdatesRequest) (*api.Empty, error) {
+	for _, u := range req.GetUpdates() {
+		u.Header = req.GetHeader()
+		if _, err := m.Update(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	return &api.Empty{}, nil
+}
+
 func (m *fakeMaster) ExecutorExited(_ context.Context, req *api.ExecutorExitedRequest) (*api.Empty, error) {
 	m.exits <- req
 	return &api.Empty{}, nil

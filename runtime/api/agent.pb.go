@@ -414,6 +414,58 @@ func (x *AgentUpdateRequest) GetStatus() *TaskStatus {
 	return nil
 }
 
+type AgentUpdatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *AgentHeader           `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Updates       []*AgentUpdateRequest  `protobuf:"bytes,2,rep,name=updates,proto3" json:"updates,omitempty"` // their headers are ignored
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentUpdatesRequest) Reset() {
+	*x = AgentUpdatesRequest{}
+	mi := &file_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentUpdatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentUpdatesRequest) ProtoMessage() {}
+
+func (x *AgentUpdatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentUpdatesRequest.ProtoReflect.Descriptor instead.
+func (*AgentUpdatesRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AgentUpdatesRequest) GetHeader() *AgentHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *AgentUpdatesRequest) GetUpdates() []*AgentUpdateRequest {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
 type AgentMessageRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        *AgentHeader           `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
@@ -426,7 +478,7 @@ type AgentMessageRequest struct {
 
 func (x *AgentMessageRequest) Reset() {
 	*x = AgentMessageRequest{}
-	mi := &file_agent_proto_msgTypes[6]
+	mi := &file_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +490,7 @@ func (x *AgentMessageRequest) String() string {
 func (*AgentMessageRequest) ProtoMessage() {}
 
 func (x *AgentMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[6]
+	mi := &file_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +503,7 @@ func (x *AgentMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMessageRequest.ProtoReflect.Descriptor instead.
 func (*AgentMessageRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{6}
+	return file_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AgentMessageRequest) GetHeader() *AgentHeader {
@@ -495,7 +547,7 @@ type ExecutorExitedRequest struct {
 
 func (x *ExecutorExitedRequest) Reset() {
 	*x = ExecutorExitedRequest{}
-	mi := &file_agent_proto_msgTypes[7]
+	mi := &file_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +559,7 @@ func (x *ExecutorExitedRequest) String() string {
 func (*ExecutorExitedRequest) ProtoMessage() {}
 
 func (x *ExecutorExitedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[7]
+	mi := &file_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +572,7 @@ func (x *ExecutorExitedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorExitedRequest.ProtoReflect.Descriptor instead.
 func (*ExecutorExitedRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{7}
+	return file_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecutorExitedRequest) GetHeader() *AgentHeader {
@@ -568,7 +620,7 @@ type PongRequest struct {
 
 func (x *PongRequest) Reset() {
 	*x = PongRequest{}
-	mi := &file_agent_proto_msgTypes[8]
+	mi := &file_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +632,7 @@ func (x *PongRequest) String() string {
 func (*PongRequest) ProtoMessage() {}
 
 func (x *PongRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[8]
+	mi := &file_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +645,7 @@ func (x *PongRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PongRequest.ProtoReflect.Descriptor instead.
 func (*PongRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{8}
+	return file_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PongRequest) GetHeader() *AgentHeader {
@@ -619,7 +671,7 @@ type UnregisterRequest struct {
 
 func (x *UnregisterRequest) Reset() {
 	*x = UnregisterRequest{}
-	mi := &file_agent_proto_msgTypes[9]
+	mi := &file_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +683,7 @@ func (x *UnregisterRequest) String() string {
 func (*UnregisterRequest) ProtoMessage() {}
 
 func (x *UnregisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[9]
+	mi := &file_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +696,7 @@ func (x *UnregisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{9}
+	return file_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UnregisterRequest) GetHeader() *AgentHeader {
@@ -674,7 +726,7 @@ type AgentEvent struct {
 
 func (x *AgentEvent) Reset() {
 	*x = AgentEvent{}
-	mi := &file_agent_proto_msgTypes[10]
+	mi := &file_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +738,7 @@ func (x *AgentEvent) String() string {
 func (*AgentEvent) ProtoMessage() {}
 
 func (x *AgentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[10]
+	mi := &file_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +751,7 @@ func (x *AgentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent.ProtoReflect.Descriptor instead.
 func (*AgentEvent) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10}
+	return file_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AgentEvent) GetEvent() isAgentEvent_Event {
@@ -853,7 +905,7 @@ type AgentEvent_Registered struct {
 
 func (x *AgentEvent_Registered) Reset() {
 	*x = AgentEvent_Registered{}
-	mi := &file_agent_proto_msgTypes[11]
+	mi := &file_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +917,7 @@ func (x *AgentEvent_Registered) String() string {
 func (*AgentEvent_Registered) ProtoMessage() {}
 
 func (x *AgentEvent_Registered) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[11]
+	mi := &file_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +930,7 @@ func (x *AgentEvent_Registered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Registered.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Registered) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10, 0}
+	return file_agent_proto_rawDescGZIP(), []int{11, 0}
 }
 
 func (x *AgentEvent_Registered) GetAgentId() string {
@@ -930,7 +982,7 @@ type AgentEvent_LaunchTasks struct {
 
 func (x *AgentEvent_LaunchTasks) Reset() {
 	*x = AgentEvent_LaunchTasks{}
-	mi := &file_agent_proto_msgTypes[12]
+	mi := &file_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +994,7 @@ func (x *AgentEvent_LaunchTasks) String() string {
 func (*AgentEvent_LaunchTasks) ProtoMessage() {}
 
 func (x *AgentEvent_LaunchTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[12]
+	mi := &file_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1007,7 @@ func (x *AgentEvent_LaunchTasks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_LaunchTasks.ProtoReflect.Descriptor instead.
 func (*AgentEvent_LaunchTasks) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10, 1}
+	return file_agent_proto_rawDescGZIP(), []int{11, 1}
 }
 
 func (x *AgentEvent_LaunchTasks) GetFramework() *FrameworkInfo {
@@ -990,7 +1042,7 @@ type AgentEvent_KillTask struct {
 
 func (x *AgentEvent_KillTask) Reset() {
 	*x = AgentEvent_KillTask{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1054,7 @@ func (x *AgentEvent_KillTask) String() string {
 func (*AgentEvent_KillTask) ProtoMessage() {}
 
 func (x *AgentEvent_KillTask) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1067,7 @@ func (x *AgentEvent_KillTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_KillTask.ProtoReflect.Descriptor instead.
 func (*AgentEvent_KillTask) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10, 2}
+	return file_agent_proto_rawDescGZIP(), []int{11, 2}
 }
 
 func (x *AgentEvent_KillTask) GetFrameworkId() string {
@@ -1049,7 +1101,7 @@ type AgentEvent_ShutdownExecutor struct {
 
 func (x *AgentEvent_ShutdownExecutor) Reset() {
 	*x = AgentEvent_ShutdownExecutor{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1113,7 @@ func (x *AgentEvent_ShutdownExecutor) String() string {
 func (*AgentEvent_ShutdownExecutor) ProtoMessage() {}
 
 func (x *AgentEvent_ShutdownExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1126,7 @@ func (x *AgentEvent_ShutdownExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_ShutdownExecutor.ProtoReflect.Descriptor instead.
 func (*AgentEvent_ShutdownExecutor) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10, 3}
+	return file_agent_proto_rawDescGZIP(), []int{11, 3}
 }
 
 func (x *AgentEvent_ShutdownExecutor) GetFrameworkId() string {
@@ -1101,7 +1153,7 @@ type AgentEvent_ShutdownFramework struct {
 
 func (x *AgentEvent_ShutdownFramework) Reset() {
 	*x = AgentEvent_ShutdownFramework{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1165,7 @@ func (x *AgentEvent_ShutdownFramework) String() string {
 func (*AgentEvent_ShutdownFramework) ProtoMessage() {}
 
 func (x *AgentEvent_ShutdownFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1178,7 @@ func (x *AgentEvent_ShutdownFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_ShutdownFramework.ProtoReflect.Descriptor instead.
 func (*AgentEvent_ShutdownFramework) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10, 4}
+	return file_agent_proto_rawDescGZIP(), []int{11, 4}
 }
 
 func (x *AgentEvent_ShutdownFramework) GetFrameworkId() string {
@@ -1148,7 +1200,7 @@ type AgentEvent_Acknowledge struct {
 
 func (x *AgentEvent_Acknowledge) Reset() {
 	*x = AgentEvent_Acknowledge{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1212,7 @@ func (x *AgentEvent_Acknowledge) String() string {
 func (*AgentEvent_Acknowledge) ProtoMessage() {}
 
 func (x *AgentEvent_Acknowledge) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1225,7 @@ func (x *AgentEvent_Acknowledge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Acknowledge.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Acknowledge) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10, 5}
+	return file_agent_proto_rawDescGZIP(), []int{11, 5}
 }
 
 func (x *AgentEvent_Acknowledge) GetFrameworkId() string {
@@ -1209,7 +1261,7 @@ type AgentEvent_Message struct {
 
 func (x *AgentEvent_Message) Reset() {
 	*x = AgentEvent_Message{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1273,7 @@ func (x *AgentEvent_Message) String() string {
 func (*AgentEvent_Message) ProtoMessage() {}
 
 func (x *AgentEvent_Message) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1286,7 @@ func (x *AgentEvent_Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Message.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Message) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10, 6}
+	return file_agent_proto_rawDescGZIP(), []int{11, 6}
 }
 
 func (x *AgentEvent_Message) GetFrameworkId() string {
@@ -1267,7 +1319,7 @@ type AgentEvent_Ping struct {
 
 func (x *AgentEvent_Ping) Reset() {
 	*x = AgentEvent_Ping{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1331,7 @@ func (x *AgentEvent_Ping) String() string {
 func (*AgentEvent_Ping) ProtoMessage() {}
 
 func (x *AgentEvent_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1344,7 @@ func (x *AgentEvent_Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Ping.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Ping) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10, 7}
+	return file_agent_proto_rawDescGZIP(), []int{11, 7}
 }
 
 func (x *AgentEvent_Ping) GetSeq() uint64 {
@@ -1337,7 +1389,10 @@ const file_agent_proto_rawDesc = "" +
 	"\x12AgentUpdateRequest\x12-\n" +
 	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\x12!\n" +
 	"\fframework_id\x18\x02 \x01(\tR\vframeworkId\x12,\n" +
-	"\x06status\x18\x03 \x01(\v2\x14.mezzo.v1.TaskStatusR\x06status\"\x9c\x01\n" +
+	"\x06status\x18\x03 \x01(\v2\x14.mezzo.v1.TaskStatusR\x06status\"|\n" +
+	"\x13AgentUpdatesRequest\x12-\n" +
+	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\x126\n" +
+	"\aupdates\x18\x02 \x03(\v2\x1c.mezzo.v1.AgentUpdateRequestR\aupdates\"\x9c\x01\n" +
 	"\x13AgentMessageRequest\x12-\n" +
 	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\x12!\n" +
 	"\fframework_id\x18\x02 \x01(\tR\vframeworkId\x12\x1f\n" +
@@ -1402,10 +1457,11 @@ const file_agent_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x1a\x18\n" +
 	"\x04Ping\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seqB\a\n" +
-	"\x05event2\xf4\x02\n" +
+	"\x05event2\xaf\x03\n" +
 	"\bAgentAPI\x12D\n" +
 	"\tSubscribe\x12\x1f.mezzo.v1.AgentSubscribeRequest\x1a\x14.mezzo.v1.AgentEvent0\x01\x127\n" +
 	"\x06Update\x12\x1c.mezzo.v1.AgentUpdateRequest\x1a\x0f.mezzo.v1.Empty\x129\n" +
+	"\aUpdates\x12\x1d.mezzo.v1.AgentUpdatesRequest\x1a\x0f.mezzo.v1.Empty\x129\n" +
 	"\aMessage\x12\x1d.mezzo.v1.AgentMessageRequest\x1a\x0f.mezzo.v1.Empty\x12B\n" +
 	"\x0eExecutorExited\x12\x1f.mezzo.v1.ExecutorExitedRequest\x1a\x0f.mezzo.v1.Empty\x12.\n" +
 	"\x04Pong\x12\x15.mezzo.v1.PongRequest\x1a\x0f.mezzo.v1.Empty\x12:\n" +
@@ -1424,7 +1480,7 @@ func file_agent_proto_rawDescGZIP() []byte {
 	return file_agent_proto_rawDescData
 }
 
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_agent_proto_goTypes = []any{
 	(*AgentInfo)(nil),                    // 0: mezzo.v1.AgentInfo
 	(*RunningExecutor)(nil),              // 1: mezzo.v1.RunningExecutor
@@ -1432,71 +1488,76 @@ var file_agent_proto_goTypes = []any{
 	(*AgentSubscribeRequest)(nil),        // 3: mezzo.v1.AgentSubscribeRequest
 	(*AgentHeader)(nil),                  // 4: mezzo.v1.AgentHeader
 	(*AgentUpdateRequest)(nil),           // 5: mezzo.v1.AgentUpdateRequest
-	(*AgentMessageRequest)(nil),          // 6: mezzo.v1.AgentMessageRequest
-	(*ExecutorExitedRequest)(nil),        // 7: mezzo.v1.ExecutorExitedRequest
-	(*PongRequest)(nil),                  // 8: mezzo.v1.PongRequest
-	(*UnregisterRequest)(nil),            // 9: mezzo.v1.UnregisterRequest
-	(*AgentEvent)(nil),                   // 10: mezzo.v1.AgentEvent
-	(*AgentEvent_Registered)(nil),        // 11: mezzo.v1.AgentEvent.Registered
-	(*AgentEvent_LaunchTasks)(nil),       // 12: mezzo.v1.AgentEvent.LaunchTasks
-	(*AgentEvent_KillTask)(nil),          // 13: mezzo.v1.AgentEvent.KillTask
-	(*AgentEvent_ShutdownExecutor)(nil),  // 14: mezzo.v1.AgentEvent.ShutdownExecutor
-	(*AgentEvent_ShutdownFramework)(nil), // 15: mezzo.v1.AgentEvent.ShutdownFramework
-	(*AgentEvent_Acknowledge)(nil),       // 16: mezzo.v1.AgentEvent.Acknowledge
-	(*AgentEvent_Message)(nil),           // 17: mezzo.v1.AgentEvent.Message
-	(*AgentEvent_Ping)(nil),              // 18: mezzo.v1.AgentEvent.Ping
-	(*Resources)(nil),                    // 19: mezzo.v1.Resources
-	(*Attribute)(nil),                    // 20: mezzo.v1.Attribute
-	(*ExecutorInfo)(nil),                 // 21: mezzo.v1.ExecutorInfo
-	(*TaskInfo)(nil),                     // 22: mezzo.v1.TaskInfo
-	(TaskState)(0),                       // 23: mezzo.v1.TaskState
-	(*FrameworkInfo)(nil),                // 24: mezzo.v1.FrameworkInfo
-	(*TaskStatus)(nil),                   // 25: mezzo.v1.TaskStatus
-	(*Empty)(nil),                        // 26: mezzo.v1.Empty
+	(*AgentUpdatesRequest)(nil),          // 6: mezzo.v1.AgentUpdatesRequest
+	(*AgentMessageRequest)(nil),          // 7: mezzo.v1.AgentMessageRequest
+	(*ExecutorExitedRequest)(nil),        // 8: mezzo.v1.ExecutorExitedRequest
+	(*PongRequest)(nil),                  // 9: mezzo.v1.PongRequest
+	(*UnregisterRequest)(nil),            // 10: mezzo.v1.UnregisterRequest
+	(*AgentEvent)(nil),                   // 11: mezzo.v1.AgentEvent
+	(*AgentEvent_Registered)(nil),        // 12: mezzo.v1.AgentEvent.Registered
+	(*AgentEvent_LaunchTasks)(nil),       // 13: mezzo.v1.AgentEvent.LaunchTasks
+	(*AgentEvent_KillTask)(nil),          // 14: mezzo.v1.AgentEvent.KillTask
+	(*AgentEvent_ShutdownExecutor)(nil),  // 15: mezzo.v1.AgentEvent.ShutdownExecutor
+	(*AgentEvent_ShutdownFramework)(nil), // 16: mezzo.v1.AgentEvent.ShutdownFramework
+	(*AgentEvent_Acknowledge)(nil),       // 17: mezzo.v1.AgentEvent.Acknowledge
+	(*AgentEvent_Message)(nil),           // 18: mezzo.v1.AgentEvent.Message
+	(*AgentEvent_Ping)(nil),              // 19: mezzo.v1.AgentEvent.Ping
+	(*Resources)(nil),                    // 20: mezzo.v1.Resources
+	(*Attribute)(nil),                    // 21: mezzo.v1.Attribute
+	(*ExecutorInfo)(nil),                 // 22: mezzo.v1.ExecutorInfo
+	(*TaskInfo)(nil),                     // 23: mezzo.v1.TaskInfo
+	(TaskState)(0),                       // 24: mezzo.v1.TaskState
+	(*FrameworkInfo)(nil),                // 25: mezzo.v1.FrameworkInfo
+	(*TaskStatus)(nil),                   // 26: mezzo.v1.TaskStatus
+	(*Empty)(nil),                        // 27: mezzo.v1.Empty
 }
 var file_agent_proto_depIdxs = []int32{
-	19, // 0: mezzo.v1.AgentInfo.resources:type_name -> mezzo.v1.Resources
-	20, // 1: mezzo.v1.AgentInfo.attributes:type_name -> mezzo.v1.Attribute
-	21, // 2: mezzo.v1.RunningExecutor.executor:type_name -> mezzo.v1.ExecutorInfo
-	22, // 3: mezzo.v1.RunningTask.task:type_name -> mezzo.v1.TaskInfo
-	23, // 4: mezzo.v1.RunningTask.state:type_name -> mezzo.v1.TaskState
+	20, // 0: mezzo.v1.AgentInfo.resources:type_name -> mezzo.v1.Resources
+	21, // 1: mezzo.v1.AgentInfo.attributes:type_name -> mezzo.v1.Attribute
+	22, // 2: mezzo.v1.RunningExecutor.executor:type_name -> mezzo.v1.ExecutorInfo
+	23, // 3: mezzo.v1.RunningTask.task:type_name -> mezzo.v1.TaskInfo
+	24, // 4: mezzo.v1.RunningTask.state:type_name -> mezzo.v1.TaskState
 	0,  // 5: mezzo.v1.AgentSubscribeRequest.agent:type_name -> mezzo.v1.AgentInfo
 	1,  // 6: mezzo.v1.AgentSubscribeRequest.executors:type_name -> mezzo.v1.RunningExecutor
 	2,  // 7: mezzo.v1.AgentSubscribeRequest.tasks:type_name -> mezzo.v1.RunningTask
-	24, // 8: mezzo.v1.AgentSubscribeRequest.frameworks:type_name -> mezzo.v1.FrameworkInfo
+	25, // 8: mezzo.v1.AgentSubscribeRequest.frameworks:type_name -> mezzo.v1.FrameworkInfo
 	4,  // 9: mezzo.v1.AgentUpdateRequest.header:type_name -> mezzo.v1.AgentHeader
-	25, // 10: mezzo.v1.AgentUpdateRequest.status:type_name -> mezzo.v1.TaskStatus
-	4,  // 11: mezzo.v1.AgentMessageRequest.header:type_name -> mezzo.v1.AgentHeader
-	4,  // 12: mezzo.v1.ExecutorExitedRequest.header:type_name -> mezzo.v1.AgentHeader
-	4,  // 13: mezzo.v1.PongRequest.header:type_name -> mezzo.v1.AgentHeader
-	4,  // 14: mezzo.v1.UnregisterRequest.header:type_name -> mezzo.v1.AgentHeader
-	11, // 15: mezzo.v1.AgentEvent.registered:type_name -> mezzo.v1.AgentEvent.Registered
-	12, // 16: mezzo.v1.AgentEvent.launch_tasks:type_name -> mezzo.v1.AgentEvent.LaunchTasks
-	13, // 17: mezzo.v1.AgentEvent.kill_task:type_name -> mezzo.v1.AgentEvent.KillTask
-	14, // 18: mezzo.v1.AgentEvent.shutdown_executor:type_name -> mezzo.v1.AgentEvent.ShutdownExecutor
-	15, // 19: mezzo.v1.AgentEvent.shutdown_framework:type_name -> mezzo.v1.AgentEvent.ShutdownFramework
-	16, // 20: mezzo.v1.AgentEvent.acknowledge:type_name -> mezzo.v1.AgentEvent.Acknowledge
-	17, // 21: mezzo.v1.AgentEvent.message:type_name -> mezzo.v1.AgentEvent.Message
-	18, // 22: mezzo.v1.AgentEvent.ping:type_name -> mezzo.v1.AgentEvent.Ping
-	24, // 23: mezzo.v1.AgentEvent.LaunchTasks.framework:type_name -> mezzo.v1.FrameworkInfo
-	22, // 24: mezzo.v1.AgentEvent.LaunchTasks.tasks:type_name -> mezzo.v1.TaskInfo
-	3,  // 25: mezzo.v1.AgentAPI.Subscribe:input_type -> mezzo.v1.AgentSubscribeRequest
-	5,  // 26: mezzo.v1.AgentAPI.Update:input_type -> mezzo.v1.AgentUpdateRequest
-	6,  // 27: mezzo.v1.AgentAPI.Message:input_type -> mezzo.v1.AgentMessageRequest
-	7,  // 28: mezzo.v1.AgentAPI.ExecutorExited:input_type -> mezzo.v1.ExecutorExitedRequest
-	8,  // 29: mezzo.v1.AgentAPI.Pong:input_type -> mezzo.v1.PongRequest
-	9,  // 30: mezzo.v1.AgentAPI.Unregister:input_type -> mezzo.v1.UnregisterRequest
-	10, // 31: mezzo.v1.AgentAPI.Subscribe:output_type -> mezzo.v1.AgentEvent
-	26, // 32: mezzo.v1.AgentAPI.Update:output_type -> mezzo.v1.Empty
-	26, // 33: mezzo.v1.AgentAPI.Message:output_type -> mezzo.v1.Empty
-	26, // 34: mezzo.v1.AgentAPI.ExecutorExited:output_type -> mezzo.v1.Empty
-	26, // 35: mezzo.v1.AgentAPI.Pong:output_type -> mezzo.v1.Empty
-	26, // 36: mezzo.v1.AgentAPI.Unregister:output_type -> mezzo.v1.Empty
-	31, // [31:37] is the sub-list for method output_type
-	25, // [25:31] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	26, // 10: mezzo.v1.AgentUpdateRequest.status:type_name -> mezzo.v1.TaskStatus
+	4,  // 11: mezzo.v1.AgentUpdatesRequest.header:type_name -> mezzo.v1.AgentHeader
+	5,  // 12: mezzo.v1.AgentUpdatesRequest.updates:type_name -> mezzo.v1.AgentUpdateRequest
+	4,  // 13: mezzo.v1.AgentMessageRequest.header:type_name -> mezzo.v1.AgentHeader
+	4,  // 14: mezzo.v1.ExecutorExitedRequest.header:type_name -> mezzo.v1.AgentHeader
+	4,  // 15: mezzo.v1.PongRequest.header:type_name -> mezzo.v1.AgentHeader
+	4,  // 16: mezzo.v1.UnregisterRequest.header:type_name -> mezzo.v1.AgentHeader
+	12, // 17: mezzo.v1.AgentEvent.registered:type_name -> mezzo.v1.AgentEvent.Registered
+	13, // 18: mezzo.v1.AgentEvent.launch_tasks:type_name -> mezzo.v1.AgentEvent.LaunchTasks
+	14, // 19: mezzo.v1.AgentEvent.kill_task:type_name -> mezzo.v1.AgentEvent.KillTask
+	15, // 20: mezzo.v1.AgentEvent.shutdown_executor:type_name -> mezzo.v1.AgentEvent.ShutdownExecutor
+	16, // 21: mezzo.v1.AgentEvent.shutdown_framework:type_name -> mezzo.v1.AgentEvent.ShutdownFramework
+	17, // 22: mezzo.v1.AgentEvent.acknowledge:type_name -> mezzo.v1.AgentEvent.Acknowledge
+	18, // 23: mezzo.v1.AgentEvent.message:type_name -> mezzo.v1.AgentEvent.Message
+	19, // 24: mezzo.v1.AgentEvent.ping:type_name -> mezzo.v1.AgentEvent.Ping
+	25, // 25: mezzo.v1.AgentEvent.LaunchTasks.framework:type_name -> mezzo.v1.FrameworkInfo
+	23, // 26: mezzo.v1.AgentEvent.LaunchTasks.tasks:type_name -> mezzo.v1.TaskInfo
+	3,  // 27: mezzo.v1.AgentAPI.Subscribe:input_type -> mezzo.v1.AgentSubscribeRequest
+	5,  // 28: mezzo.v1.AgentAPI.Update:input_type -> mezzo.v1.AgentUpdateRequest
+	6,  // 29: mezzo.v1.AgentAPI.Updates:input_type -> mezzo.v1.AgentUpdatesRequest
+	7,  // 30: mezzo.v1.AgentAPI.Message:input_type -> mezzo.v1.AgentMessageRequest
+	8,  // 31: mezzo.v1.AgentAPI.ExecutorExited:input_type -> mezzo.v1.ExecutorExitedRequest
+	9,  // 32: mezzo.v1.AgentAPI.Pong:input_type -> mezzo.v1.PongRequest
+	10, // 33: mezzo.v1.AgentAPI.Unregister:input_type -> mezzo.v1.UnregisterRequest
+	11, // 34: mezzo.v1.AgentAPI.Subscribe:output_type -> mezzo.v1.AgentEvent
+	27, // 35: mezzo.v1.AgentAPI.Update:output_type -> mezzo.v1.Empty
+	27, // 36: mezzo.v1.AgentAPI.Updates:output_type -> mezzo.v1.Empty
+	27, // 37: mezzo.v1.AgentAPI.Message:output_type -> mezzo.v1.Empty
+	27, // 38: mezzo.v1.AgentAPI.ExecutorExited:output_type -> mezzo.v1.Empty
+	27, // 39: mezzo.v1.AgentAPI.Pong:output_type -> mezzo.v1.Empty
+	27, // 40: mezzo.v1.AgentAPI.Unregister:output_type -> mezzo.v1.Empty
+	34, // [34:41] is the sub-list for method output_type
+	27, // [27:34] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -1505,7 +1566,7 @@ func file_agent_proto_init() {
 		return
 	}
 	file_mezzo_proto_init()
-	file_agent_proto_msgTypes[10].OneofWrappers = []any{
+	file_agent_proto_msgTypes[11].OneofWrappers = []any{
 		(*AgentEvent_Registered_)(nil),
 		(*AgentEvent_LaunchTasks_)(nil),
 		(*AgentEvent_KillTask_)(nil),
@@ -1521,7 +1582,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	AgentAPI_Subscribe_FullMethodName      = "/mezzo.v1.AgentAPI/Subscribe"
 	AgentAPI_Update_FullMethodName         = "/mezzo.v1.AgentAPI/Update"
+	AgentAPI_Updates_FullMethodName        = "/mezzo.v1.AgentAPI/Updates"
 	AgentAPI_Message_FullMethodName        = "/mezzo.v1.AgentAPI/Message"
 	AgentAPI_ExecutorExited_FullMethodName = "/mezzo.v1.AgentAPI/ExecutorExited"
 	AgentAPI_Pong_FullMethodName           = "/mezzo.v1.AgentAPI/Pong"
@@ -55,6 +56,10 @@ type AgentAPIClient interface {
 	// must therefore treat a repeated (task_id, uuid) as a duplicate: forward
 	// it to the scheduler again but change no state.
 	Update(ctx context.Context, in *AgentUpdateRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Updates is Update for several status updates at once (an agent sends
+	// every update that is due in one call), applied in order in one turn
+	// of the master's loop.
+	Updates(ctx context.Context, in *AgentUpdatesRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Message forwards data an executor sent to its framework's scheduler.
 	Message(ctx context.Context, in *AgentMessageRequest, opts ...grpc.CallOption) (*Empty, error)
 	// ExecutorExited reports that an executor process ended. Terminal
@@ -99,6 +104,16 @@ func (c *agentAPIClient) Update(ctx context.Context, in *AgentUpdateRequest, opt
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
 	err := c.cc.Invoke(ctx, AgentAPI_Update_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentAPIClient) Updates(ctx context.Context, in *AgentUpdatesRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, AgentAPI_Updates_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +173,10 @@ type AgentAPIServer interface {
 	// must therefore treat a repeated (task_id, uuid) as a duplicate: forward
 	// it to the scheduler again but change no state.
 	Update(context.Context, *AgentUpdateRequest) (*Empty, error)
+	// Updates is Update for several status updates at once (an agent sends
+	// every update that is due in one call), applied in order in one turn
+	// of the master's loop.
+	Updates(context.Context, *AgentUpdatesRequest) (*Empty, error)
 	// Message forwards data an executor sent to its framework's scheduler.
 	Message(context.Context, *AgentMessageRequest) (*Empty, error)
 	// ExecutorExited reports that an executor process ended. Terminal
@@ -184,6 +203,9 @@ func (UnimplementedAgentAPIServer) Subscribe(*AgentSubscribeRequest, grpc.Server
 }
 func (UnimplementedAgentAPIServer) Update(context.Context, *AgentUpdateRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Update not implemented")
+}
+func (UnimplementedAgentAPIServer) Updates(context.Context, *AgentUpdatesRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Updates not implemented")
 }
 func (UnimplementedAgentAPIServer) Message(context.Context, *AgentMessageRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Message not implemented")
@@ -243,6 +265,24 @@ func _AgentAPI_Update_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AgentAPIServer).Update(ctx, req.(*AgentUpdateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AgentAPI_Updates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AgentUpdatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentAPIServer).Updates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentAPI_Updates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentAPIServer).Updates(ctx, req.(*AgentUpdatesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -329,6 +369,10 @@ var AgentAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Update",
 			Handler:    _AgentAPI_Update_Handler,
+		},
+		{
+			MethodName: "Updates",
+			Handler:    _AgentAPI_Updates_Handler,
 		},
 		{
 			MethodName: "Message",

@@ -76,6 +76,222 @@ func (x *SubscribeRequest) GetFramework() *FrameworkInfo {
 	return nil
 }
 
+// CallBatch is a framework's calls in the order it made them. The batch
+// header authenticates them all; headers inside the calls are ignored.
+type CallBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *CallHeader            `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Calls         []*Call                `protobuf:"bytes,2,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallBatch) Reset() {
+	*x = CallBatch{}
+	mi := &file_scheduler_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallBatch) ProtoMessage() {}
+
+func (x *CallBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_scheduler_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallBatch.ProtoReflect.Descriptor instead.
+func (*CallBatch) Descriptor() ([]byte, []int) {
+	return file_scheduler_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CallBatch) GetHeader() *CallHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *CallBatch) GetCalls() []*Call {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+type Call struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Call:
+	//
+	//	*Call_Accept
+	//	*Call_Decline
+	//	*Call_Revive
+	//	*Call_Suppress
+	//	*Call_Acknowledge
+	//	*Call_Kill
+	//	*Call_Reconcile
+	Call          isCall_Call `protobuf_oneof:"call"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call) Reset() {
+	*x = Call{}
+	mi := &file_scheduler_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call) ProtoMessage() {}
+
+func (x *Call) ProtoReflect() protoreflect.Message {
+	mi := &file_scheduler_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call.ProtoReflect.Descriptor instead.
+func (*Call) Descriptor() ([]byte, []int) {
+	return file_scheduler_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Call) GetCall() isCall_Call {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+func (x *Call) GetAccept() *AcceptRequest {
+	if x != nil {
+		if x, ok := x.Call.(*Call_Accept); ok {
+			return x.Accept
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetDecline() *DeclineRequest {
+	if x != nil {
+		if x, ok := x.Call.(*Call_Decline); ok {
+			return x.Decline
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetRevive() *ReviveRequest {
+	if x != nil {
+		if x, ok := x.Call.(*Call_Revive); ok {
+			return x.Revive
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetSuppress() *SuppressRequest {
+	if x != nil {
+		if x, ok := x.Call.(*Call_Suppress); ok {
+			return x.Suppress
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetAcknowledge() *AcknowledgeRequest {
+	if x != nil {
+		if x, ok := x.Call.(*Call_Acknowledge); ok {
+			return x.Acknowledge
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetKill() *KillRequest {
+	if x != nil {
+		if x, ok := x.Call.(*Call_Kill); ok {
+			return x.Kill
+		}
+	}
+	return nil
+}
+
+func (x *Call) GetReconcile() *ReconcileRequest {
+	if x != nil {
+		if x, ok := x.Call.(*Call_Reconcile); ok {
+			return x.Reconcile
+		}
+	}
+	return nil
+}
+
+type isCall_Call interface {
+	isCall_Call()
+}
+
+type Call_Accept struct {
+	Accept *AcceptRequest `protobuf:"bytes,1,opt,name=accept,proto3,oneof"`
+}
+
+type Call_Decline struct {
+	Decline *DeclineRequest `protobuf:"bytes,2,opt,name=decline,proto3,oneof"`
+}
+
+type Call_Revive struct {
+	Revive *ReviveRequest `protobuf:"bytes,3,opt,name=revive,proto3,oneof"`
+}
+
+type Call_Suppress struct {
+	Suppress *SuppressRequest `protobuf:"bytes,4,opt,name=suppress,proto3,oneof"`
+}
+
+type Call_Acknowledge struct {
+	Acknowledge *AcknowledgeRequest `protobuf:"bytes,5,opt,name=acknowledge,proto3,oneof"`
+}
+
+type Call_Kill struct {
+	Kill *KillRequest `protobuf:"bytes,6,opt,name=kill,proto3,oneof"`
+}
+
+type Call_Reconcile struct {
+	Reconcile *ReconcileRequest `protobuf:"bytes,7,opt,name=reconcile,proto3,oneof"`
+}
+
+func (*Call_Accept) isCall_Call() {}
+
+func (*Call_Decline) isCall_Call() {}
+
+func (*Call_Revive) isCall_Call() {}
+
+func (*Call_Suppress) isCall_Call() {}
+
+func (*Call_Acknowledge) isCall_Call() {}
+
+func (*Call_Kill) isCall_Call() {}
+
+func (*Call_Reconcile) isCall_Call() {}
+
 // CallHeader identifies the subscription a call belongs to.
 type CallHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -87,7 +303,7 @@ type CallHeader struct {
 
 func (x *CallHeader) Reset() {
 	*x = CallHeader{}
-	mi := &file_scheduler_proto_msgTypes[1]
+	mi := &file_scheduler_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -99,7 +315,7 @@ func (x *CallHeader) String() string {
 func (*CallHeader) ProtoMessage() {}
 
 func (x *CallHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[1]
+	mi := &file_scheduler_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -112,7 +328,7 @@ func (x *CallHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallHeader.ProtoReflect.Descriptor instead.
 func (*CallHeader) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{1}
+	return file_scheduler_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CallHeader) GetFrameworkId() string {
@@ -143,7 +359,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_scheduler_proto_msgTypes[2]
+	mi := &file_scheduler_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -155,7 +371,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[2]
+	mi := &file_scheduler_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -168,7 +384,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{2}
+	return file_scheduler_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Operation) GetOperation() isOperation_Operation {
@@ -209,7 +425,7 @@ type AcceptRequest struct {
 
 func (x *AcceptRequest) Reset() {
 	*x = AcceptRequest{}
-	mi := &file_scheduler_proto_msgTypes[3]
+	mi := &file_scheduler_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +437,7 @@ func (x *AcceptRequest) String() string {
 func (*AcceptRequest) ProtoMessage() {}
 
 func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[3]
+	mi := &file_scheduler_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +450,7 @@ func (x *AcceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptRequest.ProtoReflect.Descriptor instead.
 func (*AcceptRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{3}
+	return file_scheduler_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AcceptRequest) GetHeader() *CallHeader {
@@ -276,7 +492,7 @@ type DeclineRequest struct {
 
 func (x *DeclineRequest) Reset() {
 	*x = DeclineRequest{}
-	mi := &file_scheduler_proto_msgTypes[4]
+	mi := &file_scheduler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +504,7 @@ func (x *DeclineRequest) String() string {
 func (*DeclineRequest) ProtoMessage() {}
 
 func (x *DeclineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[4]
+	mi := &file_scheduler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +517,7 @@ func (x *DeclineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineRequest.ProtoReflect.Descriptor instead.
 func (*DeclineRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{4}
+	return file_scheduler_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeclineRequest) GetHeader() *CallHeader {
@@ -334,7 +550,7 @@ type ReviveRequest struct {
 
 func (x *ReviveRequest) Reset() {
 	*x = ReviveRequest{}
-	mi := &file_scheduler_proto_msgTypes[5]
+	mi := &file_scheduler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +562,7 @@ func (x *ReviveRequest) String() string {
 func (*ReviveRequest) ProtoMessage() {}
 
 func (x *ReviveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[5]
+	mi := &file_scheduler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +575,7 @@ func (x *ReviveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviveRequest.ProtoReflect.Descriptor instead.
 func (*ReviveRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{5}
+	return file_scheduler_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReviveRequest) GetHeader() *CallHeader {
@@ -378,7 +594,7 @@ type SuppressRequest struct {
 
 func (x *SuppressRequest) Reset() {
 	*x = SuppressRequest{}
-	mi := &file_scheduler_proto_msgTypes[6]
+	mi := &file_scheduler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +606,7 @@ func (x *SuppressRequest) String() string {
 func (*SuppressRequest) ProtoMessage() {}
 
 func (x *SuppressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[6]
+	mi := &file_scheduler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +619,7 @@ func (x *SuppressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuppressRequest.ProtoReflect.Descriptor instead.
 func (*SuppressRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{6}
+	return file_scheduler_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SuppressRequest) GetHeader() *CallHeader {
@@ -424,7 +640,7 @@ type KillRequest struct {
 
 func (x *KillRequest) Reset() {
 	*x = KillRequest{}
-	mi := &file_scheduler_proto_msgTypes[7]
+	mi := &file_scheduler_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +652,7 @@ func (x *KillRequest) String() string {
 func (*KillRequest) ProtoMessage() {}
 
 func (x *KillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[7]
+	mi := &file_scheduler_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +665,7 @@ func (x *KillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillRequest.ProtoReflect.Descriptor instead.
 func (*KillRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{7}
+	return file_scheduler_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KillRequest) GetHeader() *CallHeader {
@@ -485,7 +701,7 @@ type AcknowledgeRequest struct {
 
 func (x *AcknowledgeRequest) Reset() {
 	*x = AcknowledgeRequest{}
-	mi := &file_scheduler_proto_msgTypes[8]
+	mi := &file_scheduler_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +713,7 @@ func (x *AcknowledgeRequest) String() string {
 func (*AcknowledgeRequest) ProtoMessage() {}
 
 func (x *AcknowledgeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[8]
+	mi := &file_scheduler_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +726,7 @@ func (x *AcknowledgeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{8}
+	return file_scheduler_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AcknowledgeRequest) GetHeader() *CallHeader {
@@ -551,7 +767,7 @@ type ReconcileRequest struct {
 
 func (x *ReconcileRequest) Reset() {
 	*x = ReconcileRequest{}
-	mi := &file_scheduler_proto_msgTypes[9]
+	mi := &file_scheduler_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +779,7 @@ func (x *ReconcileRequest) String() string {
 func (*ReconcileRequest) ProtoMessage() {}
 
 func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[9]
+	mi := &file_scheduler_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +792,7 @@ func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{9}
+	return file_scheduler_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReconcileRequest) GetHeader() *CallHeader {
@@ -605,7 +821,7 @@ type SchedulerMessageRequest struct {
 
 func (x *SchedulerMessageRequest) Reset() {
 	*x = SchedulerMessageRequest{}
-	mi := &file_scheduler_proto_msgTypes[10]
+	mi := &file_scheduler_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +833,7 @@ func (x *SchedulerMessageRequest) String() string {
 func (*SchedulerMessageRequest) ProtoMessage() {}
 
 func (x *SchedulerMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[10]
+	mi := &file_scheduler_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +846,7 @@ func (x *SchedulerMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerMessageRequest.ProtoReflect.Descriptor instead.
 func (*SchedulerMessageRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{10}
+	return file_scheduler_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SchedulerMessageRequest) GetHeader() *CallHeader {
@@ -670,7 +886,7 @@ type TeardownRequest struct {
 
 func (x *TeardownRequest) Reset() {
 	*x = TeardownRequest{}
-	mi := &file_scheduler_proto_msgTypes[11]
+	mi := &file_scheduler_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +898,7 @@ func (x *TeardownRequest) String() string {
 func (*TeardownRequest) ProtoMessage() {}
 
 func (x *TeardownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[11]
+	mi := &file_scheduler_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +911,7 @@ func (x *TeardownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeardownRequest.ProtoReflect.Descriptor instead.
 func (*TeardownRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{11}
+	return file_scheduler_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TeardownRequest) GetHeader() *CallHeader {
@@ -727,7 +943,7 @@ type SchedulerEvent struct {
 
 func (x *SchedulerEvent) Reset() {
 	*x = SchedulerEvent{}
-	mi := &file_scheduler_proto_msgTypes[12]
+	mi := &file_scheduler_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +955,7 @@ func (x *SchedulerEvent) String() string {
 func (*SchedulerEvent) ProtoMessage() {}
 
 func (x *SchedulerEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[12]
+	mi := &file_scheduler_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +968,7 @@ func (x *SchedulerEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12}
+	return file_scheduler_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SchedulerEvent) GetEvent() isSchedulerEvent_Event {
@@ -910,7 +1126,7 @@ type Operation_Launch struct {
 
 func (x *Operation_Launch) Reset() {
 	*x = Operation_Launch{}
-	mi := &file_scheduler_proto_msgTypes[13]
+	mi := &file_scheduler_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1138,7 @@ func (x *Operation_Launch) String() string {
 func (*Operation_Launch) ProtoMessage() {}
 
 func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[13]
+	mi := &file_scheduler_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1151,7 @@ func (x *Operation_Launch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation_Launch.ProtoReflect.Descriptor instead.
 func (*Operation_Launch) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{2, 0}
+	return file_scheduler_proto_rawDescGZIP(), []int{4, 0}
 }
 
 func (x *Operation_Launch) GetTasks() []*TaskInfo {
@@ -955,7 +1171,7 @@ type ReconcileRequest_Task struct {
 
 func (x *ReconcileRequest_Task) Reset() {
 	*x = ReconcileRequest_Task{}
-	mi := &file_scheduler_proto_msgTypes[14]
+	mi := &file_scheduler_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1183,7 @@ func (x *ReconcileRequest_Task) String() string {
 func (*ReconcileRequest_Task) ProtoMessage() {}
 
 func (x *ReconcileRequest_Task) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[14]
+	mi := &file_scheduler_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1196,7 @@ func (x *ReconcileRequest_Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest_Task.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest_Task) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{9, 0}
+	return file_scheduler_proto_rawDescGZIP(), []int{11, 0}
 }
 
 func (x *ReconcileRequest_Task) GetTaskId() string {
@@ -1015,7 +1231,7 @@ type SchedulerEvent_Subscribed struct {
 
 func (x *SchedulerEvent_Subscribed) Reset() {
 	*x = SchedulerEvent_Subscribed{}
-	mi := &file_scheduler_proto_msgTypes[15]
+	mi := &file_scheduler_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1243,7 @@ func (x *SchedulerEvent_Subscribed) String() string {
 func (*SchedulerEvent_Subscribed) ProtoMessage() {}
 
 func (x *SchedulerEvent_Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[15]
+	mi := &file_scheduler_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1256,7 @@ func (x *SchedulerEvent_Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_Subscribed.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_Subscribed) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 0}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 0}
 }
 
 func (x *SchedulerEvent_Subscribed) GetFrameworkId() string {
@@ -1087,7 +1303,7 @@ type SchedulerEvent_Offers struct {
 
 func (x *SchedulerEvent_Offers) Reset() {
 	*x = SchedulerEvent_Offers{}
-	mi := &file_scheduler_proto_msgTypes[16]
+	mi := &file_scheduler_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1315,7 @@ func (x *SchedulerEvent_Offers) String() string {
 func (*SchedulerEvent_Offers) ProtoMessage() {}
 
 func (x *SchedulerEvent_Offers) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[16]
+	mi := &file_scheduler_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1328,7 @@ func (x *SchedulerEvent_Offers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_Offers.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_Offers) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 1}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 1}
 }
 
 func (x *SchedulerEvent_Offers) GetOffers() []*Offer {
@@ -1131,7 +1347,7 @@ type SchedulerEvent_Rescind struct {
 
 func (x *SchedulerEvent_Rescind) Reset() {
 	*x = SchedulerEvent_Rescind{}
-	mi := &file_scheduler_proto_msgTypes[17]
+	mi := &file_scheduler_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1359,7 @@ func (x *SchedulerEvent_Rescind) String() string {
 func (*SchedulerEvent_Rescind) ProtoMessage() {}
 
 func (x *SchedulerEvent_Rescind) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[17]
+	mi := &file_scheduler_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1372,7 @@ func (x *SchedulerEvent_Rescind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_Rescind.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_Rescind) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 2}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 2}
 }
 
 func (x *SchedulerEvent_Rescind) GetOfferId() string {
@@ -1175,7 +1391,7 @@ type SchedulerEvent_Update struct {
 
 func (x *SchedulerEvent_Update) Reset() {
 	*x = SchedulerEvent_Update{}
-	mi := &file_scheduler_proto_msgTypes[18]
+	mi := &file_scheduler_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1403,7 @@ func (x *SchedulerEvent_Update) String() string {
 func (*SchedulerEvent_Update) ProtoMessage() {}
 
 func (x *SchedulerEvent_Update) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[18]
+	mi := &file_scheduler_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1416,7 @@ func (x *SchedulerEvent_Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_Update.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_Update) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 3}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 3}
 }
 
 func (x *SchedulerEvent_Update) GetStatus() *TaskStatus {
@@ -1223,7 +1439,7 @@ type SchedulerEvent_Failure struct {
 
 func (x *SchedulerEvent_Failure) Reset() {
 	*x = SchedulerEvent_Failure{}
-	mi := &file_scheduler_proto_msgTypes[19]
+	mi := &file_scheduler_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1451,7 @@ func (x *SchedulerEvent_Failure) String() string {
 func (*SchedulerEvent_Failure) ProtoMessage() {}
 
 func (x *SchedulerEvent_Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[19]
+	mi := &file_scheduler_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1464,7 @@ func (x *SchedulerEvent_Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_Failure.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_Failure) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 4}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 4}
 }
 
 func (x *SchedulerEvent_Failure) GetAgentId() string {
@@ -1284,7 +1500,7 @@ type SchedulerEvent_Message struct {
 
 func (x *SchedulerEvent_Message) Reset() {
 	*x = SchedulerEvent_Message{}
-	mi := &file_scheduler_proto_msgTypes[20]
+	mi := &file_scheduler_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1512,7 @@ func (x *SchedulerEvent_Message) String() string {
 func (*SchedulerEvent_Message) ProtoMessage() {}
 
 func (x *SchedulerEvent_Message) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[20]
+	mi := &file_scheduler_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1525,7 @@ func (x *SchedulerEvent_Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_Message.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_Message) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 5}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 5}
 }
 
 func (x *SchedulerEvent_Message) GetAgentId() string {
@@ -1344,7 +1560,7 @@ type SchedulerEvent_Error struct {
 
 func (x *SchedulerEvent_Error) Reset() {
 	*x = SchedulerEvent_Error{}
-	mi := &file_scheduler_proto_msgTypes[21]
+	mi := &file_scheduler_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1572,7 @@ func (x *SchedulerEvent_Error) String() string {
 func (*SchedulerEvent_Error) ProtoMessage() {}
 
 func (x *SchedulerEvent_Error) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[21]
+	mi := &file_scheduler_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1585,7 @@ func (x *SchedulerEvent_Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_Error.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_Error) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 6}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 6}
 }
 
 func (x *SchedulerEvent_Error) GetMessage() string {
@@ -1387,7 +1603,7 @@ type SchedulerEvent_Heartbeat struct {
 
 func (x *SchedulerEvent_Heartbeat) Reset() {
 	*x = SchedulerEvent_Heartbeat{}
-	mi := &file_scheduler_proto_msgTypes[22]
+	mi := &file_scheduler_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1615,7 @@ func (x *SchedulerEvent_Heartbeat) String() string {
 func (*SchedulerEvent_Heartbeat) ProtoMessage() {}
 
 func (x *SchedulerEvent_Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[22]
+	mi := &file_scheduler_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1628,7 @@ func (x *SchedulerEvent_Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_Heartbeat.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_Heartbeat) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 7}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 7}
 }
 
 // InverseOffer asks the framework to move its tasks off an agent an
@@ -1433,7 +1649,7 @@ type SchedulerEvent_InverseOffer struct {
 
 func (x *SchedulerEvent_InverseOffer) Reset() {
 	*x = SchedulerEvent_InverseOffer{}
-	mi := &file_scheduler_proto_msgTypes[23]
+	mi := &file_scheduler_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1661,7 @@ func (x *SchedulerEvent_InverseOffer) String() string {
 func (*SchedulerEvent_InverseOffer) ProtoMessage() {}
 
 func (x *SchedulerEvent_InverseOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[23]
+	mi := &file_scheduler_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1674,7 @@ func (x *SchedulerEvent_InverseOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedulerEvent_InverseOffer.ProtoReflect.Descriptor instead.
 func (*SchedulerEvent_InverseOffer) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{12, 8}
+	return file_scheduler_proto_rawDescGZIP(), []int{14, 8}
 }
 
 func (x *SchedulerEvent_InverseOffer) GetAgentId() string {
@@ -1488,7 +1704,19 @@ const file_scheduler_proto_rawDesc = "" +
 	"\n" +
 	"\x0fscheduler.proto\x12\bmezzo.v1\x1a\vmezzo.proto\"I\n" +
 	"\x10SubscribeRequest\x125\n" +
-	"\tframework\x18\x01 \x01(\v2\x17.mezzo.v1.FrameworkInfoR\tframework\"L\n" +
+	"\tframework\x18\x01 \x01(\v2\x17.mezzo.v1.FrameworkInfoR\tframework\"_\n" +
+	"\tCallBatch\x12,\n" +
+	"\x06header\x18\x01 \x01(\v2\x14.mezzo.v1.CallHeaderR\x06header\x12$\n" +
+	"\x05calls\x18\x02 \x03(\v2\x0e.mezzo.v1.CallR\x05calls\"\x8e\x03\n" +
+	"\x04Call\x121\n" +
+	"\x06accept\x18\x01 \x01(\v2\x17.mezzo.v1.AcceptRequestH\x00R\x06accept\x124\n" +
+	"\adecline\x18\x02 \x01(\v2\x18.mezzo.v1.DeclineRequestH\x00R\adecline\x121\n" +
+	"\x06revive\x18\x03 \x01(\v2\x17.mezzo.v1.ReviveRequestH\x00R\x06revive\x127\n" +
+	"\bsuppress\x18\x04 \x01(\v2\x19.mezzo.v1.SuppressRequestH\x00R\bsuppress\x12@\n" +
+	"\vacknowledge\x18\x05 \x01(\v2\x1c.mezzo.v1.AcknowledgeRequestH\x00R\vacknowledge\x12+\n" +
+	"\x04kill\x18\x06 \x01(\v2\x15.mezzo.v1.KillRequestH\x00R\x04kill\x12:\n" +
+	"\treconcile\x18\a \x01(\v2\x1a.mezzo.v1.ReconcileRequestH\x00R\treconcileB\x06\n" +
+	"\x04call\"L\n" +
 	"\n" +
 	"CallHeader\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x1b\n" +
@@ -1579,7 +1807,7 @@ const file_scheduler_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x19\n" +
 	"\btask_ids\x18\x02 \x03(\tR\ataskIds\x12.\n" +
 	"\x13deadline_unix_nanos\x18\x03 \x01(\x03R\x11deadlineUnixNanosB\a\n" +
-	"\x05event2\xc8\x04\n" +
+	"\x05event2\xf7\x04\n" +
 	"\fSchedulerAPI\x12C\n" +
 	"\tSubscribe\x12\x1a.mezzo.v1.SubscribeRequest\x1a\x18.mezzo.v1.SchedulerEvent0\x01\x122\n" +
 	"\x06Accept\x12\x17.mezzo.v1.AcceptRequest\x1a\x0f.mezzo.v1.Empty\x124\n" +
@@ -1590,7 +1818,8 @@ const file_scheduler_proto_rawDesc = "" +
 	"\vAcknowledge\x12\x1c.mezzo.v1.AcknowledgeRequest\x1a\x0f.mezzo.v1.Empty\x128\n" +
 	"\tReconcile\x12\x1a.mezzo.v1.ReconcileRequest\x1a\x0f.mezzo.v1.Empty\x12=\n" +
 	"\aMessage\x12!.mezzo.v1.SchedulerMessageRequest\x1a\x0f.mezzo.v1.Empty\x126\n" +
-	"\bTeardown\x12\x19.mezzo.v1.TeardownRequest\x1a\x0f.mezzo.v1.EmptyB0Z.github.com/mezzo-cluster/mezzo/runtime/api;apib\x06proto3"
+	"\bTeardown\x12\x19.mezzo.v1.TeardownRequest\x1a\x0f.mezzo.v1.Empty\x12-\n" +
+	"\x05Calls\x12\x13.mezzo.v1.CallBatch\x1a\x0f.mezzo.v1.EmptyB0Z.github.com/mezzo-cluster/mezzo/runtime/api;apib\x06proto3"
 
 var (
 	file_scheduler_proto_rawDescOnce sync.Once
@@ -1604,92 +1833,105 @@ func file_scheduler_proto_rawDescGZIP() []byte {
 	return file_scheduler_proto_rawDescData
 }
 
-var file_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_scheduler_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),            // 0: mezzo.v1.SubscribeRequest
-	(*CallHeader)(nil),                  // 1: mezzo.v1.CallHeader
-	(*Operation)(nil),                   // 2: mezzo.v1.Operation
-	(*AcceptRequest)(nil),               // 3: mezzo.v1.AcceptRequest
-	(*DeclineRequest)(nil),              // 4: mezzo.v1.DeclineRequest
-	(*ReviveRequest)(nil),               // 5: mezzo.v1.ReviveRequest
-	(*SuppressRequest)(nil),             // 6: mezzo.v1.SuppressRequest
-	(*KillRequest)(nil),                 // 7: mezzo.v1.KillRequest
-	(*AcknowledgeRequest)(nil),          // 8: mezzo.v1.AcknowledgeRequest
-	(*ReconcileRequest)(nil),            // 9: mezzo.v1.ReconcileRequest
-	(*SchedulerMessageRequest)(nil),     // 10: mezzo.v1.SchedulerMessageRequest
-	(*TeardownRequest)(nil),             // 11: mezzo.v1.TeardownRequest
-	(*SchedulerEvent)(nil),              // 12: mezzo.v1.SchedulerEvent
-	(*Operation_Launch)(nil),            // 13: mezzo.v1.Operation.Launch
-	(*ReconcileRequest_Task)(nil),       // 14: mezzo.v1.ReconcileRequest.Task
-	(*SchedulerEvent_Subscribed)(nil),   // 15: mezzo.v1.SchedulerEvent.Subscribed
-	(*SchedulerEvent_Offers)(nil),       // 16: mezzo.v1.SchedulerEvent.Offers
-	(*SchedulerEvent_Rescind)(nil),      // 17: mezzo.v1.SchedulerEvent.Rescind
-	(*SchedulerEvent_Update)(nil),       // 18: mezzo.v1.SchedulerEvent.Update
-	(*SchedulerEvent_Failure)(nil),      // 19: mezzo.v1.SchedulerEvent.Failure
-	(*SchedulerEvent_Message)(nil),      // 20: mezzo.v1.SchedulerEvent.Message
-	(*SchedulerEvent_Error)(nil),        // 21: mezzo.v1.SchedulerEvent.Error
-	(*SchedulerEvent_Heartbeat)(nil),    // 22: mezzo.v1.SchedulerEvent.Heartbeat
-	(*SchedulerEvent_InverseOffer)(nil), // 23: mezzo.v1.SchedulerEvent.InverseOffer
-	(*FrameworkInfo)(nil),               // 24: mezzo.v1.FrameworkInfo
-	(*Filters)(nil),                     // 25: mezzo.v1.Filters
-	(*TaskInfo)(nil),                    // 26: mezzo.v1.TaskInfo
-	(*Offer)(nil),                       // 27: mezzo.v1.Offer
-	(*TaskStatus)(nil),                  // 28: mezzo.v1.TaskStatus
-	(*Empty)(nil),                       // 29: mezzo.v1.Empty
+	(*CallBatch)(nil),                   // 1: mezzo.v1.CallBatch
+	(*Call)(nil),                        // 2: mezzo.v1.Call
+	(*CallHeader)(nil),                  // 3: mezzo.v1.CallHeader
+	(*Operation)(nil),                   // 4: mezzo.v1.Operation
+	(*AcceptRequest)(nil),               // 5: mezzo.v1.AcceptRequest
+	(*DeclineRequest)(nil),              // 6: mezzo.v1.DeclineRequest
+	(*ReviveRequest)(nil),               // 7: mezzo.v1.ReviveRequest
+	(*SuppressRequest)(nil),             // 8: mezzo.v1.SuppressRequest
+	(*KillRequest)(nil),                 // 9: mezzo.v1.KillRequest
+	(*AcknowledgeRequest)(nil),          // 10: mezzo.v1.AcknowledgeRequest
+	(*ReconcileRequest)(nil),            // 11: mezzo.v1.ReconcileRequest
+	(*SchedulerMessageRequest)(nil),     // 12: mezzo.v1.SchedulerMessageRequest
+	(*TeardownRequest)(nil),             // 13: mezzo.v1.TeardownRequest
+	(*SchedulerEvent)(nil),              // 14: mezzo.v1.SchedulerEvent
+	(*Operation_Launch)(nil),            // 15: mezzo.v1.Operation.Launch
+	(*ReconcileRequest_Task)(nil),       // 16: mezzo.v1.ReconcileRequest.Task
+	(*SchedulerEvent_Subscribed)(nil),   // 17: mezzo.v1.SchedulerEvent.Subscribed
+	(*SchedulerEvent_Offers)(nil),       // 18: mezzo.v1.SchedulerEvent.Offers
+	(*SchedulerEvent_Rescind)(nil),      // 19: mezzo.v1.SchedulerEvent.Rescind
+	(*SchedulerEvent_Update)(nil),       // 20: mezzo.v1.SchedulerEvent.Update
+	(*SchedulerEvent_Failure)(nil),      // 21: mezzo.v1.SchedulerEvent.Failure
+	(*SchedulerEvent_Message)(nil),      // 22: mezzo.v1.SchedulerEvent.Message
+	(*SchedulerEvent_Error)(nil),        // 23: mezzo.v1.SchedulerEvent.Error
+	(*SchedulerEvent_Heartbeat)(nil),    // 24: mezzo.v1.SchedulerEvent.Heartbeat
+	(*SchedulerEvent_InverseOffer)(nil), // 25: mezzo.v1.SchedulerEvent.InverseOffer
+	(*FrameworkInfo)(nil),               // 26: mezzo.v1.FrameworkInfo
+	(*Filters)(nil),                     // 27: mezzo.v1.Filters
+	(*TaskInfo)(nil),                    // 28: mezzo.v1.TaskInfo
+	(*Offer)(nil),                       // 29: mezzo.v1.Offer
+	(*TaskStatus)(nil),                  // 30: mezzo.v1.TaskStatus
+	(*Empty)(nil),                       // 31: mezzo.v1.Empty
 }
 var file_scheduler_proto_depIdxs = []int32{
-	24, // 0: mezzo.v1.SubscribeRequest.framework:type_name -> mezzo.v1.FrameworkInfo
-	13, // 1: mezzo.v1.Operation.launch:type_name -> mezzo.v1.Operation.Launch
-	1,  // 2: mezzo.v1.AcceptRequest.header:type_name -> mezzo.v1.CallHeader
-	2,  // 3: mezzo.v1.AcceptRequest.operations:type_name -> mezzo.v1.Operation
-	25, // 4: mezzo.v1.AcceptRequest.filters:type_name -> mezzo.v1.Filters
-	1,  // 5: mezzo.v1.DeclineRequest.header:type_name -> mezzo.v1.CallHeader
-	25, // 6: mezzo.v1.DeclineRequest.filters:type_name -> mezzo.v1.Filters
-	1,  // 7: mezzo.v1.ReviveRequest.header:type_name -> mezzo.v1.CallHeader
-	1,  // 8: mezzo.v1.SuppressRequest.header:type_name -> mezzo.v1.CallHeader
-	1,  // 9: mezzo.v1.KillRequest.header:type_name -> mezzo.v1.CallHeader
-	1,  // 10: mezzo.v1.AcknowledgeRequest.header:type_name -> mezzo.v1.CallHeader
-	1,  // 11: mezzo.v1.ReconcileRequest.header:type_name -> mezzo.v1.CallHeader
-	14, // 12: mezzo.v1.ReconcileRequest.tasks:type_name -> mezzo.v1.ReconcileRequest.Task
-	1,  // 13: mezzo.v1.SchedulerMessageRequest.header:type_name -> mezzo.v1.CallHeader
-	1,  // 14: mezzo.v1.TeardownRequest.header:type_name -> mezzo.v1.CallHeader
-	15, // 15: mezzo.v1.SchedulerEvent.subscribed:type_name -> mezzo.v1.SchedulerEvent.Subscribed
-	16, // 16: mezzo.v1.SchedulerEvent.offers:type_name -> mezzo.v1.SchedulerEvent.Offers
-	17, // 17: mezzo.v1.SchedulerEvent.rescind:type_name -> mezzo.v1.SchedulerEvent.Rescind
-	18, // 18: mezzo.v1.SchedulerEvent.update:type_name -> mezzo.v1.SchedulerEvent.Update
-	19, // 19: mezzo.v1.SchedulerEvent.failure:type_name -> mezzo.v1.SchedulerEvent.Failure
-	20, // 20: mezzo.v1.SchedulerEvent.message:type_name -> mezzo.v1.SchedulerEvent.Message
-	21, // 21: mezzo.v1.SchedulerEvent.error:type_name -> mezzo.v1.SchedulerEvent.Error
-	22, // 22: mezzo.v1.SchedulerEvent.heartbeat:type_name -> mezzo.v1.SchedulerEvent.Heartbeat
-	23, // 23: mezzo.v1.SchedulerEvent.inverse_offer:type_name -> mezzo.v1.SchedulerEvent.InverseOffer
-	26, // 24: mezzo.v1.Operation.Launch.tasks:type_name -> mezzo.v1.TaskInfo
-	27, // 25: mezzo.v1.SchedulerEvent.Offers.offers:type_name -> mezzo.v1.Offer
-	28, // 26: mezzo.v1.SchedulerEvent.Update.status:type_name -> mezzo.v1.TaskStatus
-	0,  // 27: mezzo.v1.SchedulerAPI.Subscribe:input_type -> mezzo.v1.SubscribeRequest
-	3,  // 28: mezzo.v1.SchedulerAPI.Accept:input_type -> mezzo.v1.AcceptRequest
-	4,  // 29: mezzo.v1.SchedulerAPI.Decline:input_type -> mezzo.v1.DeclineRequest
-	5,  // 30: mezzo.v1.SchedulerAPI.Revive:input_type -> mezzo.v1.ReviveRequest
-	6,  // 31: mezzo.v1.SchedulerAPI.Suppress:input_type -> mezzo.v1.SuppressRequest
-	7,  // 32: mezzo.v1.SchedulerAPI.Kill:input_type -> mezzo.v1.KillRequest
-	8,  // 33: mezzo.v1.SchedulerAPI.Acknowledge:input_type -> mezzo.v1.AcknowledgeRequest
-	9,  // 34: mezzo.v1.SchedulerAPI.Reconcile:input_type -> mezzo.v1.ReconcileRequest
-	10, // 35: mezzo.v1.SchedulerAPI.Message:input_type -> mezzo.v1.SchedulerMessageRequest
-	11, // 36: mezzo.v1.SchedulerAPI.Teardown:input_type -> mezzo.v1.TeardownRequest
-	12, // 37: mezzo.v1.SchedulerAPI.Subscribe:output_type -> mezzo.v1.SchedulerEvent
-	29, // 38: mezzo.v1.SchedulerAPI.Accept:output_type -> mezzo.v1.Empty
-	29, // 39: mezzo.v1.SchedulerAPI.Decline:output_type -> mezzo.v1.Empty
-	29, // 40: mezzo.v1.SchedulerAPI.Revive:output_type -> mezzo.v1.Empty
-	29, // 41: mezzo.v1.SchedulerAPI.Suppress:output_type -> mezzo.v1.Empty
-	29, // 42: mezzo.v1.SchedulerAPI.Kill:output_type -> mezzo.v1.Empty
-	29, // 43: mezzo.v1.SchedulerAPI.Acknowledge:output_type -> mezzo.v1.Empty
-	29, // 44: mezzo.v1.SchedulerAPI.Reconcile:output_type -> mezzo.v1.Empty
-	29, // 45: mezzo.v1.SchedulerAPI.Message:output_type -> mezzo.v1.Empty
-	29, // 46: mezzo.v1.SchedulerAPI.Teardown:output_type -> mezzo.v1.Empty
-	37, // [37:47] is the sub-list for method output_type
-	27, // [27:37] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	26, // 0: mezzo.v1.SubscribeRequest.framework:type_name -> mezzo.v1.FrameworkInfo
+	3,  // 1: mezzo.v1.CallBatch.header:type_name -> mezzo.v1.CallHeader
+	2,  // 2: mezzo.v1.CallBatch.calls:type_name -> mezzo.v1.Call
+	5,  // 3: mezzo.v1.Call.accept:type_name -> mezzo.v1.AcceptRequest
+	6,  // 4: mezzo.v1.Call.decline:type_name -> mezzo.v1.DeclineRequest
+	7,  // 5: mezzo.v1.Call.revive:type_name -> mezzo.v1.ReviveRequest
+	8,  // 6: mezzo.v1.Call.suppress:type_name -> mezzo.v1.SuppressRequest
+	10, // 7: mezzo.v1.Call.acknowledge:type_name -> mezzo.v1.AcknowledgeRequest
+	9,  // 8: mezzo.v1.Call.kill:type_name -> mezzo.v1.KillRequest
+	11, // 9: mezzo.v1.Call.reconcile:type_name -> mezzo.v1.ReconcileRequest
+	15, // 10: mezzo.v1.Operation.launch:type_name -> mezzo.v1.Operation.Launch
+	3,  // 11: mezzo.v1.AcceptRequest.header:type_name -> mezzo.v1.CallHeader
+	4,  // 12: mezzo.v1.AcceptRequest.operations:type_name -> mezzo.v1.Operation
+	27, // 13: mezzo.v1.AcceptRequest.filters:type_name -> mezzo.v1.Filters
+	3,  // 14: mezzo.v1.DeclineRequest.header:type_name -> mezzo.v1.CallHeader
+	27, // 15: mezzo.v1.DeclineRequest.filters:type_name -> mezzo.v1.Filters
+	3,  // 16: mezzo.v1.ReviveRequest.header:type_name -> mezzo.v1.CallHeader
+	3,  // 17: mezzo.v1.SuppressRequest.header:type_name -> mezzo.v1.CallHeader
+	3,  // 18: mezzo.v1.KillRequest.header:type_name -> mezzo.v1.CallHeader
+	3,  // 19: mezzo.v1.AcknowledgeRequest.header:type_name -> mezzo.v1.CallHeader
+	3,  // 20: mezzo.v1.ReconcileRequest.header:type_name -> mezzo.v1.CallHeader
+	16, // 21: mezzo.v1.ReconcileRequest.tasks:type_name -> mezzo.v1.ReconcileRequest.Task
+	3,  // 22: mezzo.v1.SchedulerMessageRequest.header:type_name -> mezzo.v1.CallHeader
+	3,  // 23: mezzo.v1.TeardownRequest.header:type_name -> mezzo.v1.CallHeader
+	17, // 24: mezzo.v1.SchedulerEvent.subscribed:type_name -> mezzo.v1.SchedulerEvent.Subscribed
+	18, // 25: mezzo.v1.SchedulerEvent.offers:type_name -> mezzo.v1.SchedulerEvent.Offers
+	19, // 26: mezzo.v1.SchedulerEvent.rescind:type_name -> mezzo.v1.SchedulerEvent.Rescind
+	20, // 27: mezzo.v1.SchedulerEvent.update:type_name -> mezzo.v1.SchedulerEvent.Update
+	21, // 28: mezzo.v1.SchedulerEvent.failure:type_name -> mezzo.v1.SchedulerEvent.Failure
+	22, // 29: mezzo.v1.SchedulerEvent.message:type_name -> mezzo.v1.SchedulerEvent.Message
+	23, // 30: mezzo.v1.SchedulerEvent.error:type_name -> mezzo.v1.SchedulerEvent.Error
+	24, // 31: mezzo.v1.SchedulerEvent.heartbeat:type_name -> mezzo.v1.SchedulerEvent.Heartbeat
+	25, // 32: mezzo.v1.SchedulerEvent.inverse_offer:type_name -> mezzo.v1.SchedulerEvent.InverseOffer
+	28, // 33: mezzo.v1.Operation.Launch.tasks:type_name -> mezzo.v1.TaskInfo
+	29, // 34: mezzo.v1.SchedulerEvent.Offers.offers:type_name -> mezzo.v1.Offer
+	30, // 35: mezzo.v1.SchedulerEvent.Update.status:type_name -> mezzo.v1.TaskStatus
+	0,  // 36: mezzo.v1.SchedulerAPI.Subscribe:input_type -> mezzo.v1.SubscribeRequest
+	5,  // 37: mezzo.v1.SchedulerAPI.Accept:input_type -> mezzo.v1.AcceptRequest
+	6,  // 38: mezzo.v1.SchedulerAPI.Decline:input_type -> mezzo.v1.DeclineRequest
+	7,  // 39: mezzo.v1.SchedulerAPI.Revive:input_type -> mezzo.v1.ReviveRequest
+	8,  // 40: mezzo.v1.SchedulerAPI.Suppress:input_type -> mezzo.v1.SuppressRequest
+	9,  // 41: mezzo.v1.SchedulerAPI.Kill:input_type -> mezzo.v1.KillRequest
+	10, // 42: mezzo.v1.SchedulerAPI.Acknowledge:input_type -> mezzo.v1.AcknowledgeRequest
+	11, // 43: mezzo.v1.SchedulerAPI.Reconcile:input_type -> mezzo.v1.ReconcileRequest
+	12, // 44: mezzo.v1.SchedulerAPI.Message:input_type -> mezzo.v1.SchedulerMessageRequest
+	13, // 45: mezzo.v1.SchedulerAPI.Teardown:input_type -> mezzo.v1.TeardownRequest
+	1,  // 46: mezzo.v1.SchedulerAPI.Calls:input_type -> mezzo.v1.CallBatch
+	14, // 47: mezzo.v1.SchedulerAPI.Subscribe:output_type -> mezzo.v1.SchedulerEvent
+	31, // 48: mezzo.v1.SchedulerAPI.Accept:output_type -> mezzo.v1.Empty
+	31, // 49: mezzo.v1.SchedulerAPI.Decline:output_type -> mezzo.v1.Empty
+	31, // 50: mezzo.v1.SchedulerAPI.Revive:output_type -> mezzo.v1.Empty
+	31, // 51: mezzo.v1.SchedulerAPI.Suppress:output_type -> mezzo.v1.Empty
+	31, // 52: mezzo.v1.SchedulerAPI.Kill:output_type -> mezzo.v1.Empty
+	31, // 53: mezzo.v1.SchedulerAPI.Acknowledge:output_type -> mezzo.v1.Empty
+	31, // 54: mezzo.v1.SchedulerAPI.Reconcile:output_type -> mezzo.v1.Empty
+	31, // 55: mezzo.v1.SchedulerAPI.Message:output_type -> mezzo.v1.Empty
+	31, // 56: mezzo.v1.SchedulerAPI.Teardown:output_type -> mezzo.v1.Empty
+	31, // 57: mezzo.v1.SchedulerAPI.Calls:output_type -> mezzo.v1.Empty
+	47, // [47:58] is the sub-list for method output_type
+	36, // [36:47] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_scheduler_proto_init() }
@@ -1699,9 +1941,18 @@ func file_scheduler_proto_init() {
 	}
 	file_mezzo_proto_init()
 	file_scheduler_proto_msgTypes[2].OneofWrappers = []any{
+		(*Call_Accept)(nil),
+		(*Call_Decline)(nil),
+		(*Call_Revive)(nil),
+		(*Call_Suppress)(nil),
+		(*Call_Acknowledge)(nil),
+		(*Call_Kill)(nil),
+		(*Call_Reconcile)(nil),
+	}
+	file_scheduler_proto_msgTypes[4].OneofWrappers = []any{
 		(*Operation_Launch_)(nil),
 	}
-	file_scheduler_proto_msgTypes[12].OneofWrappers = []any{
+	file_scheduler_proto_msgTypes[14].OneofWrappers = []any{
 		(*SchedulerEvent_Subscribed_)(nil),
 		(*SchedulerEvent_Offers_)(nil),
 		(*SchedulerEvent_Rescind_)(nil),
@@ -1718,7 +1969,7 @@ func file_scheduler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_scheduler_proto_rawDesc), len(file_scheduler_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

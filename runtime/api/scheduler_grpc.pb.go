@@ -40,6 +40,7 @@ const (
 	SchedulerAPI_Reconcile_FullMethodName   = "/mezzo.v1.SchedulerAPI/Reconcile"
 	SchedulerAPI_Message_FullMethodName     = "/mezzo.v1.SchedulerAPI/Message"
 	SchedulerAPI_Teardown_FullMethodName    = "/mezzo.v1.SchedulerAPI/Teardown"
+	SchedulerAPI_Calls_FullMethodName       = "/mezzo.v1.SchedulerAPI/Calls"
 )
 
 // SchedulerAPIClient is the client API for SchedulerAPI service.
@@ -76,6 +77,12 @@ type SchedulerAPIClient interface {
 	// Teardown removes the framework: its tasks are killed, its executors shut
 	// down, its offers rescinded, and the Subscribe stream ends.
 	Teardown(ctx context.Context, in *TeardownRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Calls carries several calls of one framework, run in order in one
+	// turn of the master's loop: a driver sends what its callbacks queued
+	// while the previous batch was in flight, so a busy framework pays one
+	// round trip for many accepts, declines and acknowledgements. A call the
+	// master refuses is skipped (and logged); the rest still run.
+	Calls(ctx context.Context, in *CallBatch, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type schedulerAPIClient struct {
@@ -195,6 +202,16 @@ func (c *schedulerAPIClient) Teardown(ctx context.Context, in *TeardownRequest, 
 	return out, nil
 }
 
+func (c *schedulerAPIClient) Calls(ctx context.Context, in *CallBatch, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, SchedulerAPI_Calls_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchedulerAPIServer is the server API for SchedulerAPI service.
 // All implementations must embed UnimplementedSchedulerAPIServer
 // for forward compatibility.
@@ -229,6 +246,12 @@ type SchedulerAPIServer interface {
 	// Teardown removes the framework: its tasks are killed, its executors shut
 	// down, its offers rescinded, and the Subscribe stream ends.
 	Teardown(context.Context, *TeardownRequest) (*Empty, error)
+	// Calls carries several calls of one framework, run in order in one
+	// turn of the master's loop: a driver sends what its callbacks queued
+	// while the previous batch was in flight, so a busy framework pays one
+	// round trip for many accepts, declines and acknowledgements. A call the
+	// master refuses is skipped (and logged); the rest still run.
+	Calls(context.Context, *CallBatch) (*Empty, error)
 	mustEmbedUnimplementedSchedulerAPIServer()
 }
 
@@ -268,6 +291,9 @@ func (UnimplementedSchedulerAPIServer) Message(context.Context, *SchedulerMessag
 }
 func (UnimplementedSchedulerAPIServer) Teardown(context.Context, *TeardownRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Teardown not implemented")
+}
+func (UnimplementedSchedulerAPIServer) Calls(context.Context, *CallBatch) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Calls not implemented")
 }
 func (UnimplementedSchedulerAPIServer) mustEmbedUnimplementedSchedulerAPIServer() {}
 func (UnimplementedSchedulerAPIServer) testEmbeddedByValue()                      {}
@@ -463,6 +489,24 @@ func _SchedulerAPI_Teardown_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchedulerAPI_Calls_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CallBatch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerAPIServer).Calls(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchedulerAPI_Calls_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerAPIServer).Calls(ctx, req.(*CallBatch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SchedulerAPI_ServiceDesc is the grpc.ServiceDesc for SchedulerAPI service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -505,6 +549,10 @@ var SchedulerAPI_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Teardown",
 			Handler:    _SchedulerAPI_Teardown_Handler,
+		},
+		{
+			MethodName: "Calls",
+			Handler:    _SchedulerAPI_Calls_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -184,12 +184,19 @@ type tapConn struct {
 }
 
 func (t *tapConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	if method == api.AgentAPI_Update_FullMethodName {
-		if req, ok := args.(*api.AgentUpdateRequest); ok {
-			if st, err := api.StateFromProto(req.GetStatus().GetState()); err == nil && st.Terminal() {
-				t.onTerminal(mezzo.AgentID(req.GetHeader().GetAgentId()), mezzo.TaskID(req.GetStatus().GetTaskId()), time.Now())
-			}
+	switch req := args.(type) {
+	case *api.AgentUpdateRequest:
+		t.note(req.GetHeader(), req)
+	case *api.AgentUpdatesRequest:
+		for _, u := range req.GetUpdates() {
+			t.note(req.GetHeader(), u)
 		}
 	}
 	return t.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
+}
+
+func (t *tapConn) note(h *api.AgentHeader, req *api.AgentUpdateRequest) {
+	if st, err := api.StateFromProto(req.GetStatus().GetState()); err == nil && st.Terminal() {
+		t.onTerminal(mezzo.AgentID(h.GetAgentId()), mezzo.TaskID(req.GetStatus().GetTaskId()), time.Now())
+	}
 }

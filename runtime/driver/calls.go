@@ -28,10 +28,7 @@ func (d *Driver) LaunchTasks(offers []mezzo.OfferID, tasks []mezzo.TaskInfo, f m
 		}
 		req.Operations = []*api.Operation{{Operation: &api.Operation_Launch_{Launch: launch}}}
 	}
-	ctx, cancel := d.callCtx()
-	defer cancel()
-	_, err = d.client.Accept(ctx, req)
-	return err
+	return d.add(&api.Call{Call: &api.Call_Accept{Accept: req}})
 }
 
 // DeclineOffer gives an offer back.
@@ -40,10 +37,7 @@ func (d *Driver) DeclineOffer(id mezzo.OfferID, f mezzo.Filters) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := d.callCtx()
-	defer cancel()
-	_, err = d.client.Decline(ctx, &api.DeclineRequest{Header: h, OfferIds: []string{string(id)}, Filters: api.FiltersToProto(f)})
-	return err
+	return d.add(&api.Call{Call: &api.Call_Decline{Decline: &api.DeclineRequest{Header: h, OfferIds: []string{string(id)}, Filters: api.FiltersToProto(f)}}})
 }
 
 // ReviveOffers clears filters and ends suppression.
@@ -52,10 +46,7 @@ func (d *Driver) ReviveOffers() error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := d.callCtx()
-	defer cancel()
-	_, err = d.client.Revive(ctx, &api.ReviveRequest{Header: h})
-	return err
+	return d.add(&api.Call{Call: &api.Call_Revive{Revive: &api.ReviveRequest{Header: h}}})
 }
 
 // SuppressOffers stops offers until ReviveOffers.
@@ -64,10 +55,7 @@ func (d *Driver) SuppressOffers() error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := d.callCtx()
-	defer cancel()
-	_, err = d.client.Suppress(ctx, &api.SuppressRequest{Header: h})
-	return err
+	return d.add(&api.Call{Call: &api.Call_Suppress{Suppress: &api.SuppressRequest{Header: h}}})
 }
 
 // KillTask asks for a task to be killed.
@@ -76,10 +64,7 @@ func (d *Driver) KillTask(id mezzo.TaskID) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := d.callCtx()
-	defer cancel()
-	_, err = d.client.Kill(ctx, &api.KillRequest{Header: h, TaskId: string(id)})
-	return err
+	return d.add(&api.Call{Call: &api.Call_Kill{Kill: &api.KillRequest{Header: h, TaskId: string(id)}}})
 }
 
 // AcknowledgeStatusUpdate acknowledges an update that carries a UUID (the
@@ -92,10 +77,7 @@ func (d *Driver) AcknowledgeStatusUpdate(s mezzo.TaskStatus) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := d.callCtx()
-	defer cancel()
-	_, err = d.client.Acknowledge(ctx, &api.AcknowledgeRequest{Header: h, AgentId: string(s.AgentID), TaskId: string(s.TaskID), Uuid: s.UUID})
-	return err
+	return d.add(&api.Call{Call: &api.Call_Acknowledge{Acknowledge: &api.AcknowledgeRequest{Header: h, AgentId: string(s.AgentID), TaskId: string(s.TaskID), Uuid: s.UUID}}})
 }
 
 // ReconcileTasks asks for the latest state of tasks (all when empty).
@@ -108,10 +90,7 @@ func (d *Driver) ReconcileTasks(tasks []mezzo.TaskStatus) error {
 	for _, t := range tasks {
 		req.Tasks = append(req.Tasks, &api.ReconcileRequest_Task{TaskId: string(t.TaskID), AgentId: string(t.AgentID)})
 	}
-	ctx, cancel := d.callCtx()
-	defer cancel()
-	_, err = d.client.Reconcile(ctx, req)
-	return err
+	return d.add(&api.Call{Call: &api.Call_Reconcile{Reconcile: req}})
 }
 
 // SendFrameworkMessage sends data to an executor.

@@ -61,7 +61,8 @@ var ErrStopped = errors.New("driver: stopped")
 // acknowledges the update itself when it carries a UUID, so schedulers
 // need not call AcknowledgeStatusUpdate (doing so anyway is harmless: the
 // agent ignores a repeated acknowledgement). The next callback does not
-// wait for the master's answer; up to 64 acknowledgements are in flight.
+// wait for the master's answer: acknowledgements, like every call, are
+// queued and sent in order, many per round trip (batch.go).
 //
 // Reconnection: when the event stream breaks, the driver re-subscribes
 // with the framework's ID, backing off between attempts, and calls
@@ -91,10 +92,8 @@ type Driver struct {
 	// pendingStop until the callback (and its acknowledgement) is done.
 	inDispatch  atomic.Bool
 	pendingStop atomic.Pointer[bool]
-	// acksInFlight counts acknowledgements sent and not yet answered.
-	ackMu        sync.Mutex
-	ackDone      *sync.Cond
-	acksInFlight int
+	// batch queues calls to the master (batch.go).
+	batch batcher
 }
 
 type session struct {
@@ -136,7 +135,6 @@ func New(cfg Config, s mezzo.Scheduler) (*Driver, error) {
 		queue:  make(chan func(), 1024),
 		done:   make(chan struct{}),
 	}
-	d.ackDone = sync.NewCond(&d.ackMu)
 	return d, nil
 }
 
@@ -360,42 +358,20 @@ func (d *Driver) enqueue(f func()) {
 	}
 }
 
-// maxAcksInFlight bounds the acknowledgements sent and not yet answered.
-const maxAcksInFlight = 64
-
 // acknowledge sends the acknowledgement of an update without making the
 // callbacks wait for the master's answer: a framework receiving many
 // updates would otherwise handle them one round trip at a time, its offers
 // queued behind, and past the agents' resend delay the updates come again
-// and the load feeds itself. Acknowledgements of different updates commute
-// (an agent sends a task's next update only once the previous one is
-// acknowledged), so several may be in flight; Stop waits for them.
+// and the load feeds itself. It joins the framework's other calls in the
+// next batch (batch.go); Stop waits for them.
 func (d *Driver) acknowledge(st mezzo.TaskStatus) {
-	d.ackMu.Lock()
-	for d.acksInFlight >= maxAcksInFlight {
-		d.ackDone.Wait()
+	if err := d.AcknowledgeStatusUpdate(st); err != nil {
+		d.log.Warn("acknowledge failed; the agent will resend", "task", st.TaskID, "err", err)
 	}
-	d.acksInFlight++
-	d.ackMu.Unlock()
-	go func() {
-		if err := d.AcknowledgeStatusUpdate(st); err != nil {
-			d.log.Warn("acknowledge failed; the agent will resend", "task", st.TaskID, "err", err)
-		}
-		d.ackMu.Lock()
-		d.acksInFlight--
-		d.ackDone.Broadcast()
-		d.ackMu.Unlock()
-	}()
 }
 
-// waitAcks returns once no acknowledgement is in flight.
-func (d *Driver) waitAcks() {
-	d.ackMu.Lock()
-	for d.acksInFlight > 0 {
-		d.ackDone.Wait()
-	}
-	d.ackMu.Unlock()
-}
+// waitAcks returns once no call (acknowledgement or other) is in flight.
+func (d *Driver) waitAcks() { d.waitCalls() }
 
 // dispatch runs callbacks and timer functions one at a time.
 func (d *Driver) dispatch() {
