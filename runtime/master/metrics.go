@@ -27,6 +27,9 @@ type observer struct {
 	cycle *prometheus.HistogramVec
 	queue prometheus.Histogram
 
+	// loop counts the loop's work for LoopStats (loopstats.go).
+	loop loopCounters
+
 	leader atomic.Bool
 	views  viewCache
 
@@ -79,15 +82,19 @@ func newObserver() *observer {
 func (o *observer) timed(f func()) func() {
 	queued := time.Now()
 	return func() {
-		o.queue.Observe(time.Since(queued).Seconds())
+		start := time.Now()
+		o.queue.Observe(start.Sub(queued).Seconds())
 		f()
+		o.loop.message(time.Since(start))
 	}
 }
 
 // allocation records one allocation cycle of the given kind ("full" or
 // "incremental") that started at start.
 func (o *observer) allocation(kind string, start time.Time) {
-	o.cycle.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	d := time.Since(start)
+	o.cycle.WithLabelValues(kind).Observe(d.Seconds())
+	o.loop.cycle(d)
 }
 
 func (o *observer) sent(fw mezzo.FrameworkID, n int) {
