@@ -82,6 +82,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", res.String(), "adopted_tasks", len(adopt))
 	}
 	m.agentAdmitted(id, info.Hostname)
+	m.keepDrained(id)
 	ag.out = out
 	ag.lastSeen = now
 	ag.sessionID = m.nextID("s")

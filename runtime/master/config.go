@@ -53,6 +53,11 @@ type Config struct {
 	// register agents, given the principal runtime/security's interceptors
 	// put in each call's context; nil allows everything.
 	Authorizer security.Authorizer
+	// OperatorCredentials identify operators on the HTTP operator
+	// endpoints (kill, drain; see operator.go) by bearer token. With an
+	// Authorizer other than AllowAll those endpoints need a principal the
+	// ACL allows; without one they answer loopback clients only.
+	OperatorCredentials *security.Credentials
 
 	// HA configures leader election; the zero value runs a master alone.
 	HA HAConfig

@@ -45,6 +45,19 @@
 // the agent; updates for frameworks that are gone are acknowledged by the
 // master so agents stop resending them.
 //
+// # Maintenance and operator calls
+//
+// StartHTTP serves read-only state (see Handler) and three operator calls
+// (operator.go): kill a task, drain an agent, undrain it. A drained agent's
+// offers are withdrawn and it is offered nothing until undrained, also
+// across re-registrations; every framework with live tasks there gets a
+// SchedulerEvent.InverseOffer listing them and the operator's deadline
+// (schedulers see it through driver.InverseOfferHandler). Nothing is
+// killed by a drain. With an ACL the calls need a bearer token from
+// Config.OperatorCredentials and kill_tasks / drain_agents; without one
+// they answer loopback clients only. Drains live in the leader's memory:
+// a new leader after a failover does not know them.
+//
 // # Standby masters
 //
 // With Config.HA.Etcd set, masters are elected on etcd: a standby answers

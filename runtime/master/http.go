@@ -51,6 +51,11 @@ func (m *Master) StartHTTP(addr string) (string, error) {
 //	                                 proxied to the agent's HTTP server
 //	GET /ui/...                      the web UI
 //
+//	POST /api/v1/tasks/{id}/kill?framework=
+//	POST /api/v1/agents/{id}/drain?deadline=
+//	POST /api/v1/agents/{id}/undrain
+//	                                 operator actions (operator.go)
+//
 // All reads come from the state view (see View), never from the loop's
 // live data. The first call starts sampling framework shares for the UI.
 func (m *Master) Handler() http.Handler {
@@ -63,6 +68,7 @@ func (m *Master) Handler() http.Handler {
 	mux.HandleFunc("GET /agents", m.serveAgents)
 	mux.HandleFunc("GET /tasks", m.serveTasks)
 	mux.HandleFunc("GET /sandbox/{agent}/{framework}/{executor}/{file}", m.serveSandbox)
+	m.registerOperator(mux)
 	m.registerUI(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusFound)
@@ -115,6 +121,7 @@ type SummaryJSON struct {
 	Resources          ResourcesJSON  `json:"resources"`
 	AgentsActive       int            `json:"agents_active"`
 	AgentsUnreachable  int            `json:"agents_unreachable"`
+	AgentsDraining     int            `json:"agents_draining"`
 	FrameworksActive   int            `json:"frameworks_active"`
 	FrameworksInactive int            `json:"frameworks_inactive"`
 	FrameworksRemoved  int            `json:"frameworks_removed"`
@@ -172,6 +179,9 @@ type AgentJSON struct {
 	Offered    map[string]float64 `json:"offered"`
 	Free       map[string]float64 `json:"free"`
 	LiveTasks  int                `json:"live_tasks"`
+	// Draining: under maintenance (no offers); DrainDeadline when given.
+	Draining      bool       `json:"draining,omitempty"`
+	DrainDeadline *time.Time `json:"drain_deadline,omitempty"`
 }
 
 // TaskJSON is one task.
@@ -204,7 +214,7 @@ func summaryJSON(v *View) SummaryJSON {
 	t := v.Totals
 	return SummaryJSON{
 		Resources:    ResourcesJSON{Total: resJSON(t.Total), Used: resJSON(t.Used), Offered: resJSON(t.Offered), Free: resJSON(t.Free)},
-		AgentsActive: s.AgentsActive, AgentsUnreachable: s.AgentsUnreachable,
+		AgentsActive: s.AgentsActive, AgentsUnreachable: s.AgentsUnreachable, AgentsDraining: s.AgentsDraining,
 		FrameworksActive: s.FrameworksActive, FrameworksInactive: s.FrameworksInactive, FrameworksRemoved: s.FrameworksRemoved,
 		OffersOutstanding: t.Offers, LiveTasks: s.LiveTasks, EndedTasks: s.EndedTasks, PendingAcks: s.PendingAcks,
 	}
@@ -223,6 +233,13 @@ func agentJSON(a AgentView) AgentJSON {
 	out := AgentJSON{ID: string(a.ID), Hostname: a.Hostname, Connected: a.Connected, HTTP: a.HTTPAddr(),
 		Total: resJSON(a.Alloc.Total), Used: resJSON(a.Alloc.Used), Offered: resJSON(a.Alloc.Offered), Free: resJSON(a.Alloc.Available),
 		LiveTasks: a.LiveTasks}
+	if a.Draining {
+		out.Draining = true
+		if !a.DrainDeadline.IsZero() {
+			d := a.DrainDeadline
+			out.DrainDeadline = &d
+		}
+	}
 	if len(a.Attributes) > 0 {
 		out.Attributes = map[string]string{}
 		for _, at := range a.Attributes {

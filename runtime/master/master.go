@@ -46,6 +46,7 @@ type Master struct {
 	allDirty   bool
 	seq        uint64 // for IDs of frameworks, agents and sessions
 	pingSeq    uint64
+	drains     map[mezzo.AgentID]drainRec // agents under maintenance (operator.go)
 
 	ha haState // leader election and recovery (election.go, recovery.go)
 }
@@ -77,6 +78,7 @@ func New(cfg Config) (*Master, error) {
 		removed:    map[mezzo.FrameworkID]*framework{},
 		agents:     map[mezzo.AgentID]*agentRec{},
 		dirty:      map[mezzo.AgentID]struct{}{},
+		drains:     map[mezzo.AgentID]drainRec{},
 		ha:         haState{enabled: len(cfg.HA.Etcd) > 0},
 	}, nil
 }

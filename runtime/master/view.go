@@ -58,6 +58,10 @@ type ViewSummary struct {
 	LiveTasks                                               map[string]int // by state
 	EndedTasks                                              map[string]int // terminal states reached, by state
 	PendingAcks                                             int
+
+	// AgentsDraining counts agents under maintenance (`mezzo drain`),
+	// connected or not; connected ones count as active too.
+	AgentsDraining int
 }
 
 // RoleView is one role's allocation.
@@ -76,6 +80,11 @@ type AgentView struct {
 	Attributes []mezzo.Attribute
 	Alloc      alloc.AgentState
 	LiveTasks  int
+	// Draining: under maintenance, offered nothing until undrained;
+	// DrainDeadline is when the operator means to take it down (zero:
+	// none given).
+	Draining      bool
+	DrainDeadline time.Time
 }
 
 // HTTPAddr is the agent's HTTP server address, "" when it has none.
@@ -256,6 +265,9 @@ func (m *Master) buildView() *View {
 		if i, ok := byID[ag.id]; ok {
 			av.Alloc = agState[i]
 		}
+		if d, ok := m.drains[ag.id]; ok {
+			av.Draining, av.DrainDeadline = true, d.deadline
+		}
 		v.Agents = append(v.Agents, av)
 	}
 	return v
@@ -277,6 +289,9 @@ func (v *View) finish() {
 	v.agentIndex = make(map[mezzo.AgentID]int, len(v.Agents))
 	for i, a := range v.Agents {
 		v.agentIndex[a.ID] = i
+		if a.Draining {
+			s.AgentsDraining++
+		}
 		if a.Connected {
 			s.AgentsActive++
 		} else {
