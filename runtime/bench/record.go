@@ -33,6 +33,13 @@ type recorder struct {
 	firstAccept, lastRunning, lastEnded time.Time
 	running, ended                      int
 
+	// from and to, when set, bound the measured window: latency samples
+	// count when their start (the free, the accept) falls in it, offers
+	// and tasks when they arrive in it.
+	from, to       time.Time
+	offersInWindow int
+	runningInWin   int
+
 	progress func(ended, total int)
 	done     chan struct{}
 	errors   []string // the first failed driver calls and Error callbacks
@@ -81,8 +88,13 @@ func (r *recorder) offered(o mezzo.Offer, t time.Time) {
 		r.offersFresh++
 		return
 	}
+	if r.inWindow(t) {
+		r.offersInWindow++
+	}
 	for _, f := range q[:n] {
-		r.offerLat = append(r.offerLat, t.Sub(f))
+		if r.inWindow(f) {
+			r.offerLat = append(r.offerLat, t.Sub(f))
+		}
 	}
 	if n == len(q) {
 		delete(r.freed, o.AgentID)
@@ -121,7 +133,10 @@ func (r *recorder) update(st mezzo.TaskStatus, t time.Time) {
 		if c.running == 1 {
 			r.running++
 			r.lastRunning = t
-			if at, ok := r.accepted[st.TaskID]; ok {
+			if r.inWindow(t) {
+				r.runningInWin++
+			}
+			if at, ok := r.accepted[st.TaskID]; ok && r.inWindow(at) {
 				r.launchLat = append(r.launchLat, t.Sub(at))
 			}
 		}
@@ -147,6 +162,19 @@ func (r *recorder) update(st mezzo.TaskStatus, t time.Time) {
 	if progress != nil {
 		progress(n, r.total)
 	}
+}
+
+// inWindow says whether t falls in the measured window (always, when no
+// window is set).
+func (r *recorder) inWindow(t time.Time) bool {
+	return r.from.IsZero() || (!t.Before(r.from) && t.Before(r.to))
+}
+
+// window sets the measured window.
+func (r *recorder) window(from, to time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.from, r.to = from, to
 }
 
 // fail notes a driver call that failed or an Error callback.

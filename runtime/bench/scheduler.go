@@ -16,7 +16,9 @@ type launcher struct {
 	quota    int
 	need     mezzo.Resources
 	duration time.Duration
-	rec      *recorder
+	// sample, when set, draws each task's duration instead.
+	sample func() time.Duration
+	rec    *recorder
 
 	launched   int
 	suppressed bool
@@ -46,7 +48,11 @@ func (l *launcher) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 		for i := range tasks {
 			l.launched++
 			ids[i] = mezzo.TaskID(fmt.Sprintf("%s-%d", l.name, l.launched))
-			tasks[i] = mezzo.TaskInfo{ID: ids[i], Name: "noop", AgentID: o.AgentID, Resources: l.need, Duration: l.duration}
+			dur := l.duration
+			if l.sample != nil {
+				dur = l.sample()
+			}
+			tasks[i] = mezzo.TaskInfo{ID: ids[i], Name: "noop", AgentID: o.AgentID, Resources: l.need, Duration: dur}
 		}
 		l.rec.launching(ids, time.Now())
 		l.note(d.LaunchTasks([]mezzo.OfferID{o.ID}, tasks, mezzo.Filters{}), "launch")
