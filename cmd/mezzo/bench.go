@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -23,7 +22,7 @@ import (
 
 func runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(os.Stderr, "usage: mezzo bench launch [flags]\n\n  launch  task launch throughput and offer latency through a real master and emulated agents")
+		fmt.Fprintln(os.Stderr, "usage: mezzo bench launch|offers [flags]\n\n  launch  task launch throughput and offer latency through a real master and emulated agents\n  offers  offer latency below saturation over a time window (JSON and Go benchmark format for benchstat)")
 		if len(args) == 0 {
 			return errors.New("no benchmark named")
 		}
@@ -32,8 +31,10 @@ func runBench(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "launch":
 		return runBenchLaunch(ctx, args[1:])
+	case "offers":
+		return runBenchOffers(ctx, args[1:])
 	default:
-		return fmt.Errorf("unknown benchmark %q (known: launch)", args[0])
+		return fmt.Errorf("unknown benchmark %q (known: launch, offers)", args[0])
 	}
 }
 
@@ -50,7 +51,7 @@ func runBenchLaunch(ctx context.Context, args []string) error {
 	allocEvery := fs.Duration("allocation-interval", time.Second, "master's full allocation period")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up when the tasks have not all ended by then")
 	asJSON := fs.Bool("json", false, "print the result as JSON on stdout instead of a table")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the launch phase to this file")
+	prof := profileFlags(fs)
 	verbose := fs.Bool("v", false, "log the master's, agents' and drivers' warnings to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -86,18 +87,14 @@ func runBenchLaunch(ctx context.Context, args []string) error {
 		cfg.Progress = func(ended, _ int) { _ = bar.Set(ended) }
 		defer func() { _ = bar.Finish() }()
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := prof.start()
+	if err != nil {
+		return err
 	}
 	res, err := bench.RunLaunch(ctx, cfg)
+	if perr := stop(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
