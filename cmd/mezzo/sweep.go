@@ -125,5 +125,8 @@ func runSweep(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("%s in %v with %d workers; %s %s\n", st.Describe(), time.Since(start).Round(time.Millisecond), *workers, state, *out)
 	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted with %d of %d runs in %s; rerun the same command to resume", st.Skipped+st.Ran, st.Planned, *out)
+	}
 	return err
 }
