@@ -204,6 +204,10 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		go func() {
 			defer wg.Done()
 			for pt := range feed {
+				// The feeder's select may hand out a run as ctx ends.
+				if runCtx.Err() != nil {
+					continue
+				}
 				results <- cfg.runOne(p, pt)
 			}
 		}()
