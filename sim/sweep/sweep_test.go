@@ -18,8 +18,8 @@ import (
 
 // small is the tests' sweep: 2 policies × 2 seeds on 20 agents over a
 // tiny synthetic trace.
-func small(t *testing.T, out string, workers int) (Config, *counter) {
-	t.Helper()
+func small(tb testing.TB, out string, workers int) (Config, *counter) {
+	tb.Helper()
 	c := &counter{}
 	return Config{
 		Axes: Axes{Traces: []string{"synthetic:fb"}, Jobs: []int{6}, Policies: []string{"drf", "tetris"}, Agents: []int{20},
