@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -29,7 +30,8 @@ func runAgent(ctx context.Context, args []string) error {
 	hostname := fs.String("hostname", "", "hostname to report (default: the machine's)")
 	sec := addSecurityFlags(fs, false)
 	logf := addLogFlags(fs, "info")
-	httpAddr := fs.String("http", "", "serve metrics and sandbox files on this address, e.g. 0.0.0.0:5052; the master's UI reads sandboxes through it (empty: no HTTP)")
+	httpAddr := fs.String("http", "", "serve metrics and sandbox files on this address, e.g. 0.0.0.0:5052; the master's UI reads sandboxes through it (empty: no HTTP); HTTPS with the TLS flags")
+	readers := fs.String("sandbox-readers", "master", "with the TLS flags, the principals (client certificates) that may read sandboxes over --http, comma-separated")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -64,6 +66,13 @@ func runAgent(ctx context.Context, args []string) error {
 		defer lis.Close()
 		attrs = append(attrs, mezzo.Attribute{Name: master.AgentHTTPAttribute, Value: lis.Addr().String()})
 	}
+	httpTLS, httpAuth, err := sec.agentHTTP(splitList(*readers))
+	if err != nil {
+		return err
+	}
+	if httpTLS != nil && lis != nil {
+		lis = tls.NewListener(lis, httpTLS)
+	}
 	opts, err := sec.dialOptions(*masterAddr)
 	if err != nil {
 		return err
@@ -85,7 +94,8 @@ func runAgent(ctx context.Context, args []string) error {
 		}
 	}
 	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
-		WorkDir: *workDir, Isolation: *isolation, Logger: log, MasterConn: mc})
+		WorkDir: *workDir, Isolation: *isolation, Logger: log, MasterConn: mc,
+		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers)})
 	if err != nil {
 		return err
 	}

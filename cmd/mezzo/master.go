@@ -11,6 +11,7 @@ import (
 
 	"github.com/mezzo-cluster/mezzo/alloc"
 	"github.com/mezzo-cluster/mezzo/runtime/master"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 func runMaster(ctx context.Context, args []string) error {
@@ -44,11 +45,18 @@ func runMaster(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var httpSec master.HTTPSecurity
+	var opCreds *security.Credentials
+	if *httpAddr != "" {
+		if httpSec, opCreds, err = sec.masterHTTP(*httpAddr); err != nil {
+			return err
+		}
+	}
 	m, err := master.New(master.Config{
 		Listen: *listen, Policy: *policy, PolicyOptions: alloc.PolicyOptions{Seed: *seed},
 		PingInterval: *ping, PingTimeout: *pingTimeout, AllocationInterval: *allocEvery,
 		OfferTimeout: *offerTimeout, FailoverTimeout: *failover, Logger: log,
-		ServerOptions: srvOpts, Authorizer: authz,
+		ServerOptions: srvOpts, Authorizer: authz, HTTP: httpSec, OperatorCredentials: opCreds,
 		HA: master.HAConfig{Etcd: splitList(*etcd), Prefix: *etcdPrefix, Advertise: *advertise, LeaseTTL: *leaseTTL},
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/mezzo-cluster/mezzo/runtime/master"
 	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
@@ -124,4 +126,57 @@ func (s *securityFlags) dial(addr string) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("master address %q: %w", addr, err)
 	}
 	return conn, nil
+}
+
+// masterHTTP secures the master's HTTP server like its gRPC server: with
+// the TLS flags it serves HTTPS (a client certificate is verified when
+// given, else a bearer token from --credentials names the caller) and
+// shows the master's certificate to agents' sandbox servers. It refuses
+// plaintext on a non-loopback address unless --insecure.
+func (s *securityFlags) masterHTTP(addr string) (master.HTTPSecurity, *security.Credentials, error) {
+	var h master.HTTPSecurity
+	tlsOn := s.tls.Enabled()
+	if err := security.CheckListen(addr, tlsOn, s.insecure); err != nil {
+		return h, nil, fmt.Errorf("--http: %w", err)
+	}
+	var creds *security.Credentials
+	if s.credentials != "" {
+		c, err := security.LoadCredentials(s.credentials)
+		if err != nil {
+			return h, nil, err
+		}
+		creds = c
+	}
+	if tlsOn {
+		srv, err := security.HTTPServerTLS(s.tls)
+		if err != nil {
+			return h, nil, err
+		}
+		cli, err := security.ClientTLS(s.tls, "")
+		if err != nil {
+			return h, nil, err
+		}
+		h.TLS, h.AgentTLS = srv, cli
+	}
+	if tlsOn || creds != nil {
+		h.Auth = &security.Authenticator{Credentials: creds, Required: true}
+	}
+	return h, creds, nil
+}
+
+// agentHTTP secures an agent's HTTP server: with the TLS flags it serves
+// HTTPS and its sandboxes only to clients whose verified certificate names
+// one of readers (the master by default); /metrics and /health stay open.
+func (s *securityFlags) agentHTTP(readers []string) (*tls.Config, *security.Authenticator, error) {
+	if !s.tls.Enabled() {
+		return nil, nil, nil
+	}
+	cfg, err := security.HTTPServerTLS(s.tls)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(readers) == 0 {
+		return nil, nil, errors.New("--sandbox-readers: name at least one principal (the master's is \"master\")")
+	}
+	return cfg, &security.Authenticator{Required: true}, nil
 }

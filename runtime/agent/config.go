@@ -14,6 +14,7 @@ import (
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 	"google.golang.org/grpc"
 )
 
@@ -72,6 +73,13 @@ type Config struct {
 	// kept in memory. For benchmarks with many agents in one process.
 	Emulated bool
 	Logger   *slog.Logger
+	// HTTPAuth, when set, guards the sandbox endpoint of Handler: callers
+	// name themselves with a verified client certificate (serve Handler
+	// over TLS, security.ServerTLS) or a bearer token, and only
+	// SandboxReaders (default "master", whose UI proxies sandboxes) may
+	// read. Nil leaves it open, for loopback test clusters.
+	HTTPAuth       *security.Authenticator
+	SandboxReaders []string
 }
 
 func (c *Config) withDefaults() error {
@@ -109,6 +117,9 @@ func (c *Config) withDefaults() error {
 	c.ReconnectMax = max(c.ReconnectMax, c.ReconnectDelay)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.HTTPAuth != nil && len(c.SandboxReaders) == 0 {
+		c.SandboxReaders = []string{"master"}
 	}
 	if !c.Emulated && c.ExecutorPath == "" {
 		exe, err := os.Executable()

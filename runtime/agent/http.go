@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // Handler is the agent's HTTP server:
@@ -28,14 +29,20 @@ import (
 //
 // The sandbox endpoint opens files through an os.Root on the sandbox
 // directory and takes a single file name, so nothing outside the sandbox
-// can be read ("..", absolute paths and symlinks out are refused). Each
+// can be read ("..", absolute paths and symlinks out are refused). With
+// Config.HTTPAuth only Config.SandboxReaders may read sandboxes; /metrics
+// and /health stay open for scrapers and probes (they name no files). Each
 // call builds a new Prometheus registry; call it once.
 func (a *Agent) Handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&agentCollector{a: a})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /sandbox/{framework}/{executor}/{file}", a.serveSandbox)
+	var sandbox http.Handler = http.HandlerFunc(a.serveSandbox)
+	if a.cfg.HTTPAuth != nil {
+		sandbox = security.Guard(a.cfg.HTTPAuth, security.OnlyPrincipals(security.ReadSandbox, a.cfg.SandboxReaders...), sandbox)
+	}
+	mux.Handle("GET /sandbox/{framework}/{executor}/{file}", sandbox)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"status\":\"ok\",\"agent_id\":%q}\n", a.ID())

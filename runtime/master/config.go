@@ -53,6 +53,9 @@ type Config struct {
 	// register agents, given the principal runtime/security's interceptors
 	// put in each call's context; nil allows everything.
 	Authorizer security.Authorizer
+	// HTTP secures the HTTP server (httpauth.go): HTTPS, who may read
+	// state and sandboxes, the identity shown to agents.
+	HTTP HTTPSecurity
 	// OperatorCredentials identify operators on the HTTP operator
 	// endpoints (kill, drain; see operator.go) by bearer token. With an
 	// Authorizer other than AllowAll those endpoints need a principal the
@@ -120,6 +123,7 @@ func (c Config) withDefaults() Config {
 	if c.Authorizer == nil {
 		c.Authorizer = security.AllowAll{}
 	}
+	c.HTTP = c.HTTP.withDefaults()
 	if c.HA.Prefix == "" {
 		c.HA.Prefix = "/mezzo"
 	}

@@ -27,6 +27,7 @@ func (m *Master) StartHTTP(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("master: http listen on %s: %w", addr, err)
 	}
+	lis = m.cfg.HTTP.listener(lis)
 	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(lis) }()
 	go func() {
@@ -73,7 +74,7 @@ func (m *Master) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusFound)
 	})
-	return mux
+	return m.guardHTTP(mux)
 }
 
 // httpError writes a JSON error with its status.
@@ -467,6 +468,9 @@ var errNoSandbox = errors.New("the agent has no HTTP server (start it with --htt
 
 // fetchSandbox reads a file tail from an agent's sandbox endpoint.
 func (m *Master) fetchSandbox(ctx context.Context, v *View, agent mezzo.AgentID, fw mezzo.FrameworkID, ex mezzo.ExecutorID, file string, tail int) (int, []byte, error) {
+	if code, err := m.mayReadSandbox(ctx, v, fw); err != nil {
+		return code, nil, err
+	}
 	a, ok := v.Agent(agent)
 	if !ok {
 		return http.StatusNotFound, nil, fmt.Errorf("agent %s is not registered", agent)
@@ -475,12 +479,12 @@ func (m *Master) fetchSandbox(ctx context.Context, v *View, agent mezzo.AgentID,
 	if addr == "" {
 		return http.StatusNotFound, nil, errNoSandbox
 	}
-	u := "http://" + addr + "/sandbox/" + url.PathEscape(string(fw)) + "/" + url.PathEscape(string(ex)) + "/" + url.PathEscape(file) + "?tail=" + strconv.Itoa(tail)
+	u := m.cfg.HTTP.agentURL(addr) + "/sandbox/" + url.PathEscape(string(fw)) + "/" + url.PathEscape(string(ex)) + "/" + url.PathEscape(file) + "?tail=" + strconv.Itoa(tail)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return http.StatusBadRequest, nil, err
 	}
-	resp, err := sandboxClient.Do(req)
+	resp, err := m.cfg.HTTP.agentClient.Do(req)
 	if err != nil {
 		return http.StatusBadGateway, nil, fmt.Errorf("agent %s at %s: %v", agent, addr, err)
 	}

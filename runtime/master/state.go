@@ -109,6 +109,7 @@ type FrameworkStats struct {
 // FrameworkSnapshot is one framework in a Snapshot.
 type FrameworkSnapshot struct {
 	ID        mezzo.FrameworkID
+	Principal string // who registered it ("" without authentication)
 	Name      string
 	Connected bool
 	Removed   bool
@@ -144,7 +145,7 @@ func (m *Master) snapshot() Snapshot {
 		s.Check = err.Error()
 	}
 	add := func(fw *framework, removed bool) {
-		fs := FrameworkSnapshot{ID: fw.id, Name: fw.info.Name, Connected: fw.out != nil, Removed: removed, Stats: fw.stats}
+		fs := FrameworkSnapshot{ID: fw.id, Principal: fw.principal, Name: fw.info.Name, Connected: fw.out != nil, Removed: removed, Stats: fw.stats}
 		fs.Stats.TasksByState = map[string]int{}
 		for k, v := range fw.stats.TasksByState {
 			fs.Stats.TasksByState[k] = v

@@ -50,7 +50,9 @@ type AgentOptions struct {
 	ID        mezzo.AgentID // "" on first registration
 	Hostname  string
 	Resources string // Mesos text form
-	AutoRun   bool
+	// Attributes are reported at registration (AgentHTTPAttribute, say).
+	Attributes []mezzo.Attribute
+	AutoRun    bool
 	// Running are tasks to report on (re-)registration.
 	Running []*api.RunningTask
 	// DialOptions are added after insecure credentials (TLS or a bearer
@@ -72,7 +74,7 @@ func StartAgent(t testing.TB, addr string, o AgentOptions) *FakeAgent {
 	t.Cleanup(a.Kill)
 	res := mezzo.MustParseResources(o.Resources)
 	stream, err := a.client.Subscribe(ctx, &api.AgentSubscribeRequest{
-		Agent: &api.AgentInfo{AgentId: string(o.ID), Hostname: o.Hostname, Resources: api.ResourcesToProto(res)},
+		Agent: &api.AgentInfo{AgentId: string(o.ID), Hostname: o.Hostname, Resources: api.ResourcesToProto(res), Attributes: api.AttributesToProto(o.Attributes)},
 		Tasks: o.Running,
 	})
 	if err != nil {
