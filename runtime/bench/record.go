@@ -177,6 +177,20 @@ func (r *recorder) window(from, to time.Time) {
 	r.from, r.to = from, to
 }
 
+// live is how many tasks are running: reached TASK_RUNNING, not ended.
+func (r *recorder) live() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running - r.ended
+}
+
+// started is how many tasks reached TASK_RUNNING so far.
+func (r *recorder) started() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
+}
+
 // fail notes a driver call that failed or an Error callback.
 func (r *recorder) fail(msg string) {
 	r.mu.Lock()

@@ -1,0 +1,299 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/driver"
+	"github.com/mezzo-cluster/mezzo/runtime/master"
+)
+
+// ScalabilityConfig is one point of the scalability experiment (the Mesos
+// paper's Figure 10): Frameworks keep Agents busy with tasks of
+// TaskDurations; then probe frameworks, one at a time, each subscribe and
+// launch one task, and the overhead is measured.
+type ScalabilityConfig struct {
+	Agents     int
+	Frameworks int // default 200
+	// TaskDurations default exp:30s (the paper's 30 s average).
+	TaskDurations Dist
+	// AgentResources default cpus:2;mem:2048 (two slots: at most two
+	// tasks per agent); TaskResources default DefaultTaskResources.
+	AgentResources mezzo.Resources
+	TaskResources  mezzo.Resources
+	// Fill is the fraction of slots that must be busy before probing
+	// (default 0.95); FillTimeout bounds the wait (default 2 min), after
+	// which the probes run on whatever is busy (the row says how much).
+	Fill        float64
+	FillTimeout time.Duration
+	// Probes is how many probe frameworks run (default 3); the overhead
+	// reported is their median.
+	Probes int
+	// Window is how long the master's loop is watched, busy, before the
+	// probes, to take its CPU per decision (default 3 s).
+	Window        time.Duration
+	AgentsPerConn int
+	Seed          uint64
+	Master        master.Config
+	// Timeout bounds start-up; default 10 min.
+	Timeout time.Duration
+	Logger  *slog.Logger
+	// Progress, when set, hears what the point is doing.
+	Progress func(stage string)
+}
+
+func (c *ScalabilityConfig) withDefaults() error {
+	if c.Frameworks == 0 {
+		c.Frameworks = 200
+	}
+	if c.TaskDurations.Kind == "" {
+		c.TaskDurations = Dist{Kind: "exp", Mean: 30 * time.Second}
+	}
+	if c.AgentResources.IsEmpty() {
+		c.AgentResources = mezzo.MustParseResources("cpus:2;mem:2048")
+	}
+	if c.TaskResources.IsEmpty() {
+		c.TaskResources = DefaultTaskResources
+	}
+	if c.Fill == 0 {
+		c.Fill = 0.95
+	}
+	if c.FillTimeout <= 0 {
+		c.FillTimeout = 2 * time.Minute
+	}
+	if c.Probes <= 0 {
+		c.Probes = 3
+	}
+	if c.Window <= 0 {
+		c.Window = 3 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Progress == nil {
+		c.Progress = func(string) {}
+	}
+	switch {
+	case c.Agents <= 0:
+		return fmt.Errorf("bench: scalability with %d agents; need at least 1", c.Agents)
+	case c.Frameworks < 0:
+		return fmt.Errorf("bench: %d frameworks; need at least 1", c.Frameworks)
+	case c.Fill < 0 || c.Fill > 1:
+		return fmt.Errorf("bench: fill %.2f; want a fraction in [0, 1]", c.Fill)
+	case fits(c.AgentResources, c.TaskResources, 1) == 0:
+		return fmt.Errorf("bench: a task (%s) does not fit on an agent (%s)", c.TaskResources, c.AgentResources)
+	}
+	return nil
+}
+
+// ScalabilityRow is one measured point.
+type ScalabilityRow struct {
+	Agents     int `json:"agents"`
+	Frameworks int `json:"frameworks"`
+	Slots      int `json:"slots"`
+	// Busy is the fraction of slots running tasks when probing began.
+	Busy float64 `json:"busy"`
+	// OverheadMS is the median over the probes of subscribe → offer →
+	// launch → TASK_RUNNING at the probe's scheduler; the probe's task is
+	// a no-op whose own time is zero, so nothing is subtracted.
+	OverheadMS float64 `json:"overhead_ms"`
+	// OfferMS is the median subscribe → first offer part of it.
+	OfferMS     float64   `json:"offer_ms"`
+	OverheadsMS []float64 `json:"overheads_ms"`
+	// MasterMSPerDecision is the master loop's busy time per task placed,
+	// over Window while the fillers keep the cluster busy.
+	MasterMSPerDecision float64 `json:"master_ms_per_decision"`
+	// CycleMeanMS and CycleMaxMS are the allocation cycles in that window.
+	CycleMeanMS float64 `json:"alloc_cycle_mean_ms"`
+	CycleMaxMS  float64 `json:"alloc_cycle_max_ms"`
+	// AgentHeapBytes is the heap per agent (master side included) and
+	// HeapBytes the whole process's live heap while busy.
+	AgentHeapBytes float64 `json:"agent_heap_bytes"`
+	HeapBytes      float64 `json:"heap_bytes"`
+	// StartS and FillS are how long registering the agents and filling
+	// the cluster took.
+	StartS  float64 `json:"start_s"`
+	FillS   float64 `json:"fill_s"`
+	LoadAvg float64 `json:"load_avg"`
+}
+
+// RunScalability measures one point: it starts a cluster of cfg.Agents,
+// fills it, probes it and stops it.
+func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return ScalabilityRow{}, err
+	}
+	row := ScalabilityRow{Agents: cfg.Agents, Frameworks: cfg.Frameworks}
+	rec := newRecorder(1<<62, cfg.TaskResources, nil)
+	cfg.Progress(fmt.Sprintf("%d agents: registering", cfg.Agents))
+	t0 := time.Now()
+	startCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	c, err := StartCluster(startCtx, ClusterConfig{
+		Agents: cfg.Agents, AgentResources: cfg.AgentResources, AgentsPerConn: cfg.AgentsPerConn,
+		Master: cfg.Master, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return row, err
+	}
+	defer c.Stop()
+	row.StartS = time.Since(t0).Seconds()
+	row.AgentHeapBytes = c.AgentHeapBytes
+	row.Slots = cfg.Agents * fits(cfg.AgentResources, cfg.TaskResources, 1<<30)
+
+	cfg.Progress(fmt.Sprintf("%d agents: filling %d slots", cfg.Agents, row.Slots))
+	t1 := time.Now()
+	var drivers []*driver.Driver
+	defer func() {
+		for _, d := range drivers {
+			_ = d.Stop(false)
+		}
+	}()
+	for i := 0; i < cfg.Frameworks; i++ {
+		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
+		l := &launcher{name: fmt.Sprintf("fill%d", i), quota: 1 << 62, need: cfg.TaskResources, rec: rec,
+			sample: func() time.Duration { return cfg.TaskDurations.Sample(rng) }}
+		d, err := driver.New(driver.Config{Master: c.Addr, Framework: mezzo.FrameworkInfo{Name: l.name}, Seed: uint64(i), Logger: cfg.Logger}, l)
+		if err != nil {
+			return row, err
+		}
+		if err := d.Start(ctx); err != nil {
+			return row, err
+		}
+		drivers = append(drivers, d)
+	}
+	want := int(cfg.Fill * float64(row.Slots))
+	deadline := time.Now().Add(cfg.FillTimeout)
+	for rec.live() < want && time.Now().Before(deadline) {
+		if err := sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+			return row, err
+		}
+	}
+	row.FillS = time.Since(t1).Seconds()
+	row.Busy = float64(rec.live()) / float64(row.Slots)
+
+	cfg.Progress(fmt.Sprintf("%d agents: watching the master for %v", cfg.Agents, cfg.Window))
+	loop0, placed0 := c.Master.LoopStats(), rec.started()
+	if err := sleepUntil(ctx, time.Now().Add(cfg.Window)); err != nil {
+		return row, err
+	}
+	loop, placed := c.Master.LoopStats().Sub(loop0), rec.started()-placed0
+	if placed > 0 {
+		row.MasterMSPerDecision = ms(loop.Busy()) / float64(placed)
+	}
+	if loop.Cycles > 0 {
+		row.CycleMeanMS = ms(loop.CycleTime) / float64(loop.Cycles)
+	}
+	row.CycleMaxMS = ms(loop.MaxCycle)
+	var mstats runtime.MemStats
+	runtime.ReadMemStats(&mstats)
+	row.HeapBytes = float64(mstats.HeapAlloc)
+
+	var overheads, offers []float64
+	for i := 0; i < cfg.Probes; i++ {
+		cfg.Progress(fmt.Sprintf("%d agents: probe %d of %d", cfg.Agents, i+1, cfg.Probes))
+		o, off, err := probe(ctx, c.Addr, fmt.Sprintf("probe%d", i), cfg.TaskResources, cfg.Logger)
+		if err != nil {
+			return row, err
+		}
+		overheads, offers = append(overheads, ms(o)), append(offers, ms(off))
+	}
+	row.OverheadsMS = overheads
+	row.OverheadMS, row.OfferMS = median(overheads), median(offers)
+	row.LoadAvg = loadAvg()
+	return row, nil
+}
+
+// probe subscribes a framework that launches one no-op task on its first
+// offer that fits, and returns subscribe → TASK_RUNNING and subscribe →
+// first offer.
+func probe(ctx context.Context, addr, name string, need mezzo.Resources, log *slog.Logger) (total, offer time.Duration, err error) {
+	p := &prober{need: need, done: make(chan struct{})}
+	d, err := driver.New(driver.Config{Master: addr, Framework: mezzo.FrameworkInfo{Name: name}, Logger: log}, p)
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := d.Start(ctx); err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = d.Stop(false) }()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	case <-time.After(time.Minute):
+		return 0, 0, fmt.Errorf("bench: probe %s not running after a minute", name)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running.Sub(start), p.offered.Sub(start), nil
+}
+
+// prober is the probe framework.
+type prober struct {
+	need mezzo.Resources
+	done chan struct{}
+
+	mu               sync.Mutex
+	offered, running time.Time
+	launched         bool
+}
+
+func (p *prober) Registered(mezzo.Driver, mezzo.FrameworkID) {}
+
+func (p *prober) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
+	now := time.Now()
+	p.mu.Lock()
+	if p.offered.IsZero() {
+		p.offered = now
+	}
+	p.mu.Unlock()
+	for _, o := range offers {
+		if p.launched || fits(o.Resources, p.need, 1) == 0 {
+			_ = d.DeclineOffer(o.ID, mezzo.Filters{Refuse: time.Minute})
+			continue
+		}
+		p.launched = true
+		_ = d.LaunchTasks([]mezzo.OfferID{o.ID}, []mezzo.TaskInfo{{ID: "probe", Name: "probe", AgentID: o.AgentID, Resources: p.need}}, mezzo.Filters{Refuse: time.Minute})
+	}
+}
+
+func (p *prober) StatusUpdate(_ mezzo.Driver, st mezzo.TaskStatus) {
+	if st.State != mezzo.TaskRunning {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running.IsZero() {
+		p.running = time.Now()
+		close(p.done)
+	}
+}
+
+func (p *prober) OfferRescinded(mezzo.Driver, mezzo.OfferID)                             {}
+func (p *prober) FrameworkMessage(mezzo.Driver, mezzo.ExecutorID, mezzo.AgentID, []byte) {}
+func (p *prober) AgentLost(mezzo.Driver, mezzo.AgentID)                                  {}
+func (p *prober) Error(mezzo.Driver, string)                                             {}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
