@@ -32,6 +32,14 @@ func commands() map[string]command {
 		"experiment": {summary: "reproduce one of the paper's experiments", run: runExperiment},
 		"bench":      {summary: "benchmarks (allocator, launch throughput)", run: runBench},
 		"certs":      {summary: "certs init DIR: a CA and certificates for a test cluster", run: runCerts},
+		"status":     {summary: "cluster summary from a master's HTTP server (--master-http)", run: runStatus},
+		"agents":     {summary: "list agents (table, or --json)", run: runAgents},
+		"frameworks": {summary: "list frameworks (table, or --json)", run: runFrameworks},
+		"tasks":      {summary: "list tasks, filtered by --framework, --agent, --state", run: runTasks},
+		"kill":       {summary: "kill TASK: kill a task (--wait to see it end)", run: runKill},
+		"logs":       {summary: "logs TASK: a task's stdout (--stderr) from its sandbox, --follow", run: runLogs},
+		"drain":      {summary: "drain AGENT: no new offers there; its frameworks are asked to move their tasks", run: runDrain},
+		"undrain":    {summary: "undrain AGENT: end a drain, offers resume", run: runUndrain},
 		"executor":   {summary: "run an executor process (started by agents)", run: runExecutor, hidden: true},
 	}
 }
