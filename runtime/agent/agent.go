@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/isolation"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Agent is one mezzo agent. Create it with New and drive it with Run.
@@ -33,6 +35,8 @@ type Agent struct {
 
 	lis      net.Listener // ExecutorAPI, nil when emulated
 	endpoint string
+	execTLS  *tls.Config // the ExecutorAPI's (executortls.go)
+	execCA   []byte      // PEM of the CA executors verify it with
 
 	mu         sync.Mutex
 	id         mezzo.AgentID
@@ -141,6 +145,11 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("agent: executor API listen %q: %w", cfg.Listen, err)
 		}
 		a.lis, a.endpoint = lis, lis.Addr().String()
+		if err := a.setupExecutorTLS(lis); err != nil {
+			_ = lis.Close()
+			a.closeConn()
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -168,7 +177,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var srv *grpc.Server
 	if a.lis != nil {
-		srv = grpc.NewServer()
+		srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(a.execTLS)))
 		api.RegisterExecutorAPIServer(srv, &executorServer{a: a})
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = srv.Serve(a.lis) }()

@@ -25,6 +25,10 @@
 //     Config.ExecutorPath (default: its own binary) with
 //     Config.ExecutorArgs + "--kind", "command"; the binary serves that with
 //     executor.RunKind and an explicit registry of kinds.
+//   - Serves executors the ExecutorAPI over TLS 1.3, with a certificate from
+//     a CA of its own kept in WorkDir (executortls.go); each sandbox gets
+//     the CA as agent-ca.crt (MEZZO_AGENT_CA) and each executor a token of
+//     its own, checked on every call.
 //   - Delivers status updates at least once: every update is appended to a
 //     per-task file under WorkDir/status before the executor is told it is
 //     stored, and the head of each task's updates is resent (backoff from

@@ -163,8 +163,13 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	if info.Command != nil {
 		cmd.Env = append(cmd.Env, info.Command.Env...)
 	}
+	caFile, err := a.writeSandboxCA(sandbox)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Env = append(cmd.Env,
 		executor.EnvAgentEndpoint+"="+a.endpoint,
+		executor.EnvAgentCA+"="+caFile,
 		executor.EnvFrameworkID+"="+string(fwID),
 		executor.EnvExecutorID+"="+string(info.ID),
 		executor.EnvExecutorToken+"="+ex.token,

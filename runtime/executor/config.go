@@ -14,6 +14,10 @@ const (
 	EnvExecutorID    = "MEZZO_EXECUTOR_ID"
 	EnvExecutorToken = "MEZZO_EXECUTOR_TOKEN"
 	EnvSandbox       = "MEZZO_SANDBOX"
+	// EnvAgentCA names a PEM file with the CA the agent's ExecutorAPI
+	// certificate chains to; unset, the executor dials without TLS (an
+	// agent of a version before TLS).
+	EnvAgentCA = "MEZZO_AGENT_CA"
 )
 
 // Config says where an executor's agent is and who the executor is.
@@ -23,6 +27,9 @@ type Config struct {
 	ExecutorID  string
 	Token       string
 	Sandbox     string
+	// AgentCA is the PEM file the agent's certificate is verified
+	// against; "" dials without TLS.
+	AgentCA string
 	// ReconnectTimeout bounds how long Run keeps trying to (re)subscribe
 	// when the agent is unreachable; 0 means 15 s.
 	ReconnectTimeout time.Duration
@@ -38,6 +45,7 @@ func ConfigFromEnv() (Config, error) {
 		ExecutorID:  os.Getenv(EnvExecutorID),
 		Token:       os.Getenv(EnvExecutorToken),
 		Sandbox:     os.Getenv(EnvSandbox),
+		AgentCA:     os.Getenv(EnvAgentCA),
 	}
 	for _, v := range []struct{ name, val string }{
 		{EnvAgentEndpoint, c.Endpoint}, {EnvFrameworkID, c.FrameworkID},

@@ -4,8 +4,10 @@
 // An agent starts each executor as a process with these environment
 // variables (see [ConfigFromEnv]): MEZZO_AGENT_ENDPOINT (the agent's
 // ExecutorAPI address), MEZZO_FRAMEWORK_ID, MEZZO_EXECUTOR_ID,
-// MEZZO_EXECUTOR_TOKEN (a per-executor secret the agent checks on every call)
-// and MEZZO_SANDBOX (the executor's working directory). The process then
+// MEZZO_EXECUTOR_TOKEN (a per-executor secret the agent checks on every call),
+// MEZZO_SANDBOX (the executor's working directory) and MEZZO_AGENT_CA (a PEM
+// file in the sandbox: the CA of the agent's TLS certificate, which Run
+// verifies; unset, Run dials without TLS). The process then
 // calls
 //
 //	cfg, err := executor.ConfigFromEnv()

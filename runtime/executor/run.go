@@ -13,8 +13,10 @@ import (
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -34,7 +36,15 @@ func Run(ctx context.Context, cfg Config, exec mezzo.Executor) error {
 		log = slog.Default()
 	}
 	log = log.With("framework", cfg.FrameworkID, "executor", cfg.ExecutorID)
-	conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if cfg.AgentCA != "" {
+		tc, err := security.ClientCAOnlyTLS(cfg.AgentCA)
+		if err != nil {
+			return fmt.Errorf("executor: %s: %w", EnvAgentCA, err)
+		}
+		creds = credentials.NewTLS(tc)
+	}
+	conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("executor: agent endpoint %q: %w", cfg.Endpoint, err)
 	}
