@@ -24,6 +24,10 @@ import (
 // NAME.svg; `report` assembles reports/README.md from its template and the
 // fragments.
 func runExperiment(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "scalability" {
+		// The real runtime's experiment has its own flags (--agents, --sim).
+		return runScalabilityExperiment(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
 	out := fs.String("out", "reports/figures", "directory for NAME.csv, NAME.md, NAME.png and NAME.svg")
 	asJSON := fs.Bool("json", false, `print {"experiment":NAME,"rows":[...]} on stdout`)

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo/reports"
+	"github.com/mezzo-cluster/mezzo/runtime/bench"
+	"github.com/mezzo-cluster/mezzo/sim/experiments"
+)
+
+// scalabilityRow is one point of `mezzo experiment scalability`, real
+// (runtime, wall time) or sim (simulator, virtual time).
+type scalabilityRow struct {
+	Mode                string  `json:"mode"`
+	Agents              int     `json:"agents"`
+	Frameworks          int     `json:"frameworks"`
+	Slots               int     `json:"slots"`
+	Busy                float64 `json:"busy"`
+	OverheadMS          float64 `json:"overhead_ms"`
+	OfferMS             float64 `json:"offer_ms"`
+	MasterMSPerDecision float64 `json:"master_ms_per_decision"`
+	CycleMeanMS         float64 `json:"alloc_cycle_mean_ms"`
+	CycleMaxMS          float64 `json:"alloc_cycle_max_ms"`
+	AgentHeapKiB        float64 `json:"agent_heap_kib"`
+	HeapMiB             float64 `json:"heap_mib"`
+	StartS              float64 `json:"start_s"`
+	FillS               float64 `json:"fill_s"`
+	WallS               float64 `json:"wall_s"`
+	LoadAvg             float64 `json:"load_avg"`
+}
+
+// runScalabilityExperiment is `mezzo experiment scalability`: the Mesos
+// paper's scalability figure against the real runtime (emulated agents)
+// and, with --sim, the simulator; CSV, PNG/SVG and optionally JSON.
+func runScalabilityExperiment(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("experiment scalability", flag.ContinueOnError)
+	agentsFlag := fs.String("agents", "5000,10000,20000,50000", "comma-separated cluster sizes")
+	frameworks := fs.Int("frameworks", 200, "frameworks keeping the cluster busy")
+	out := fs.String("out", "reports/figures", "directory for scalability.csv, .png, .svg")
+	asJSON := fs.Bool("json", false, `print {"experiment":"scalability","rows":[...]} on stdout`)
+	withSim := fs.Bool("sim", false, "also run the same shape in the simulator (real allocator, virtual time); both curves on one plot")
+	real := fs.Bool("real", true, "run against the real runtime (--real=false with --sim: simulator only)")
+	dist := fs.String("task-durations", "exp:30s", "the fillers' task durations (real runs): fixed:D, normal:MEAN,STDDEV or exp:MEAN")
+	probes := fs.Int("probes", 3, "probe frameworks per point (the median is reported)")
+	fillTimeout := fs.Duration("fill-timeout", 2*time.Minute, "longest wait for 95% of the slots to be busy")
+	seed := fs.Uint64("seed", 1, "seed of task durations")
+	prof := profileFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var sizes []int
+	for _, s := range strings.Split(*agentsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--agents: %q is not a positive number of agents", s)
+		}
+		sizes = append(sizes, n)
+	}
+	d, err := bench.ParseDist(*dist)
+	if err != nil {
+		return fmt.Errorf("--task-durations: %w", err)
+	}
+	if !*real && !*withSim {
+		return errors.New("--real=false without --sim runs nothing")
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	stop, err := prof.start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop() }()
+
+	var rows []scalabilityRow
+	save := func() error { return writeScalability(*out, rows) }
+	say := func(s string) { fmt.Fprintf(os.Stderr, "scalability: %s\n", s) }
+	if *withSim {
+		for _, n := range sizes {
+			say(fmt.Sprintf("%d agents: simulating", n))
+			r, err := experiments.SimulateScalability(experiments.ScalabilityConfig{Agents: n, Frameworks: *frameworks, Probes: *probes, TaskMean: d.Mean, Seed: *seed})
+			if err != nil {
+				return err
+			}
+			rows = append(rows, scalabilityRow{Mode: "sim", Agents: n, Frameworks: r.Frameworks, Slots: r.Slots, Busy: r.Busy, OverheadMS: r.OverheadMS, WallS: r.WallS})
+			if err := save(); err != nil {
+				return err
+			}
+		}
+	}
+	if *real {
+		for _, n := range sizes {
+			start := time.Now()
+			r, err := bench.RunScalability(ctx, bench.ScalabilityConfig{
+				Agents: n, Frameworks: *frameworks, TaskDurations: d, Probes: *probes, FillTimeout: *fillTimeout, Seed: *seed, Progress: say,
+			})
+			if err != nil {
+				return fmt.Errorf("%d agents: %w", n, err)
+			}
+			rows = append(rows, scalabilityRow{Mode: "real", Agents: n, Frameworks: r.Frameworks, Slots: r.Slots, Busy: r.Busy,
+				OverheadMS: r.OverheadMS, OfferMS: r.OfferMS, MasterMSPerDecision: r.MasterMSPerDecision,
+				CycleMeanMS: r.CycleMeanMS, CycleMaxMS: r.CycleMaxMS, AgentHeapKiB: r.AgentHeapBytes / 1024, HeapMiB: r.HeapBytes / (1 << 20),
+				StartS: r.StartS, FillS: r.FillS, WallS: time.Since(start).Seconds(), LoadAvg: r.LoadAvg})
+			say(fmt.Sprintf("%d agents: overhead %.1f ms (offer %.1f ms), master %.3f ms per decision, %.1f KiB per agent, took %v",
+				n, r.OverheadMS, r.OfferMS, r.MasterMSPerDecision, r.AgentHeapBytes/1024, time.Since(start).Round(time.Second)))
+			if err := save(); err != nil {
+				return err
+			}
+		}
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(struct {
+			Experiment string           `json:"experiment"`
+			Rows       []scalabilityRow `json:"rows"`
+		}{"scalability", rows})
+	}
+	fmt.Fprintf(os.Stderr, "scalability: wrote %s.{csv,png,svg}\n", filepath.Join(*out, "scalability"))
+	return nil
+}
+
+// writeScalability writes the rows so far as CSV and the figure: overhead
+// against cluster size, real and simulated, with the paper's approximate
+// curve dashed.
+func writeScalability(dir string, rows []scalabilityRow) error {
+	t, err := reports.TableOf(rows)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "scalability.csv"))
+	if err != nil {
+		return err
+	}
+	if err := t.WriteCSV(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	var lines []reports.Series
+	for _, mode := range []string{"real", "sim"} {
+		s := reports.Series{Name: map[string]string{"real": "mezzo runtime (emulated agents)", "sim": "simulator (virtual time)"}[mode]}
+		for _, r := range rows {
+			if r.Mode == mode {
+				s.X, s.Y = append(s.X, float64(r.Agents)), append(s.Y, r.OverheadMS)
+			}
+		}
+		if len(s.X) > 0 {
+			lines = append(lines, s)
+		}
+	}
+	// Read off the paper's Figure 10: about 0.14 s at 1,000 slaves and
+	// 0.75 s at 50,000.
+	lines = append(lines, reports.Series{Name: "Mesos paper (approx.)", X: []float64{1000, 50000}, Y: []float64{140, 750}, Dashed: true})
+	return reports.Figure{Panels: []reports.Panel{{
+		Title: "Scheduling overhead of one task, cluster busy (200 frameworks, 30 s tasks)", XLabel: "agents", YLabel: "overhead (ms)", LogX: true,
+		Lines: lines,
+	}}}.Save(filepath.Join(dir, "scalability"))
+}
