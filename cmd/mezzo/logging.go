@@ -27,9 +27,6 @@ func addLogFlags(fs *flag.FlagSet, level string) logFlags {
 // logger builds the logger the flags ask for, on stderr.
 func (f logFlags) logger() (*slog.Logger, error) { return buildLogger(os.Stderr, *f.format, *f.level) }
 
-// newLogger is a text logger on stderr at the named level.
-func newLogger(level string) (*slog.Logger, error) { return buildLogger(os.Stderr, "text", level) }
-
 // buildLogger makes a slog logger writing format ("text" or "json") to w
 // at level. The runtime packages log framework, agent, task, executor and
 // offer IDs as attributes (framework=…, agent=…, task=…), which the json
