@@ -261,9 +261,6 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 		if msg == "" {
 			msg = m.authorizeTaskUser(fw, &t)
 		}
-		if msg == "" {
-			msg = m.authorizeTaskUser(fw, &t)
-		}
 		if msg == "" && t.Executor != nil {
 			exKey = execKey{fw: fw.id, id: t.Executor.ID}
 			_, running := ag.executors[exKey]
