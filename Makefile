@@ -34,8 +34,32 @@ figures: build
 	$(BIN)/mezzo experiment all --out reports/figures
 	$(BIN)/mezzo experiment report --template reports/README.tmpl.md --out reports/figures --report reports/README.md
 
+# A fixed small set CI can compare with bench-compare: the offer-latency
+# benchmark (100 emulated agents, real master), the allocator's cycles and
+# the simulator's engine, BENCH_COUNT runs each (benchstat wants >= 6), into
+# bench/latest.txt. About 3 minutes on 2 cores.
+BENCH_COUNT     ?= 6
+BENCH_THRESHOLD ?= 0.2
+BENCHSTAT_VERSION := v0.0.0-20250813145418-2f7363a06fe1
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./alloc/ ./sim/
+	@mkdir -p bench
+	{ $(GO) test -run '^$$' -bench 'BenchmarkOffers' -benchtime 1x -count $(BENCH_COUNT) ./runtime/bench/ && \
+	  $(GO) test -run '^$$' -bench 'BenchmarkDeclineOffers|BenchmarkOneTask|BenchmarkAddAgents' -benchtime 5x -benchmem -count $(BENCH_COUNT) ./alloc/ && \
+	  $(GO) test -run '^$$' -bench 'BenchmarkEngine$$' -benchmem -count $(BENCH_COUNT) ./sim/ ; } > bench/latest.txt.tmp
+	mv bench/latest.txt.tmp bench/latest.txt
+	@echo "wrote bench/latest.txt"
+
+$(BIN)/benchstat:
+	GOBIN=$(BIN) GOFLAGS=-mod=mod $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+# make bench-compare OLD=base.txt NEW=bench/latest.txt: benchstat's table,
+# then fail when a gated metric (mezzo bench compare --help) got worse by
+# more than BENCH_THRESHOLD or by more than the runs' own spread.
+.PHONY: bench-compare
+bench-compare: build $(BIN)/benchstat
+	@test -n "$(OLD)" -a -n "$(NEW)" || { echo "usage: make bench-compare OLD=file NEW=file"; exit 2; }
+	$(BIN)/benchstat $(OLD) $(NEW)
+	$(BIN)/mezzo bench compare --threshold $(BENCH_THRESHOLD) $(OLD) $(NEW)
 
 # Protobuf code generation for runtime/api. protoc comes from Debian's
 # protobuf-compiler (apt-get install -y protobuf-compiler); the Go plugins are

@@ -22,7 +22,7 @@ import (
 
 func runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(os.Stderr, "usage: mezzo bench launch|offers [flags]\n\n  launch  task launch throughput and offer latency through a real master and emulated agents\n  offers  offer latency below saturation over a time window (JSON and Go benchmark format for benchstat)")
+		fmt.Fprintln(os.Stderr, "usage: mezzo bench launch|offers [flags]\n\n  launch  task launch throughput and offer latency through a real master and emulated agents\n  offers  offer latency below saturation over a time window (JSON and Go benchmark format for benchstat)\n  compare OLD NEW: fail when a gated metric got worse beyond noise (make bench-compare)")
 		if len(args) == 0 {
 			return errors.New("no benchmark named")
 		}
@@ -33,8 +33,10 @@ func runBench(ctx context.Context, args []string) error {
 		return runBenchLaunch(ctx, args[1:])
 	case "offers":
 		return runBenchOffers(ctx, args[1:])
+	case "compare":
+		return runBenchCompare(args[1:])
 	default:
-		return fmt.Errorf("unknown benchmark %q (known: launch, offers)", args[0])
+		return fmt.Errorf("unknown benchmark %q (known: launch, offers, compare)", args[0])
 	}
 }
 

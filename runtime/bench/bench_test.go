@@ -46,3 +46,31 @@ func BenchmarkLaunch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOffers runs the offer-latency benchmark at a small size (100
+// agents of two slots, two frameworks, normal(1s, 250ms) tasks: 200 tasks/s
+// offered, well below saturation) for a 3 s window per iteration, and
+// reports its figures under the same names as `mezzo bench offers
+// --bench-format`. Run with -benchtime 1x and -count for benchstat (make
+// bench does).
+func BenchmarkOffers(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		res, err := RunOffers(context.Background(), OffersConfig{
+			Agents: 100, Frameworks: 2, Duration: 3 * time.Second, Warmup: time.Second,
+			TaskDurations: Dist{Kind: "normal", Mean: time.Second, Stddev: 250 * time.Millisecond}, Seed: uint64(i + 1),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == b.N-1 {
+			b.ReportMetric(res.OfferLatency.P50, "offer-p50-ms")
+			b.ReportMetric(res.OfferLatency.P99, "offer-p99-ms")
+			b.ReportMetric(res.LaunchLatency.P99, "launch-p99-ms")
+			b.ReportMetric(res.TasksPerS, "tasks/s")
+			b.ReportMetric(res.CycleMeanMS, "cycle-mean-ms")
+			b.ReportMetric(res.MasterMSPerTask, "master-ms/task")
+			b.ReportMetric(res.CPUPerTaskMS, "cpu-ms/task")
+			b.ReportMetric(res.AgentHeapBytes, "heap-B/agent")
+		}
+	}
+}
