@@ -39,6 +39,10 @@ type ClusterConfig struct {
 	OnTerminalUpdate func(agent mezzo.AgentID, task mezzo.TaskID, at time.Time)
 }
 
+// DefaultPingInterval is the master's ping interval in benchmark clusters
+// unless ClusterConfig.Master sets one.
+const DefaultPingInterval = 15 * time.Second
+
 // Cluster is a running master with its emulated agents.
 type Cluster struct {
 	Master *master.Master
@@ -76,6 +80,13 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	mcfg := cfg.Master
 	if mcfg.Listen == "" {
 		mcfg.Listen = "127.0.0.1:0"
+	}
+	if mcfg.PingInterval == 0 {
+		// Mesos's agent_ping_timeout (15 s, five misses allowed). The
+		// master's own default, 1 s, costs a ping event, a Pong call and a
+		// loop turn per agent per second: at 5,000 agents that alone took
+		// the benchmark's whole share of the machine.
+		mcfg.PingInterval = DefaultPingInterval
 	}
 	if mcfg.Logger == nil {
 		mcfg.Logger = cfg.Logger
