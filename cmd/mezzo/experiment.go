@@ -28,6 +28,10 @@ func runExperiment(ctx context.Context, args []string) error {
 		// The real runtime's experiment has its own flags (--agents, --sim).
 		return runScalabilityExperiment(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "failover" {
+		// A real-runtime experiment (runtime/failover), not a simulated one.
+		return runFailoverExperiment(ctx, args[1:])
+	}
 	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
 	out := fs.String("out", "reports/figures", "directory for NAME.csv, NAME.md, NAME.png and NAME.svg")
 	asJSON := fs.Bool("json", false, `print {"experiment":NAME,"rows":[...]} on stdout`)

@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -186,6 +188,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.resendLoop(ctx) }()
 
 	delay := a.cfg.ReconnectDelay
+	seed := fnv.New64a()
+	_, _ = seed.Write([]byte(a.cfg.Hostname))
+	jitter := mrand.New(mrand.NewPCG(seed.Sum64(), uint64(time.Now().UnixNano())))
 	for ctx.Err() == nil {
 		tried := ""
 		if a.mc != nil {
@@ -203,6 +208,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			if next := a.mc.Failed(ctx, tried, err); next != tried {
 				wait = 0 // another master to try (the leader a standby named)
 			}
+		}
+		// Jitter (half to the full wait): agents that lost the same master
+		// at once must not come back in lockstep.
+		if wait > 0 {
+			wait = wait/2 + time.Duration(jitter.Int64N(int64(wait/2)+1))
 		}
 		a.log.Warn("lost the master; re-subscribing", "agent", string(a.ID()), "err", err, "after", wait)
 		select {

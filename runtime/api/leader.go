@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
@@ -97,12 +98,14 @@ func DialMasters(addrs []string, opts ...grpc.DialOption) (*MasterConn, error) {
 	scheme := fmt.Sprintf("mezzo-masters-%d", masterSchemeSeq.Add(1))
 	r := manual.NewBuilderWithScheme(scheme)
 	r.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: list[0]}}})
-	all := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(r)}, opts...)
+	c := &MasterConn{r: r, addrs: list, next: 1 % len(list), dead: map[string]time.Time{}}
+	all := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(r),
+		grpc.WithChainStreamInterceptor(c.awaitStream)}, opts...)
 	conn, err := grpc.NewClient(scheme+":///masters", all...)
 	if err != nil {
 		return nil, fmt.Errorf("api: masters %v: %w", list, err)
 	}
-	c := &MasterConn{conn: conn, r: r, addrs: list, next: 1 % len(list), dead: map[string]time.Time{}}
+	c.conn = conn
 	c.current.Store(&list[0])
 	return c, nil
 }
@@ -160,3 +163,53 @@ func (c *MasterConn) Failed(ctx context.Context, tried string, err error) string
 
 // Close closes the connection.
 func (c *MasterConn) Close() error { return c.conn.Close() }
+
+// AwaitLeaderKey is the request metadata with which a client that has just
+// lost the leader asks a standby to hold its subscription (value: the
+// longest wait, in milliseconds) until the standby leads, rather than
+// answering Unavailable at once. After a crash every agent and framework
+// then re-subscribes the moment the standby is elected, instead of
+// polling it: re-registration is one burst, not a retry schedule.
+const AwaitLeaderKey = "mezzo-await-leader"
+
+// awaitWait is the wait a MasterConn asks for: the lease of a crashed
+// leader runs out within a few seconds.
+const awaitWait = 3 * time.Second
+
+// awaitStream asks for AwaitLeaderKey on streams opened while a master
+// this connection used recently failed.
+func (c *MasterConn) awaitStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if c.leaderLost() {
+		ctx = metadata.AppendToOutgoingContext(ctx, AwaitLeaderKey, fmt.Sprint(awaitWait.Milliseconds()))
+	}
+	return streamer(ctx, desc, cc, method, opts...)
+}
+
+func (c *MasterConn) leaderLost() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.dead {
+		if time.Since(t) < deadFor {
+			return true
+		}
+	}
+	return false
+}
+
+// AwaitLeaderFrom is the wait a client asked for with AwaitLeaderKey in
+// the incoming metadata of ctx (0 when none, or malformed).
+func AwaitLeaderFrom(ctx context.Context) time.Duration {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return 0
+	}
+	v := md.Get(AwaitLeaderKey)
+	if len(v) == 0 {
+		return 0
+	}
+	var ms int64
+	if _, err := fmt.Sscan(v[0], &ms); err != nil || ms < 0 {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
+}

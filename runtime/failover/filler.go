@@ -2,6 +2,7 @@ package failover
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -9,19 +10,42 @@ import (
 )
 
 // filler is a framework that launches want long tasks (cpus 1, mem 512)
-// and then declines everything.
+// and then declines everything. A task that ends (lost in a leader change
+// during the fill, say) is replaced, so the cluster fills whatever
+// happens on the way; ended counts them, so a run can tell whether the
+// failover lost any.
 type filler struct {
 	name string
 	want int
 
 	mu       sync.Mutex
-	launched int
+	launched int // launched and not ended
+	seq      int
+	ended    int
 	running  map[mezzo.TaskID]bool
+	pending  map[mezzo.TaskID]bool // launched, no update yet
 }
 
 var taskRes = mezzo.MustParseResources("cpus:1;mem:512")
 
-func (f *filler) Registered(mezzo.Driver, mezzo.FrameworkID) {}
+// Registered (also after a re-subscription) asks, a little later, for
+// the state of tasks launched without an update since: a launch that a
+// leader accepted just before it died never reached an agent, and only
+// reconciliation tells the framework so (TASK_LOST), as in Mesos.
+func (f *filler) Registered(d mezzo.Driver, _ mezzo.FrameworkID) {
+	d.AfterFunc(3*time.Second, func() {
+		f.mu.Lock()
+		var ask []mezzo.TaskStatus
+		for id := range f.pending {
+			ask = append(ask, mezzo.TaskStatus{TaskID: id})
+		}
+		f.mu.Unlock()
+		sort.Slice(ask, func(i, j int) bool { return ask[i].TaskID < ask[j].TaskID })
+		if len(ask) > 0 {
+			_ = d.ReconcileTasks(ask)
+		}
+	})
+}
 
 func (f *filler) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 	f.mu.Lock()
@@ -30,9 +54,15 @@ func (f *filler) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 		var tasks []mezzo.TaskInfo
 		left := o.Resources
 		for f.launched < f.want && left.Contains(taskRes) {
-			tasks = append(tasks, mezzo.TaskInfo{ID: mezzo.TaskID(fmt.Sprintf("%s-t%06d", f.name, f.launched)), Resources: taskRes, Duration: 24 * time.Hour})
+			id := mezzo.TaskID(fmt.Sprintf("%s-t%06d", f.name, f.seq))
+			if f.pending == nil {
+				f.pending = map[mezzo.TaskID]bool{}
+			}
+			f.pending[id] = true
+			tasks = append(tasks, mezzo.TaskInfo{ID: id, Resources: taskRes, Duration: 24 * time.Hour})
 			left = left.Sub(taskRes)
 			f.launched++
+			f.seq++
 		}
 		if len(tasks) == 0 {
 			_ = d.DeclineOffer(o.ID, mezzo.Filters{Refuse: time.Hour})
@@ -44,13 +74,29 @@ func (f *filler) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 
 func (f *filler) OfferRescinded(mezzo.Driver, mezzo.OfferID) {}
 
-func (f *filler) StatusUpdate(_ mezzo.Driver, s mezzo.TaskStatus) {
+func (f *filler) StatusUpdate(d mezzo.Driver, s mezzo.TaskStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.running == nil {
 		f.running = map[mezzo.TaskID]bool{}
 	}
-	f.running[s.TaskID] = s.State == mezzo.TaskRunning
+	delete(f.pending, s.TaskID)
+	if was, ok := f.running[s.TaskID]; s.State.Terminal() && (!ok || was) {
+		f.running[s.TaskID] = false
+		f.launched--
+		f.ended++
+		_ = d.ReviveOffers() // the declines refused for an hour
+		return
+	}
+	if !s.State.Terminal() {
+		f.running[s.TaskID] = true
+	}
+}
+
+func (f *filler) endedTasks() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ended
 }
 
 func (f *filler) FrameworkMessage(mezzo.Driver, mezzo.ExecutorID, mezzo.AgentID, []byte) {}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type haState struct {
 	hint       atomic.Pointer[api.LeaderHint]
 	crashed    atomic.Bool
 	epochA     atomic.Int64
+	// elected is closed when this master next becomes leader (then
+	// replaced), releasing the subscriptions parked on it (awaitLeading).
+	elected atomic.Pointer[chan struct{}]
 
 	// Loop-owned.
 	leader     bool
@@ -59,6 +63,12 @@ type haState struct {
 	registered map[string]struct{} // agent IDs in the registry
 	rec        *recovery
 	last       RecoveryStats
+}
+
+func (h *haState) init(enabled bool) {
+	h.enabled = enabled
+	ch := make(chan struct{})
+	h.elected.Store(&ch)
 }
 
 // leaderValue is the election value: where clients reach the leader.
@@ -94,6 +104,65 @@ func (m *Master) acting(now time.Time) bool {
 		return true
 	}
 	return m.ha.leader && now.UnixNano() < m.ha.validUntil.Load()
+}
+
+// maxPark bounds how long a standby holds a subscription for its client
+// (api.AwaitLeaderKey).
+const maxPark = 5 * time.Second
+
+// awaitLeading parks a subscription at a standby whose client asked for
+// it (api.AwaitLeaderKey: the leader it knew is gone) until this master is
+// elected, the wait ends or the client goes. The caller then handles the
+// call as usual: as leader, or with Unavailable and the hint.
+func (m *Master) awaitLeading(ctx context.Context) {
+	if !m.ha.enabled {
+		return
+	}
+	if m.Leader() {
+		m.awaitActing(ctx)
+		return
+	}
+	d := min(api.AwaitLeaderFrom(ctx), maxPark)
+	if d <= 0 {
+		return
+	}
+	ch := m.ha.elected.Load()
+	if ch == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-*ch:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-m.done:
+	}
+}
+
+// awaitActing holds a subscription to a leader whose acting window closed
+// after a slow lease renewal (election.go) for up to one lease TTL, until
+// a renewal reopens it. Refusing instead sends every client into a retry
+// loop, and that load is what slows the renewals.
+func (m *Master) awaitActing(ctx context.Context) {
+	deadline := time.Now().Add(m.cfg.HA.LeaseTTL)
+	for time.Now().UnixNano() >= m.ha.validUntil.Load() && m.Leader() && time.Now().Before(deadline) {
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		case <-m.done:
+			return
+		}
+	}
+}
+
+// announceElected releases the parked subscriptions. Loop only.
+func (m *Master) announceElected() {
+	next := make(chan struct{})
+	if old := m.ha.elected.Swap(&next); old != nil {
+		close(*old)
+	}
 }
 
 // notLeader is the answer of a master that does not act as leader.
@@ -135,8 +204,8 @@ func (m *Master) startHA(ctx context.Context, addr string) error {
 // or ctx ends, step down.
 func (m *Master) term(ctx context.Context, adv string) error {
 	cfg := m.cfg.HA
-	ttl := int64((cfg.LeaseTTL + time.Second - 1) / time.Second)
-	sess, err := concurrency.NewSession(m.ha.cli, concurrency.WithTTL(int(ttl)), concurrency.WithContext(ctx))
+	ttl := time.Duration((cfg.LeaseTTL+time.Second-1)/time.Second) * time.Second
+	sess, err := concurrency.NewSession(m.ha.cli, concurrency.WithTTL(int(ttl/time.Second)), concurrency.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("etcd session: %w", err)
 	}
@@ -147,6 +216,16 @@ func (m *Master) term(ctx context.Context, adv string) error {
 			_ = sess.Close() // revokes the lease: a standby takes over at once
 		}
 	}()
+	// Renew the lease ourselves from the start, standing by too: the
+	// session's own keep-alive (clientv3 sends at most every 500 ms, a
+	// third of the TTL at best) lets a 1 s lease lapse after one short
+	// stall of a loaded process, and a standby whose lease lapsed while
+	// it waited must campaign again when the leader dies.
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	rn := &renewer{cli: m.ha.cli, lease: sess.Lease(), ttl: ttl, ha: &m.ha, lost: make(chan struct{}), log: m.log}
+	go rn.run(rctx)
+
 	e := concurrency.NewElection(sess, cfg.Prefix+"/leader")
 
 	octx, ocancel := context.WithCancel(ctx)
@@ -154,7 +233,17 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	go m.observe(octx, e)
 
 	val, _ := json.Marshal(leaderValue{Address: adv, MasterID: m.cfg.MasterID})
-	if err := e.Campaign(ctx, string(val)); err != nil {
+	cctx, ccancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-rn.lost:
+			ccancel() // no use waiting on a campaign with a dead lease
+		case <-cctx.Done():
+		}
+	}()
+	err = e.Campaign(cctx, string(val))
+	ccancel()
+	if err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
 	// Campaign's own keep-alive proves nothing about timing; take one.
@@ -162,18 +251,15 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	if _, err := m.ha.cli.KeepAliveOnce(ctx, sess.Lease()); err != nil {
 		return fmt.Errorf("lease keep-alive: %w", err)
 	}
-	valid := func(t time.Time) int64 {
-		return t.Add(time.Duration(ttl)*time.Second - time.Duration(ttl)*time.Second/4).UnixNano()
-	}
-	m.ha.validUntil.Store(valid(t0))
+	rn.lead(t0)
 	epoch := e.Rev()
 	electedAt := time.Now()
 
-	lctx, lcancel := context.WithTimeout(ctx, time.Duration(ttl)*time.Second)
+	lctx, lcancel := context.WithTimeout(ctx, ttl)
 	reg, err := loadRegistry(lctx, m.ha.cli, cfg.Prefix)
 	lcancel()
 	if err != nil {
-		m.ha.validUntil.Store(0)
+		rn.stop()
 		_ = e.Resign(context.Background())
 		return err
 	}
@@ -184,38 +270,16 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	m.post(func() { m.becomeLeader(epoch, electedAt, reg, w) })
 	m.log.Info("elected leader", "epoch", epoch, "address", adv, "known_agents", len(reg.agents), "known_frameworks", len(reg.frameworks))
 
-	// Keep the lease alive ourselves to know how long it surely lives.
 	why := ""
-	// Renew often, so that one slow answer (a loaded machine) does not let
-	// the acting window close while the lease itself is fine.
-	tick := time.NewTicker(time.Duration(ttl) * time.Second / 8)
-	defer tick.Stop()
-	for why == "" {
-		select {
-		case <-ctx.Done():
-			why = "master stopping"
-		case <-sess.Done():
-			why = "etcd session lost"
-		case <-tick.C:
-			t := time.Now()
-			kctx, kcancel := context.WithTimeout(ctx, time.Duration(ttl)*time.Second)
-			_, err := m.ha.cli.KeepAliveOnce(kctx, sess.Lease())
-			kcancel()
-			switch {
-			case err == nil:
-				// The lease lived when etcd renewed it, so nobody else can
-				// have won: acting resumes if a slow renewal paused it.
-				m.ha.validUntil.Store(valid(t))
-			case errors.Is(err, rpctypes.ErrLeaseNotFound):
-				why = "lease expired"
-			default:
-				// Acting stops by itself when the window closes; the
-				// session's loss, if it comes, ends the term.
-				m.log.Warn("lease renewal failed", "err", err)
-			}
-		}
+	select {
+	case <-ctx.Done():
+		why = "master stopping"
+	case <-sess.Done():
+		why = "etcd session lost"
+	case <-rn.lost:
+		why = "lease expired"
 	}
-	m.ha.validUntil.Store(0) // stop acting before anything else
+	rn.stop() // stop acting before anything else
 	w.close()
 	m.post(func() { m.stepDown(why) })
 	m.log.Warn("stepping down", "epoch", epoch, "why", why)
@@ -225,6 +289,74 @@ func (m *Master) term(ctx context.Context, adv string) error {
 		rcancel()
 	}
 	return nil
+}
+
+// renewer keeps one lease alive with KeepAliveOnce every TTL/8 and, while
+// the master leads, moves its acting window: the lease surely lives until
+// t0 + TTL for a renewal sent at t0 and answered, so the master acts
+// until t0 + TTL − TTL/4 (the quarter absorbs clock rate drift). A single
+// call per renewal, rather than clientv3's keep-alive stream, is what
+// gives t0: a stream's answer does not say which request it answers.
+type renewer struct {
+	cli   *clientv3.Client
+	lease clientv3.LeaseID
+	ttl   time.Duration
+	ha    *haState
+	log   interface{ Warn(string, ...any) }
+	lost  chan struct{} // closed when etcd says the lease is gone
+
+	mu      sync.Mutex
+	leading bool
+}
+
+func (r *renewer) valid(t0 time.Time) int64 { return t0.Add(r.ttl - r.ttl/4).UnixNano() }
+
+// lead opens the acting window from a renewal sent at t0.
+func (r *renewer) lead(t0 time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.leading = true
+	r.ha.validUntil.Store(r.valid(t0))
+}
+
+// stop closes the acting window for good.
+func (r *renewer) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.leading = false
+	r.ha.validUntil.Store(0)
+}
+
+func (r *renewer) run(ctx context.Context) {
+	tick := time.NewTicker(r.ttl / 8)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t := time.Now()
+		kctx, kcancel := context.WithTimeout(ctx, r.ttl)
+		_, err := r.cli.KeepAliveOnce(kctx, r.lease)
+		kcancel()
+		switch {
+		case err == nil:
+			// The lease lived when etcd renewed it, so nobody else can
+			// have won: acting resumes if a slow renewal paused it.
+			r.mu.Lock()
+			if r.leading {
+				r.ha.validUntil.Store(r.valid(t))
+			}
+			r.mu.Unlock()
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			close(r.lost)
+			return
+		case ctx.Err() == nil:
+			// Acting stops by itself when the window closes.
+			r.log.Warn("lease renewal failed", "err", err)
+		}
+	}
 }
 
 // observe keeps the hint standbys give clients current.

@@ -31,6 +31,7 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 	if err := m.authorize(stream.Context(), principal, security.RegisterFramework, info.RoleOrDefault()); err != nil {
 		return err
 	}
+	m.awaitLeading(stream.Context())
 	out := newOutbox[*api.SchedulerEvent]()
 	var id mezzo.FrameworkID
 	var streamID string
@@ -167,6 +168,7 @@ func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.Agent
 	if err := m.authorize(stream.Context(), principal, security.RegisterAgent, ""); err != nil {
 		return err
 	}
+	m.awaitLeading(stream.Context())
 	out := newOutbox[*api.AgentEvent]()
 	var id mezzo.AgentID
 	var session string

@@ -66,7 +66,7 @@ func New(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
-	return &Master{
+	m := &Master{
 		cfg:        cfg,
 		log:        cfg.Logger.With("master", cfg.MasterID),
 		obs:        newObserver(),
@@ -79,8 +79,9 @@ func New(cfg Config) (*Master, error) {
 		agents:     map[mezzo.AgentID]*agentRec{},
 		dirty:      map[mezzo.AgentID]struct{}{},
 		drains:     map[mezzo.AgentID]drainRec{},
-		ha:         haState{enabled: len(cfg.HA.Etcd) > 0},
-	}, nil
+	}
+	m.ha.init(len(cfg.HA.Etcd) > 0)
+	return m, nil
 }
 
 // ID is the master's ID, the prefix of the IDs it hands out.

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"math"
 	"sort"
 	"time"
@@ -82,6 +83,7 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 	}
 	m.SetLeader(true)
 	m.allDirty = true
+	m.announceElected()
 }
 
 // stepDown ends a term: every stream is closed with Unavailable (clients
@@ -276,4 +278,36 @@ func (m *Master) claimRecovered(id mezzo.FrameworkID, principal string) {
 	if fw := m.frameworks[id]; fw != nil && fw.out == nil && fw.principal == "" && fw.recovered {
 		fw.principal = principal
 	}
+}
+
+// Progress counts what a new leader has back, cheaply (no per-item
+// copies, unlike Snapshot), for the failover experiment and tests that
+// poll a recovering master.
+type Progress struct {
+	HA RecoveryStats
+	// ConnectedAgents have a live stream; LiveTasks are not terminal (on
+	// frameworks not removed); ConnectedFrameworks have a scheduler
+	// subscribed.
+	ConnectedAgents, LiveTasks, ConnectedFrameworks int
+}
+
+// Progress reads the counts on the loop.
+func (m *Master) Progress(ctx context.Context) (Progress, error) {
+	var p Progress
+	err := m.call(ctx, func() error {
+		p.HA = m.recoveryStats()
+		for _, ag := range m.agents {
+			if ag.out != nil {
+				p.ConnectedAgents++
+			}
+			p.LiveTasks += len(ag.tasks)
+		}
+		for _, fw := range m.frameworks {
+			if fw.out != nil {
+				p.ConnectedFrameworks++
+			}
+		}
+		return nil
+	})
+	return p, err
 }

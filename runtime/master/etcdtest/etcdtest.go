@@ -64,6 +64,10 @@ func (s *Server) start() error {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	// Short election ticks: a one-member cluster elects itself at once.
 	cfg.TickMs, cfg.ElectionMs = 10, 100
+	// No fsync: a test's etcd need not survive a power cut, and with
+	// fsync every registry write waits on the disk, which stalls the
+	// lease renewals that wait for the apply index behind it.
+	cfg.UnsafeNoFsync = true
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return fmt.Errorf("etcdtest: start etcd in %s: %w", s.dir, err)
