@@ -61,6 +61,55 @@
 //     is the whole process (master, agents, drivers, both ends of gRPC),
 //     not the master alone; CPUUtilisation is cores busy on average.
 //
+// # The offer-latency benchmark (RunOffers, `mezzo bench offers`)
+//
+// Frameworks with no quota keep every slot busy with no-op tasks whose
+// durations come from a distribution (Dist: fixed, normal clipped at 0,
+// exponential); each freed slot is reused as soon as it is offered. The
+// load asked for is so slots ÷ mean duration tasks/s (OfferedLoad), set
+// by the agents' resources and the distribution: keep it well under the
+// launch throughput to measure latency below saturation. Only a window
+// after a warm-up is measured (samples whose start falls in it), so the
+// first wave of launches, all at once, is left out. Besides the
+// latencies it reports offers/s, tasks/s, the allocation cycles run
+// (count, mean, max) and the master loop's busy time per task, read from
+// master.LoopStats: the time the loop spent running messages and
+// allocation cycles, i.e. the master's serial cost apart from the agents
+// and frameworks that share the process. WriteBenchFormat prints it as a
+// Go benchmark line for benchstat; BenchmarkOffers is the same at a fixed
+// small size for `make bench`.
+//
+// # The scalability experiment (RunScalability)
+//
+// One point of the Mesos paper's Figure 10: F frameworks keep N agents
+// of two slots busy with exponential 30 s tasks; once 95 % of the slots
+// run tasks (or FillTimeout passes: the row's Busy says how full it
+// was), the master's loop is watched for Window to take its busy time
+// per task placed; then probe frameworks, one at a time, subscribe and
+// launch one no-op task, and the row has the median subscribe → first
+// offer → TASK_RUNNING. `mezzo experiment scalability` runs the points,
+// and with --sim the same shape in the simulator
+// (sim/experiments.SimulateScalability), and draws both curves.
+//
+// # Comparing runs (Compare, `mezzo bench compare`, `make bench-compare`)
+//
+// Compare reads two files of Go benchmark output and reports the gated
+// metrics whose median got worse by more than an allowance: the larger of
+// a fixed threshold (20 % by default) and the spread, (max − min) ÷
+// median, of either file's runs of that benchmark. The spread term is
+// what accounts for noise: latency of a real master on a shared 2-core
+// machine varies by tens of percent between runs of the same binary,
+// allocator cycles by a few percent, so each metric is judged against its
+// own variability rather than one number for all.
+//
+// # Pings
+//
+// Benchmark clusters ping agents every 15 s (DefaultPingInterval,
+// Mesos's agent_ping_timeout) unless the master configuration says
+// otherwise: the master's 1 s default costs one event, one Pong call and
+// one loop turn per agent per second, which at thousands of agents
+// outweighs the tasks being measured.
+//
 // # Reading the figures
 //
 // With TaskDuration 0 the benchmark is a closed loop that keeps every slot
