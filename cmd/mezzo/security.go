@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"strings"
 
 	"google.golang.org/grpc"
 
@@ -24,6 +23,8 @@ type securityFlags struct {
 	insecure    bool
 	rate        float64
 	burst       int
+	agentRate   float64
+	agentBurst  int
 }
 
 // addSecurityFlags registers the flags; server says whether the command
@@ -39,6 +40,8 @@ func addSecurityFlags(fs *flag.FlagSet, server bool) *securityFlags {
 		fs.BoolVar(&s.insecure, "insecure", false, "allow serving without TLS on a non-loopback address")
 		fs.Float64Var(&s.rate, "rate-limit", 100, "scheduler calls per second allowed per principal (0: unlimited)")
 		fs.IntVar(&s.burst, "rate-burst", 200, "burst of scheduler calls allowed per principal")
+		fs.Float64Var(&s.agentRate, "agent-rate-limit", 100000, "agent calls per second allowed per principal, with TLS or --credentials (0: unlimited); agents sharing a certificate share it")
+		fs.IntVar(&s.agentBurst, "agent-rate-burst", 200000, "burst of agent calls allowed per principal")
 	} else {
 		fs.StringVar(&s.tokenFile, "token-file", "", "file holding this client's bearer token")
 	}
@@ -73,6 +76,12 @@ func (s *securityFlags) serverOptions(listen string) ([]grpc.ServerOption, secur
 	if s.rate > 0 {
 		sc.Limiter = security.NewLimiter(s.rate, s.burst, nil)
 	}
+	// Without identities every agent is the anonymous principal: a limit
+	// would throttle the whole cluster as one, so there is none.
+	if s.agentRate > 0 && auth.Required {
+		sc.MoreLimits = append(sc.MoreLimits, security.MethodLimit{
+			Limiter: security.NewLimiter(s.agentRate, s.agentBurst, nil), Methods: master.AgentLimitedMethods})
+	}
 	var authz security.Authorizer = security.AllowAll{}
 	if s.acl != "" {
 		if !auth.Required {
@@ -88,10 +97,10 @@ func (s *securityFlags) serverOptions(listen string) ([]grpc.ServerOption, secur
 }
 
 // dialOptions are a client's gRPC options towards the master(s) at addr
-// (comma-separated): mutual TLS when the TLS flags are given, checking the
-// first address's host against the server certificate (a connection to
-// several masters has no host of its own), and a bearer token from
-// --token-file when given.
+// (comma-separated): mutual TLS when the TLS flags are given, each master's
+// certificate checked against the host it is reached at (api.DialMasters
+// names each address's host, also after a standby's redirect), and a
+// bearer token from --token-file when given.
 func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 	var token string
 	if s.tokenFile != "" {
@@ -104,11 +113,12 @@ func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 	if !s.tls.Enabled() {
 		return security.DialOptions(nil, token), nil
 	}
-	host, _, err := net.SplitHostPort(strings.TrimSpace(strings.Split(addr, ",")[0]))
-	if err != nil {
-		return nil, fmt.Errorf("master address %q: %w", addr, err)
+	for _, a := range splitList(addr) {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("master address %q: %w", a, err)
+		}
 	}
-	cfg, err := security.ClientTLS(s.tls, host)
+	cfg, err := security.ClientTLS(s.tls, "")
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func DialMasters(addrs []string, opts ...grpc.DialOption) (*MasterConn, error) {
 	// ClientConn with WithResolvers, but distinct names keep logs clear.
 	scheme := fmt.Sprintf("mezzo-masters-%d", masterSchemeSeq.Add(1))
 	r := manual.NewBuilderWithScheme(scheme)
-	r.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: list[0]}}})
+	r.InitialState(resolver.State{Addresses: []resolver.Address{masterAddress(list[0])}})
 	c := &MasterConn{r: r, addrs: list, next: 1 % len(list), dead: map[string]time.Time{}}
 	all := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(r),
 		grpc.WithChainStreamInterceptor(c.awaitStream)}, opts...)
@@ -122,7 +122,7 @@ func (c *MasterConn) Use(addr string) {
 		return
 	}
 	c.current.Store(&addr)
-	c.r.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: addr}}})
+	c.r.UpdateState(resolver.State{Addresses: []resolver.Address{masterAddress(addr)}})
 }
 
 // Failed picks where to go after a call to tried failed with err: the

@@ -113,4 +113,19 @@ var LimitedMethods = []string{
 	api.SchedulerAPI_Reconcile_FullMethodName,
 	api.SchedulerAPI_Message_FullMethodName,
 	api.SchedulerAPI_Teardown_FullMethodName,
+	api.SchedulerAPI_Calls_FullMethodName,
+}
+
+// AgentLimitedMethods are the agents' unary calls, rate-limited per
+// principal with a limiter of their own: agents often share one principal
+// (one certificate for all, as `mezzo certs init` makes), so its rate must
+// cover every agent's pongs and status updates (a pong a second each), and
+// only a runaway client meets it.
+var AgentLimitedMethods = []string{
+	api.AgentAPI_Update_FullMethodName,
+	api.AgentAPI_Updates_FullMethodName,
+	api.AgentAPI_Message_FullMethodName,
+	api.AgentAPI_ExecutorExited_FullMethodName,
+	api.AgentAPI_Pong_FullMethodName,
+	api.AgentAPI_Unregister_FullMethodName,
 }

@@ -53,6 +53,11 @@ type Config struct {
 	// register agents, given the principal runtime/security's interceptors
 	// put in each call's context; nil allows everything.
 	Authorizer security.Authorizer
+	// MaxSchedulerEvents bounds each scheduler's queue of events not yet
+	// handed to its stream; a scheduler that lets more pile up is
+	// disconnected with ResourceExhausted (it may subscribe again) and
+	// the others carry on. Default 32768; negative: unbounded.
+	MaxSchedulerEvents int
 	// HTTP secures the HTTP server (httpauth.go): HTTPS, who may read
 	// state and sandboxes, the identity shown to agents.
 	HTTP HTTPSecurity
@@ -124,6 +129,9 @@ func (c Config) withDefaults() Config {
 		c.Authorizer = security.AllowAll{}
 	}
 	c.HTTP = c.HTTP.withDefaults()
+	if c.MaxSchedulerEvents == 0 {
+		c.MaxSchedulerEvents = 1 << 15
+	}
 	if c.HA.Prefix == "" {
 		c.HA.Prefix = "/mezzo"
 	}

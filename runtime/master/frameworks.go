@@ -52,6 +52,10 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 		m.log.Info("framework re-subscribed", "framework", fw.id, "name", fw.info.Name)
 	}
 	fw.out = out
+	id, limit := fw.id, m.cfg.MaxSchedulerEvents
+	out.bound(limit, func() {
+		m.log.Warn("scheduler too slow: its event queue is full; disconnecting it", "framework", id, "limit", limit)
+	})
 	fw.disconnectedAt = time.Time{}
 	fw.recovered = false
 	fw.streamID = m.nextID("s")

@@ -59,25 +59,6 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 	return pump(stream.Context(), out, stream.Send)
 }
 
-// pump sends what the loop queues until the outbox closes or the peer
-// goes away.
-func pump[T any](ctx context.Context, out *outbox[T], send func(T) error) error {
-	for {
-		batch, ok := out.next(ctx)
-		if !ok {
-			if ctx.Err() != nil {
-				return status.FromContextError(ctx.Err()).Err()
-			}
-			return out.closeReason()
-		}
-		for _, ev := range batch {
-			if err := send(ev); err != nil {
-				return err
-			}
-		}
-	}
-}
-
 // onFramework runs f on the loop for the framework the header names, if
 // the caller is the framework's principal.
 func (s *schedulerServer) onFramework(ctx context.Context, h *api.CallHeader, f func(fw *framework) error) (*api.Empty, error) {

@@ -85,7 +85,7 @@ func startSecuredHTTP(t *testing.T) *securedHTTP {
 	}
 	m, addr := startMaster(t, master.Config{Authorizer: acl,
 		ServerOptions: security.ServerOptions(security.ServerConfig{Auth: &security.Authenticator{Credentials: creds, Required: true}}),
-		HTTP: master.HTTPSecurity{TLS: httpTLS, Auth: &security.Authenticator{Credentials: creds, Required: true}, AgentTLS: toAgents},
+		HTTP:          master.HTTPSecurity{TLS: httpTLS, Auth: &security.Authenticator{Credentials: creds, Required: true}, AgentTLS: toAgents},
 	})
 	m.SetViewMaxAge(0)
 	httpAddr, err := m.StartHTTP("127.0.0.1:0")

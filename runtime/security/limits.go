@@ -102,6 +102,12 @@ func (l *Limiter) UnaryInterceptor(methods ...string) grpc.UnaryServerIntercepto
 	}
 }
 
+// MethodLimit is a limiter for some methods (full names).
+type MethodLimit struct {
+	Limiter *Limiter
+	Methods []string
+}
+
 // ServerConfig gathers what a gRPC server needs to be safe to expose.
 type ServerConfig struct {
 	// TLS, when set, serves mutual TLS (see ServerTLS).
@@ -111,6 +117,8 @@ type ServerConfig struct {
 	// Limiter and LimitedMethods rate-limit calls per principal.
 	Limiter        *Limiter
 	LimitedMethods []string
+	// MoreLimits rate-limit other methods with limiters of their own.
+	MoreLimits []MethodLimit
 	// MaxRecvMsgSize bounds one request (default 4 MiB).
 	MaxRecvMsgSize int
 	// MaxConcurrentStreams bounds streams per connection (default 256).
@@ -143,6 +151,11 @@ func ServerOptions(c ServerConfig) []grpc.ServerOption {
 	}
 	if c.Limiter != nil {
 		unary = append(unary, c.Limiter.UnaryInterceptor(c.LimitedMethods...))
+	}
+	for _, l := range c.MoreLimits {
+		if l.Limiter != nil && len(l.Methods) > 0 {
+			unary = append(unary, l.Limiter.UnaryInterceptor(l.Methods...))
+		}
 	}
 	if len(unary) > 0 {
 		opts = append(opts, grpc.ChainUnaryInterceptor(unary...))
