@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,7 +66,7 @@ func runAgent(ctx context.Context, args []string) error {
 			return fmt.Errorf("--http: %w", err)
 		}
 		defer lis.Close()
-		attrs = append(attrs, mezzo.Attribute{Name: master.AgentHTTPAttribute, Value: lis.Addr().String()})
+		attrs = append(attrs, mezzo.Attribute{Name: master.AgentHTTPAttribute, Value: advertisedHTTP(lis.Addr(), *hostname)})
 	}
 	httpTLS, httpAuth, err := sec.agentHTTP(splitList(*readers))
 	if err != nil {
@@ -123,4 +125,23 @@ func parseAttributes(text string) ([]mezzo.Attribute, error) {
 		out = append(out, mezzo.Attribute{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 	}
 	return out, nil
+}
+
+// advertisedHTTP is the address the master's sandbox proxy reaches the
+// agent's HTTP server at: the bound address, except that a wildcard
+// (0.0.0.0, ::) becomes the agent's host name, which the master can dial
+// and which the agent's certificate names (`mezzo certs init` adds the
+// machine's name).
+func advertisedHTTP(addr net.Addr, hostname string) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return addr.String()
+	}
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	if hostname == "" {
+		return addr.String()
+	}
+	return net.JoinHostPort(hostname, strconv.Itoa(ta.Port))
 }

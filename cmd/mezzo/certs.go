@@ -25,13 +25,21 @@ func runCerts(_ context.Context, args []string) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("name one directory: mezzo certs init DIR")
+	// Flags may follow DIR too (mezzo certs init certs/ --hosts h).
+	var dirs []string
+	for fs.NArg() > 0 {
+		dirs = append(dirs, fs.Arg(0))
+		if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	if len(dirs) != 1 {
+		return fmt.Errorf("name one directory: mezzo certs init DIR (got %d: %q)", len(dirs), dirs)
 	}
 	if *days <= 0 {
 		return fmt.Errorf("--days %d: want a positive number", *days)
 	}
-	files, err := security.InitDir(fs.Arg(0), security.InitOptions{
+	files, err := security.InitDir(dirs[0], security.InitOptions{
 		Hosts: commaList(*hosts), Principals: commaList(*principals), Validity: time.Duration(*days) * 24 * time.Hour,
 	})
 	if err != nil {

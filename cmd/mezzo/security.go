@@ -31,7 +31,7 @@ type securityFlags struct {
 // serves (master) or only dials (agent towards the master, clients).
 func addSecurityFlags(fs *flag.FlagSet, server bool) *securityFlags {
 	s := &securityFlags{}
-	fs.StringVar(&s.tls.Cert, "tls-cert", "", "PEM certificate presented to peers (mutual TLS; see `mezzo certs init`)")
+	fs.StringVar(&s.tls.Cert, "tls-cert", "", "PEM certificate presented to peers (mutual TLS; see: mezzo certs init)")
 	fs.StringVar(&s.tls.Key, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&s.tls.CA, "tls-ca", "", "PEM CA that peers' certificates must chain to")
 	if server {
