@@ -36,6 +36,15 @@
 //
 //	{"credentials": [{"principal": "analytics", "secret": "s3cret"}]}
 //
+// # HTTP
+//
+// The same Authenticator names HTTP callers ([Authenticator.AuthenticateHTTP]:
+// an "Authorization: Bearer TOKEN" header, else a verified client
+// certificate). [Guard] wraps a handler with it and an allow function
+// ([OnlyPrincipals], or an ACL check); refusals are JSON errors with 401 or
+// 403 ([WriteHTTPError]). [HTTPServerTLS] verifies a client certificate
+// when one is given without demanding it, so that browsers can use tokens.
+//
 // # Authorization
 //
 // An [Authorizer] answers Allow(ctx, principal, action, object). [AllowAll]
@@ -64,6 +73,7 @@
 //
 // A [Limiter] is a token bucket per principal; [Limiter.UnaryInterceptor]
 // answers codes.ResourceExhausted to calls over the rate, so one client's
-// flood costs the others nothing. [ServerOptions] assembles TLS, the
+// flood costs the others nothing; [ServerConfig.MoreLimits] gives other
+// methods limiters of their own ([MethodLimit]). [ServerOptions] assembles TLS, the
 // interceptors, a message size limit and a stream limit for grpc.NewServer.
 package security
