@@ -213,7 +213,9 @@ func (d *Driver) receive() {
 			d.finish(d.ctx.Err())
 			return
 		}
-		if st, ok := status.FromError(err); ok && (st.Code() == codes.NotFound || st.Code() == codes.InvalidArgument) {
+		// A refusal that retrying cannot change ends the driver at once,
+		// with the master's reason, instead of reconnecting forever.
+		if st, ok := status.FromError(err); ok && permanent(st.Code()) {
 			msg := st.Message()
 			d.enqueue(func() { d.sched.Error(d, msg) })
 			d.enqueue(func() { d.finish(fmt.Errorf("driver: master refused the framework: %s", msg)) })
@@ -244,6 +246,17 @@ func (d *Driver) receive() {
 		}
 		backoff = min(2*backoff, d.cfg.MaxBackoff)
 	}
+}
+
+// permanent reports whether a subscribe error is the master's final word:
+// an unknown or malformed framework, or a principal the master does not
+// know or does not allow.
+func permanent(c codes.Code) bool {
+	switch c {
+	case codes.NotFound, codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated:
+		return true
+	}
+	return false
 }
 
 type fatalError struct{ msg string }
