@@ -270,11 +270,31 @@ func (m *metrics) result() *Result {
 			fs.MeanShare = round(fs.MeanShare / float64(n))
 			fs.Utilisation = round(fs.Utilisation / float64(n))
 		}
-		sum.Util += fs.Utilisation
 		sum.Frameworks = append(sum.Frameworks, fs)
 	}
-	sum.Util = round(sum.Util)
+	sum.Util = clusterUtilisation(m.shares)
 	return &Result{Jobs: rows, Shares: append([]ShareSample(nil), m.shares...), Summary: sum, Stats: st}
+}
+
+// clusterUtilisation is the mean, over sampling instants, of the CPU share
+// all frameworks' tasks use together. Summing each framework's own mean
+// instead would count frameworks present for part of the run over different
+// windows, and can exceed 1.
+func clusterUtilisation(samples []ShareSample) float64 {
+	var total float64
+	instants := 0
+	for i := 0; i < len(samples); {
+		at := samples[i].At
+		for i < len(samples) && samples[i].At == at {
+			total += samples[i].CPUShare
+			i++
+		}
+		instants++
+	}
+	if instants == 0 {
+		return 0
+	}
+	return round(total / float64(instants))
 }
 
 // round keeps six decimals, so summaries print the same everywhere.
