@@ -125,19 +125,6 @@ func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 	return security.DialOptions(cfg, token), nil
 }
 
-// dial connects to addr with dialOptions.
-func (s *securityFlags) dial(addr string) (*grpc.ClientConn, error) {
-	opts, err := s.dialOptions(addr)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := grpc.NewClient(addr, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("master address %q: %w", addr, err)
-	}
-	return conn, nil
-}
-
 // masterHTTP secures the master's HTTP server like its gRPC server: with
 // the TLS flags it serves HTTPS (a client certificate is verified when
 // given, else a bearer token from --credentials names the caller) and
