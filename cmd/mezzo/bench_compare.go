@@ -14,7 +14,7 @@ import (
 // offer latency p50/p99, launch latency p99, tasks/s and the master's
 // busy time per task of the offer benchmarks; the allocator's and
 // engine's time per operation.
-const defaultGate = "offer-p50-ms,offer-p99-ms,launch-p99-ms,tasks/s,master-ms/task,sec/op,ns/op"
+const defaultGate = "offer-p50-ms,offer-p99-ms,launch-p99-ms,tasks/s,master-ms/task,ns/op,allocs/op"
 
 // runBenchCompare is `mezzo bench compare [--metrics U,...] [--threshold F] OLD NEW`:
 // it exits non-zero when a gated metric got worse beyond its allowance
