@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+)
+
+// TestChaos runs for MEZZO_CHAOS (a duration, e.g. 2m; skipped when
+// unset, see `make chaos`): three masters elected on etcd, three agents
+// and two frameworks running short tasks, while a seeded random master or
+// agent is killed with -9 every few seconds and restarted. At the end
+// every task reached exactly one terminal state the framework saw, and
+// the leader's allocator totals match the live agents.
+func TestChaos(t *testing.T) {
+	spec := os.Getenv("MEZZO_CHAOS")
+	if spec == "" {
+		t.Skip("set MEZZO_CHAOS=2m (or run make chaos) for the chaos run")
+	}
+	dur, err := time.ParseDuration(spec)
+	if err != nil {
+		t.Fatalf("MEZZO_CHAOS=%q: want a duration such as 2m: %v", spec, err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6))
+
+	e := startEtcd(t)
+	etcd := strings.Join(e.Endpoints(), ",")
+	ms := []*haMaster{newHAMaster(t, "m1", etcd), newHAMaster(t, "m2", etcd), newHAMaster(t, "m3", etcd)}
+	for _, m := range ms {
+		m.start(t)
+	}
+	leaderOf(t, ms, 20*time.Second)
+	all := masterList(ms)
+	const agentRes = "cpus:2;mem:512"
+	dirs := make([]string, 3)
+	agents := make([]*proc, 3)
+	for i := range agents {
+		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("agent-%d", i))
+		agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i])
+	}
+	fa, fb := newTracker("a", "sleep 0.3", 1<<30), newTracker("b", "sleep 0.5", 1<<30)
+	startHADriver(t, all, mezzo.FrameworkInfo{Name: "a", FailoverTimeout: 10 * time.Minute}, fa)
+	startHADriver(t, all, mezzo.FrameworkInfo{Name: "b", FailoverTimeout: 10 * time.Minute}, fb)
+	eventually(t, "tasks to run", 30*time.Second, func() bool { n, _ := fa.done(); m, _ := fb.done(); return n > 0 && m > 0 })
+
+	kills := map[string]int{}
+	end := time.Now().Add(dur)
+	for time.Now().Before(end) {
+		time.Sleep(2*time.Second + time.Duration(rng.IntN(3000))*time.Millisecond)
+		if i := rng.IntN(len(ms) + len(agents)); i < len(ms) {
+			m := ms[i]
+			what := "standby"
+			if m.isLeader() {
+				what = "leader"
+			}
+			m.p.kill9()
+			kills["master ("+what+")"]++
+			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+			m.start(t)
+		} else {
+			i -= len(ms)
+			agents[i].kill9()
+			kills["agent"]++
+			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
+			agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i])
+		}
+	}
+	for _, k := range []*tracker{fa, fb} {
+		k.mu.Lock()
+		k.paused = true
+		k.mu.Unlock()
+	}
+	lead := leaderOf(t, ms, 30*time.Second)
+	eventually(t, "every task to end", 90*time.Second, func() bool {
+		n, e := fa.done()
+		m, f := fb.done()
+		return n == e && m == f
+	})
+	for _, k := range []*tracker{fa, fb} {
+		problems, states, redelivered := k.check(true)
+		for _, p := range problems {
+			t.Errorf("framework %s: %s", k.name, p)
+		}
+		n, _ := k.done()
+		t.Logf("framework %s: %d tasks, terminal states %v, %d terminal updates delivered again", k.name, n, states, redelivered)
+	}
+	eventually(t, "allocator totals to match the 3 live agents", 30*time.Second, func() bool {
+		s, err := lead.state()
+		if err != nil {
+			return false
+		}
+		var cpus, mem float64
+		live := 0
+		for _, a := range s.Agents {
+			if a.Connected {
+				live++
+				cpus += a.Total["cpus"]
+				mem += a.Total["mem"]
+			}
+		}
+		r := s.Summary.Resources
+		return live == 3 && s.Summary.AgentsActive == 3 && r.Total["cpus"] == 6 && cpus == 6 && r.Total["mem"] == 1536 && mem == 1536 &&
+			r.Used["cpus"] == 0 && r.Free["cpus"]+r.Offered["cpus"] == 6
+	})
+	t.Logf("survived %v: kills %v", dur, kills)
+}
