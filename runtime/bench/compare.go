@@ -79,11 +79,14 @@ func HigherIsBetter(unit string) bool { return strings.HasSuffix(unit, "/s") }
 
 // Compare finds the gated metrics (units) that got worse from old to new
 // by more than their allowance: the larger of threshold and the noise
-// seen in the samples themselves, the relative spread (max−min)/median of
-// the old runs and of the new runs, whichever is larger. A metric that
-// varies by 30 % between runs of the same binary therefore needs more
-// than 30 % to fail, and one that is stable fails at threshold. Medians
-// are compared; benchmarks present in only one file are skipped.
+// seen in the samples themselves, the relative interquartile range
+// (Q3−Q1)/median of the old runs and of the new runs, whichever is
+// larger. A metric whose middle half spreads over 30 % between runs of the
+// same binary therefore needs more than 30 % to fail, and one that is
+// stable fails at threshold. The interquartile range, not max−min, so one
+// outlier run (a p99 caught by a burst of other load) does not open the
+// gate wide. Medians are compared; benchmarks present in only one file are
+// skipped.
 func Compare(old, new Samples, units []string, threshold float64) []Regression {
 	var out []Regression
 	names := make([]string, 0, len(old))
@@ -116,18 +119,25 @@ func Compare(old, new Samples, units []string, threshold float64) []Regression {
 
 func medianOf(v []float64) float64 { return median(v) }
 
-// spread is (max−min)/median, 0 for fewer than two samples.
+// spread is (Q3−Q1)/median with linearly interpolated quartiles, 0 for
+// fewer than two samples.
 func spread(v []float64) float64 {
 	if len(v) < 2 {
 		return 0
 	}
-	lo, hi := v[0], v[0]
-	for _, x := range v {
-		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	q := func(p float64) float64 {
+		x := p * float64(len(s)-1)
+		i := int(x)
+		if i+1 >= len(s) {
+			return s[len(s)-1]
+		}
+		return s[i] + (x-float64(i))*(s[i+1]-s[i])
 	}
-	m := median(v)
+	m := median(s)
 	if m == 0 {
 		return 0
 	}
-	return (hi - lo) / math.Abs(m)
+	return (q(0.75) - q(0.25)) / math.Abs(m)
 }

@@ -45,12 +45,18 @@ func TestCompare(t *testing.T) {
 	if r := Compare(nw, old, units, 0.1); len(r) != 0 {
 		t.Errorf("improvements reported as regressions: %v", r)
 	}
-	// Noise widens the allowance: old runs spread over 60 % hide a 50 %
-	// change.
-	noisy, _ := readBench("noisy.txt", strings.NewReader("BenchmarkX-2 1 10 ms\nBenchmarkX-2 1 16 ms\nBenchmarkX-2 1 12 ms\n"))
+	// Noise widens the allowance: old runs whose middle half spreads over
+	// 39 % of the median (9..20, median 13.5) hide a 33 % change; one
+	// outlier does not widen it (a tripled median still fails).
+	noisy, _ := readBench("noisy.txt", strings.NewReader("BenchmarkX-2 1 10 ms\nBenchmarkX-2 1 16 ms\nBenchmarkX-2 1 12 ms\nBenchmarkX-2 1 20 ms\nBenchmarkX-2 1 9 ms\nBenchmarkX-2 1 15 ms\n"))
 	worse, _ := readBench("worse.txt", strings.NewReader("BenchmarkX-2 1 18 ms\nBenchmarkX-2 1 18 ms\nBenchmarkX-2 1 18 ms\n"))
 	if r := Compare(noisy, worse, []string{"ms"}, 0.1); len(r) != 0 {
 		t.Errorf("a change inside the noise failed: %v", r)
+	}
+	outlier, _ := readBench("outlier.txt", strings.NewReader("BenchmarkX-2 1 10 ms\nBenchmarkX-2 1 10 ms\nBenchmarkX-2 1 11 ms\nBenchmarkX-2 1 10 ms\nBenchmarkX-2 1 50 ms\n"))
+	tripled, _ := readBench("tripled.txt", strings.NewReader("BenchmarkX-2 1 30 ms\nBenchmarkX-2 1 31 ms\nBenchmarkX-2 1 30 ms\n"))
+	if r := Compare(outlier, tripled, []string{"ms"}, 0.1); len(r) != 1 {
+		t.Errorf("a tripled median passed because of one outlier run: %v", r)
 	}
 	if _, err := readBench("bad.txt", strings.NewReader("BenchmarkX-2 1 ten ms\n")); err == nil || !strings.Contains(err.Error(), "bad.txt:1") {
 		t.Errorf("bad value: error %v; want one naming bad.txt:1", err)
