@@ -59,13 +59,17 @@ func TestChaos(t *testing.T) {
 			if m.isLeader() {
 				what = "leader"
 			}
-			m.p.kill9()
+			// Not kill9: its Wait races with start's, and one of them
+			// can block for good.
+			_ = m.p.cmd.Process.Kill()
 			kills["master ("+what+")"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 			m.start(t)
 		} else {
 			i -= len(ms)
-			agents[i].kill9()
+			// Not kill9: its Wait would block on the output pipe that the
+			// agent's executors, which outlive it, still hold.
+			_ = agents[i].cmd.Process.Kill()
 			kills["agent"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 			agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i])

@@ -38,7 +38,7 @@ func TestKillLeaderWhileLaunching(t *testing.T) {
 	eventually(t, "10 launches", 30*time.Second, func() bool { n, _ := k.done(); return n >= 10 })
 
 	old := leaderOf(t, ms, 5*time.Second)
-	old.p.kill9()
+	_ = old.p.cmd.Process.Kill() // not kill9: its Wait races with start's and can block
 	killed := time.Now()
 	next := leaderOf(t, ms, 20*time.Second)
 	if next == old {
@@ -249,7 +249,7 @@ func TestReconcileAfterLeaderFailover(t *testing.T) {
 	eventually(t, "4 running tasks", 20*time.Second, func() bool {
 		return allIn(tasksOf(t, old, d.FrameworkID()), 4, "TASK_RUNNING")
 	})
-	old.p.kill9()
+	_ = old.p.cmd.Process.Kill() // not kill9: its Wait races with start's and can block
 	next := leaderOf(t, ms, 20*time.Second)
 	eventually(t, "the tasks to be known to the new leader", 20*time.Second, func() bool {
 		return allIn(tasksOf(t, next, d.FrameworkID()), 4, "TASK_RUNNING")
