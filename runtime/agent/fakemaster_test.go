@@ -28,6 +28,12 @@ type fakeMaster struct {
 	updates    chan gotUpdate
 	exits      chan *api.ExecutorExitedRequest
 
+	// held keeps, in arrival order, updates nextUpdate read while waiting
+	// for another task. Pushing them back onto updates would put them
+	// behind ones that arrived meanwhile, so a task's FAILED could be read
+	// before its RUNNING. Only the test goroutine touches it.
+	held []gotUpdate
+
 	mu    sync.Mutex
 	next  int
 	epoch int64 // sent as Registered.master_epoch
@@ -148,24 +154,24 @@ func killEvent(fw mezzo.FrameworkID, id mezzo.TaskID) *api.AgentEvent {
 	return &api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{FrameworkId: string(fw), TaskId: string(id)}}}
 }
 
-// nextUpdate waits for the next update the master receives for task.
-// Updates of other tasks are kept for later calls.
+// nextUpdate waits for the next update the master receives for task, in
+// the order received. Updates of other tasks are held for later calls.
 func (m *fakeMaster) nextUpdate(t *testing.T, task mezzo.TaskID) mezzo.TaskStatus {
 	t.Helper()
-	deadline := time.After(15 * time.Second)
-	var others []gotUpdate
-	defer func() {
-		for _, o := range others {
-			m.updates <- o
+	for i, u := range m.held {
+		if u.status.TaskID == task {
+			m.held = append(m.held[:i], m.held[i+1:]...)
+			return u.status
 		}
-	}()
+	}
+	deadline := time.After(15 * time.Second)
 	for {
 		select {
 		case u := <-m.updates:
 			if u.status.TaskID == task {
 				return u.status
 			}
-			others = append(others, u)
+			m.held = append(m.held, u)
 		case <-deadline:
 			t.Fatalf("no update for task %s within 15s", task)
 		}
