@@ -59,17 +59,13 @@ func TestChaos(t *testing.T) {
 			if m.isLeader() {
 				what = "leader"
 			}
-			// Not kill9: its Wait races with start's, and one of them
-			// can block for good.
-			_ = m.p.cmd.Process.Kill()
+			m.p.kill9(t)
 			kills["master ("+what+")"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 			m.start(t)
 		} else {
 			i -= len(ms)
-			// Not kill9: its Wait would block on the output pipe that the
-			// agent's executors, which outlive it, still hold.
-			_ = agents[i].cmd.Process.Kill()
+			agents[i].kill9(t)
 			kills["agent"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 			agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i])

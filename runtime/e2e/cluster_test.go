@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -35,55 +32,111 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a mezzo process the test started; its combined output is kept
-// for failure messages.
+// Bounds on waiting for a process the test started, so a stuck kill or
+// exit fails the test with a message instead of hanging until go test's
+// own timeout.
+const (
+	exitWait = 5 * time.Second  // after an interrupt, before kill -9
+	reapWait = 10 * time.Second // after kill -9, before giving up
+)
+
+// proc is a mezzo process the test started. Its combined output goes to a
+// file, not a pipe: executors that outlive an agent inherit the output
+// descriptor, and with a pipe cmd.Wait would wait for them to close it.
+// Only the goroutine started by start calls cmd.Wait; done is closed when
+// it returns, so everyone else waits on done.
 type proc struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
+	cmd     *exec.Cmd
+	outPath string
+	done    chan struct{}
 }
 
-func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) }
-
-func (p *proc) Output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
-
-// kill9 kills the process at once and reaps it.
-func (p *proc) kill9() {
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
+// Output returns everything the process has written so far.
+func (p *proc) Output() string {
+	b, err := os.ReadFile(p.outPath)
+	if err != nil {
+		return fmt.Sprintf("(reading output: %v)", err)
+	}
+	return string(b)
 }
 
-func start(t *testing.T, args ...string) (*proc, io.Reader) {
+// exited reports whether the process has been reaped.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitExit waits up to d for the process to be reaped.
+func (p *proc) waitExit(d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-tm.C:
+		return false
+	}
+}
+
+// kill9 kills the process at once and waits, within reapWait, until it is
+// reaped, so its ports are free for a restart.
+func (p *proc) kill9(t *testing.T) {
 	t.Helper()
-	p := &proc{cmd: exec.Command(mezzoBin, args...)}
-	pr, pw := io.Pipe()
-	p.cmd.Stdout = p
-	p.cmd.Stderr = io.MultiWriter(p, pw)
+	_ = p.cmd.Process.Kill()
+	if !p.waitExit(reapWait) {
+		t.Fatalf("mezzo %v (pid %d) not reaped %v after kill -9", p.cmd.Args[1:2], p.cmd.Process.Pid, reapWait)
+	}
+}
+
+// within runs f and fails the test if it has not returned after d (f is
+// then left running: the point is a clear failure, not a hang).
+func within(t *testing.T, what string, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-done:
+	case <-tm.C:
+		t.Errorf("%s did not return within %v", what, d)
+	}
+}
+
+var procSeq atomic.Int64
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), fmt.Sprintf("mezzo-%s-%d-*.log", args[0], procSeq.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close() // the child has its own copy
+	p := &proc{cmd: exec.Command(mezzoBin, args...), outPath: out.Name(), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = p.cmd.Wait(); pw.Close() }()
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		if !p.exited() {
 			_ = p.cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() {
-				for p.cmd.ProcessState == nil {
-					time.Sleep(10 * time.Millisecond)
-				}
-				close(done)
-			}()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
+			if !p.waitExit(exitWait) {
 				_ = p.cmd.Process.Kill()
+				if !p.waitExit(reapWait) {
+					t.Errorf("mezzo %v (pid %d) not reaped %v after kill -9", args[:1], p.cmd.Process.Pid, reapWait)
+				}
 			}
 		}
 		if t.Failed() {
 			t.Logf("output of mezzo %v:\n%s", args[:1], p.Output())
 		}
 	})
-	return p, pr
+	return p
 }
 
 var listenRE = regexp.MustCompile(`msg="master started".* listen=(\S+)`)
@@ -93,33 +146,25 @@ var listenRE = regexp.MustCompile(`msg="master started".* listen=(\S+)`)
 func startMaster(t *testing.T, extra ...string) (*proc, string) {
 	t.Helper()
 	args := append([]string{"master", "--listen", "127.0.0.1:0", "--ping-interval", "100ms", "--ping-timeout", "600ms", "--allocation-interval", "200ms"}, extra...)
-	p, logs := start(t, args...)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				break
-			}
+	p := start(t, args...)
+	var addr string
+	eventually(t, "the master to log its address", 10*time.Second, func() bool {
+		if m := listenRE.FindStringSubmatch(p.Output()); m != nil {
+			addr = m[1]
+			return true
 		}
-		_, _ = io.Copy(io.Discard, logs)
-	}()
-	select {
-	case addr := <-found:
-		return p, addr
-	case <-time.After(10 * time.Second):
-		t.Fatalf("master did not start:\n%s", p.Output())
-		return nil, ""
+		return p.exited()
+	})
+	if addr == "" {
+		t.Fatalf("master exited before it started:\n%s", p.Output())
 	}
+	return p, addr
 }
 
 // startAgent runs `mezzo agent` with process isolation.
 func startAgent(t *testing.T, master, resources, workDir string) *proc {
 	t.Helper()
-	p, logs := start(t, "agent", "--master", master, "--resources", resources, "--work-dir", workDir, "--isolation", "process")
-	go func() { _, _ = io.Copy(io.Discard, logs) }()
-	return p
+	return start(t, "agent", "--master", master, "--resources", resources, "--work-dir", workDir, "--isolation", "process")
 }
 
 // cluster starts a master and n agents with the given resources each.

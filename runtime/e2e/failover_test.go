@@ -38,7 +38,7 @@ func TestKillLeaderWhileLaunching(t *testing.T) {
 	eventually(t, "10 launches", 30*time.Second, func() bool { n, _ := k.done(); return n >= 10 })
 
 	old := leaderOf(t, ms, 5*time.Second)
-	_ = old.p.cmd.Process.Kill() // not kill9: its Wait races with start's and can block
+	old.p.kill9(t)
 	killed := time.Now()
 	next := leaderOf(t, ms, 20*time.Second)
 	if next == old {
@@ -106,7 +106,7 @@ func TestPartitionedLeaderStopsFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(proxy.Close)
+	t.Cleanup(func() { within(t, "closing the etcd proxy", 10*time.Second, proxy.Close) })
 	etcd := strings.Join(e.Endpoints(), ",")
 	m1 := newHAMaster(t, "m1", strings.Join(proxy.Endpoints(), ","))
 	m2 := newHAMaster(t, "m2", etcd)
@@ -192,7 +192,7 @@ func TestFrameworkFailoverWithinAndPastTimeout(t *testing.T) {
 	da := startHADriver(t, all, mezzo.FrameworkInfo{Name: "a", FailoverTimeout: 30 * time.Second}, a)
 	eventually(t, "a's tasks to run", 20*time.Second, func() bool { return allIn(tasksOf(t, m, da.FrameworkID()), 2, "TASK_RUNNING") })
 	id := da.FrameworkID()
-	_ = da.Stop(true)
+	within(t, "stopping a with failover", 20*time.Second, func() { _ = da.Stop(true) })
 	time.Sleep(time.Second)
 	a2 := newTracker("a", "sleep 60", 0)
 	da2 := startHADriver(t, all, mezzo.FrameworkInfo{ID: id, Name: "a", FailoverTimeout: 30 * time.Second}, a2)
@@ -215,7 +215,7 @@ func TestFrameworkFailoverWithinAndPastTimeout(t *testing.T) {
 	db := startHADriver(t, all, mezzo.FrameworkInfo{Name: "b", FailoverTimeout: 2 * time.Second}, b)
 	eventually(t, "b's tasks to run", 20*time.Second, func() bool { return allIn(tasksOf(t, m, db.FrameworkID()), 2, "TASK_RUNNING") })
 	bid := db.FrameworkID()
-	_ = db.Stop(true)
+	within(t, "stopping b with failover", 20*time.Second, func() { _ = db.Stop(true) })
 	eventually(t, "b's tasks to be killed past its timeout", 20*time.Second, func() bool {
 		ts := tasksOf(t, m, bid)
 		for _, tk := range ts {
@@ -249,7 +249,7 @@ func TestReconcileAfterLeaderFailover(t *testing.T) {
 	eventually(t, "4 running tasks", 20*time.Second, func() bool {
 		return allIn(tasksOf(t, old, d.FrameworkID()), 4, "TASK_RUNNING")
 	})
-	_ = old.p.cmd.Process.Kill() // not kill9: its Wait races with start's and can block
+	old.p.kill9(t)
 	next := leaderOf(t, ms, 20*time.Second)
 	eventually(t, "the tasks to be known to the new leader", 20*time.Second, func() bool {
 		return allIn(tasksOf(t, next, d.FrameworkID()), 4, "TASK_RUNNING")

@@ -45,7 +45,7 @@ func startEtcd(t *testing.T) *etcdtest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
+	t.Cleanup(func() { within(t, "closing etcd", 20*time.Second, e.Close) })
 	return e
 }
 
@@ -64,14 +64,12 @@ func newHAMaster(t *testing.T, name, etcd string) *haMaster {
 
 func (m *haMaster) start(t *testing.T) {
 	t.Helper()
-	p, logs := start(t, "master", "--listen", m.addr, "--http", m.http, "--etcd", m.etcd, "--etcd-prefix", "/mezzo-e2e",
+	m.p = start(t, "master", "--listen", m.addr, "--http", m.http, "--etcd", m.etcd, "--etcd-prefix", "/mezzo-e2e",
 		"--lease-ttl", "2s", "--log-format", "json", "--failover-timeout", "2m",
 		"--ping-interval", "200ms", "--ping-timeout", "3s", "--allocation-interval", "200ms")
-	go func() { _, _ = io.Copy(io.Discard, logs) }()
-	m.p = p
 }
 
-func (m *haMaster) alive() bool { return m.p != nil && m.p.cmd.ProcessState == nil }
+func (m *haMaster) alive() bool { return m.p != nil && !m.p.exited() }
 
 // logLine is one JSON log record of a master.
 type logLine struct {
@@ -163,9 +161,7 @@ func masterList(ms []*haMaster) string {
 // startHAAgent runs an agent that knows every master and etcd.
 func startHAAgent(t *testing.T, masters, etcd, resources, workDir string) *proc {
 	t.Helper()
-	p, logs := start(t, "agent", "--master", masters, "--etcd", etcd, "--resources", resources, "--work-dir", workDir, "--isolation", "process")
-	go func() { _, _ = io.Copy(io.Discard, logs) }()
-	return p
+	return start(t, "agent", "--master", masters, "--etcd", etcd, "--resources", resources, "--work-dir", workDir, "--isolation", "process")
 }
 
 // tracker is a framework that launches short tasks, numbered, until it
@@ -298,6 +294,6 @@ func startHADriver(t *testing.T, masters string, info mezzo.FrameworkInfo, s mez
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = d.Stop(false) })
+	t.Cleanup(func() { within(t, "stopping the driver", 20*time.Second, func() { _ = d.Stop(false) }) })
 	return d
 }

@@ -92,7 +92,7 @@ func runDriver(t *testing.T, addr string, s mezzo.Scheduler, name string) *drive
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = d.Stop(false) })
+	t.Cleanup(func() { within(t, "stopping the driver", 20*time.Second, func() { _ = d.Stop(false) }) })
 	return d
 }
 
@@ -140,7 +140,7 @@ func TestAgentKilledWith9IsLostAndComesBack(t *testing.T) {
 	})
 	time.Sleep(300 * time.Millisecond) // let the task start running
 	killed := time.Now()
-	ag.kill9()
+	ag.kill9(t)
 	eventually(t, "TASK_LOST and agent lost", 5*time.Second, func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
