@@ -55,14 +55,8 @@ func runBenchLaunch(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print the result as JSON on stdout instead of a table")
 	prof := profileFlags(fs)
 	verbose := fs.Bool("v", false, "log the master's, agents' and drivers' warnings to stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	ar, err := mezzo.ParseResources(*agentRes)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -36,14 +35,8 @@ func runBenchOffers(ctx context.Context, args []string) error {
 	benchFmt := fs.Bool("bench-format", false, "print the result as a Go benchmark line (for benchstat) instead of a table")
 	prof := profileFlags(fs)
 	verbose := fs.Bool("v", false, "log the master's, agents' and drivers' warnings to stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	d, err := bench.ParseDist(*dist)
 	if err != nil {

@@ -54,14 +54,8 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	fillTimeout := fs.Duration("fill-timeout", 2*time.Minute, "longest wait for 95% of the slots to be busy")
 	seed := fs.Uint64("seed", 1, "seed of task durations")
 	prof := profileFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var sizes []int
 	for _, s := range strings.Split(*agentsFlag, ",") {

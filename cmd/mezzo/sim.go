@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,14 +35,8 @@ func runSim(ctx context.Context, args []string) error {
 	sharing := fs.String("sharing", "fifo", "hadoop sharing between its own jobs: fifo or fair")
 	check := fs.Bool("check", false, "check the allocator's invariants after every event (slow)")
 	latency := fs.Duration("latency", sim.DefaultLatency, "one-way message latency")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	share, err := hadoop.ParseSharing(*sharing)
 	if err != nil {

@@ -42,14 +42,8 @@ func runSweep(ctx context.Context, args []string) error {
 	fwList := fs.String("framework", runspec.Hadoop, "frameworks in every run (not an axis); trace jobs are dealt round-robin to the hadoop instances: "+strings.Join(runspec.KnownFrameworks(), ", "))
 	out := fs.String("out", "", "CSV file to write, or to resume (required)")
 	workers := fs.Int("workers", runtime.NumCPU(), "runs at once")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *out == "" {
 		return errors.New("--out FILE.csv is required")
