@@ -201,6 +201,6 @@ func demoIsolation() string {
 	if err != nil {
 		return "process"
 	}
-	_, _ = iso.Cleanup()
+	_, _, _ = iso.Recover(nil)
 	return "cgroups"
 }

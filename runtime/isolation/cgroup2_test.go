@@ -97,7 +97,7 @@ func TestV2KillDestroyAndCleanup(t *testing.T) {
 	if exists(dir) {
 		t.Errorf("%s exists after Destroy", dir)
 	}
-	removed, err := iso.Cleanup()
+	_, removed, err := iso.Recover(nil)
 	if err != nil || len(removed) != 1 || removed[0] != "leftover" {
 		t.Errorf("Cleanup = %v, %v; want [leftover]", removed, err)
 	}

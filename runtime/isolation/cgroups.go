@@ -74,15 +74,16 @@ func newCgroups(opts Options) (*cgroupsIsolator, error) {
 	return &cgroupsIsolator{h: h}, nil
 }
 
-// Cleanup removes the containers left under parent by a previous agent run;
-// see Isolator.Cleanup. It is the same as New("cgroups", Options{Parent:
-// parent}) followed by its Cleanup method.
+// Cleanup kills and removes every container left under parent by a
+// previous agent run and returns their names. It is the same as
+// New("cgroups", Options{Parent: parent}) followed by Recover(nil).
 func Cleanup(parent string) ([]string, error) {
 	iso, err := newCgroups(Options{Parent: parent})
 	if err != nil {
 		return nil, err
 	}
-	return iso.Cleanup()
+	_, removed, err := iso.Recover(nil)
+	return removed, err
 }
 
 func (i *cgroupsIsolator) Name() string { return "cgroups (" + i.h.describe() + ")" }
@@ -109,15 +110,36 @@ func (i *cgroupsIsolator) Start(id string, cmd *exec.Cmd, limits Limits) (Contai
 	return c, nil
 }
 
-func (i *cgroupsIsolator) Cleanup() ([]string, error) {
+// Recover adopts the known containers whose cgroups still hold processes
+// and drains and removes every other cgroup under the parent. The cgroup,
+// not the pid, is what identifies a container here: an adopted container
+// lives until its cgroup is empty, whatever became of its first process.
+func (i *cgroupsIsolator) Recover(known []Handle) (map[string]Container, []string, error) {
+	want := map[string]bool{}
+	for _, h := range known {
+		if err := checkID(h.ID); err != nil {
+			return nil, nil, err
+		}
+		want[h.ID] = true
+	}
 	names, err := i.h.children()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	adopted := map[string]Container{}
 	var removed []string
 	var errs []error
 	for _, name := range names {
 		g, err := i.h.load(name)
+		if err == nil && want[name] {
+			var empty bool
+			if empty, err = g.empty(); err == nil && !empty {
+				c := &cgroupContainer{id: name, g: g}
+				c.waiter.watch(g.empty, g.oomKilled)
+				adopted[name] = c
+				continue
+			}
+		}
 		if err == nil {
 			err = drain(g)
 		}
@@ -127,7 +149,7 @@ func (i *cgroupsIsolator) Cleanup() ([]string, error) {
 		}
 		removed = append(removed, name)
 	}
-	return removed, errors.Join(errs...)
+	return adopted, removed, errors.Join(errs...)
 }
 
 type cgroupContainer struct {

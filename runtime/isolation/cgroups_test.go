@@ -31,7 +31,7 @@ func newTestCgroups(t *testing.T) *cgroupsIsolator {
 
 func removeParent(t testing.TB, h hierarchy) {
 	t.Helper()
-	if _, err := (&cgroupsIsolator{h: h}).Cleanup(); err != nil {
+	if _, _, err := (&cgroupsIsolator{h: h}).Recover(nil); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
 	for _, d := range parentDirs(t, h) {
@@ -367,7 +367,7 @@ func TestCleanupRemovesLeftoversOfAPreviousRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	removed, err := again.Cleanup()
+	_, removed, err := again.Recover(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestCleanupRemovesLeftoversOfAPreviousRun(t *testing.T) {
 			t.Errorf("leftover process: %v, want killed by Cleanup", info)
 		}
 	}
-	if removed, err := again.Cleanup(); err != nil || len(removed) != 0 {
+	if _, removed, err := again.Recover(nil); err != nil || len(removed) != 0 {
 		t.Errorf("second Cleanup = %v, %v; want nothing", removed, err)
 	}
 }

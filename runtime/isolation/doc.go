@@ -14,10 +14,18 @@
 // Typical use by the agent:
 //
 //	iso, err := isolation.New("cgroups", isolation.Options{})
-//	removed, err := iso.Cleanup()          // containers left by a previous agent run
+//	adopted, removed, err := iso.Recover(handles) // a previous agent run's containers:
+//	                                              // the known live ones adopted, the rest removed
 //	c, err := iso.Start(executorID, cmd, isolation.LimitsFor(resources))
 //	...
 //	err = c.Update(isolation.LimitsFor(moreResources)) // a task joined the executor
 //	info, err := c.Wait()                  // info.OOMKilled → "memory limit" failure
 //	err = c.Destroy()                      // kills what is left, removes the cgroup
+//
+// An agent that checkpoints each container's Handle (HandleOf, after Start)
+// can restart without disturbing its executors: the next run passes the
+// handles to Recover and gets the containers back. Their processes are not
+// its children, so an adopted container's Wait observes the end (a pidfd
+// for the process isolator, the cgroup emptying for cgroups) and reports
+// ExitInfo.Unknown instead of an exit status; OOM kills are still seen.
 package isolation

@@ -20,10 +20,40 @@ type Isolator interface {
 	// container before it runs any of the command's own code. id must be
 	// unique among the live containers of this isolator.
 	Start(id string, cmd *exec.Cmd, limits Limits) (Container, error)
-	// Cleanup kills and removes the containers a previous run left behind
-	// (an agent that crashed does not destroy its containers) and returns
-	// their names. Call it once, before the first Start.
-	Cleanup() ([]string, error)
+	// Recover takes over what a previous run left behind (an agent that
+	// crashed, or stopped leaving its executors running, destroys nothing).
+	// Every container in known that still runs is adopted and returned by
+	// ID; every other container of the previous run that the isolator can
+	// find is killed and removed, and named in removed. Recover(nil) is a
+	// plain cleanup. Call it once, before the first Start.
+	//
+	// An adopted container's process is not a child of this process, so
+	// its exit status cannot be read: its Wait reports ExitInfo.Unknown
+	// (and still whether the container was OOM-killed, where the isolator
+	// can tell).
+	Recover(known []Handle) (adopted map[string]Container, removed []string, err error)
+}
+
+// Handle is what an agent checkpoints about a container so that a later
+// run can adopt it with Recover.
+type Handle struct {
+	ID string `json:"id"`
+	// Pid is the started process.
+	Pid int `json:"pid"`
+	// StartTime is the process's start time in clock ticks after boot
+	// (field 22 of /proc/PID/stat): a pid reused by another process since
+	// has another start time, so it is never mistaken for the container.
+	StartTime uint64 `json:"start_time"`
+}
+
+// HandleOf describes container id whose started process is pid. It fails
+// when the process is already gone; such a container has nothing to adopt.
+func HandleOf(id string, pid int) (Handle, error) {
+	start, _, err := procStat(pid)
+	if err != nil {
+		return Handle{}, fmt.Errorf("isolation: container %s: %w", id, err)
+	}
+	return Handle{ID: id, Pid: pid, StartTime: start}, nil
 }
 
 // Container is one started process and everything it forks. Its methods are
@@ -94,16 +124,24 @@ type ExitInfo struct {
 	// (not necessarily the started one) because the container reached its
 	// memory limit.
 	OOMKilled bool
+	// Unknown reports that the process ended while it was not this
+	// process's child (an adopted container, see Isolator.Recover), so
+	// its exit status could not be read; Code is then -1.
+	Unknown bool
 }
 
 // Success reports a clean exit with status 0 and no OOM kill.
-func (e ExitInfo) Success() bool { return e.Code == 0 && e.Signal == 0 && !e.OOMKilled }
+func (e ExitInfo) Success() bool {
+	return e.Code == 0 && e.Signal == 0 && !e.OOMKilled && !e.Unknown
+}
 
 // String describes the end for a task status message, e.g.
 // "killed by signal killed: memory limit reached".
 func (e ExitInfo) String() string {
 	var s string
-	if e.Signal != 0 {
+	if e.Unknown {
+		s = "exited with unknown status (adopted after an agent restart)"
+	} else if e.Signal != 0 {
 		s = "killed by signal " + e.Signal.String()
 	} else {
 		s = fmt.Sprintf("exited with status %d", e.Code)

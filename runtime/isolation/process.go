@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // processIsolator runs plain processes. It limits nothing: Limits are
@@ -22,7 +25,20 @@ func newProcess() *processIsolator {
 
 func (*processIsolator) Name() string { return "process (no isolation)" }
 
-func (*processIsolator) Cleanup() ([]string, error) { return nil, nil }
+// Recover adopts the known processes that still run. The process isolator
+// keeps no record of its own, so it finds no other leftovers to remove.
+func (*processIsolator) Recover(known []Handle) (map[string]Container, []string, error) {
+	adopted := map[string]Container{}
+	for _, h := range known {
+		if err := checkID(h.ID); err != nil {
+			return adopted, nil, err
+		}
+		if c, ok := adoptProcess(h); ok {
+			adopted[h.ID] = c
+		}
+	}
+	return adopted, nil, nil
+}
 
 func (*processIsolator) Start(id string, cmd *exec.Cmd, limits Limits) (Container, error) {
 	if err := checkID(id); err != nil {
@@ -35,7 +51,7 @@ func (*processIsolator) Start(id string, cmd *exec.Cmd, limits Limits) (Containe
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("isolation: start %s: %w", id, err)
 	}
-	c := &processContainer{pgid: cmd.Process.Pid}
+	c := &processContainer{pgid: cmd.Process.Pid, pidfd: -1}
 	c.waiter.start(cmd, nil)
 	return c, nil
 }
@@ -56,11 +72,28 @@ func ownProcessGroup(cmd *exec.Cmd) {
 type processContainer struct {
 	waiter
 	pgid int
+	// An adopted container (adopt.go) has a pidfd, or on old kernels the
+	// handle to check the pid against before signalling it.
+	pidfd  int
+	handle Handle
+
+	mu     sync.Mutex
+	closed bool // pidfd closed by Destroy
 }
 
 func (c *processContainer) Wait() (ExitInfo, error) { return c.wait() }
 
 func (c *processContainer) Kill() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pidfd >= 0 && !c.closed {
+		if err := unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("isolation: kill adopted process %d: %w", c.pgid, err)
+		}
+	}
+	if c.handle.Pid != 0 && !running(c.handle) {
+		return nil // gone; the pid may belong to someone else by now
+	}
 	err := syscall.Kill(-c.pgid, syscall.SIGKILL)
 	if err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("isolation: kill process group %d: %w", c.pgid, err)
@@ -70,4 +103,17 @@ func (c *processContainer) Kill() error {
 
 func (*processContainer) Update(Limits) error { return nil }
 
-func (c *processContainer) Destroy() error { return c.Kill() }
+func (c *processContainer) Destroy() error {
+	err := c.Kill()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pidfd >= 0 && !c.closed {
+		select {
+		case <-c.done: // the watcher no longer polls the fd
+			c.closed = true
+			_ = unix.Close(c.pidfd)
+		default:
+		}
+	}
+	return err
+}

@@ -42,8 +42,8 @@ func TestProcessIsolatorReportsExitCodes(t *testing.T) {
 	if _, err := iso.Start("", helperCmd("exit", "0"), Limits{}); err == nil {
 		t.Error("Start with an empty id: no error")
 	}
-	if removed, err := iso.Cleanup(); err != nil || len(removed) != 0 {
-		t.Errorf("Cleanup = %v, %v; want nothing", removed, err)
+	if adopted, removed, err := iso.Recover(nil); err != nil || len(removed) != 0 || len(adopted) != 0 {
+		t.Errorf("Recover(nil) = %v, %v, %v; want nothing", adopted, removed, err)
 	}
 }
 
