@@ -48,6 +48,11 @@ type Agent struct {
 	tasks      map[streamKey]*task
 	execSeq    int
 	closed     bool
+	// adopted are executors of a previous run (recover.go) that Run
+	// waits for; detached is set when Run returned leaving executors
+	// running (Config.DetachOnStop) for the next run.
+	adopted  []*executorProc
+	detached bool
 }
 
 type framework struct {
@@ -93,27 +98,6 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: recovering status updates: %w", err)
 	}
-	// Executors of a previous run are gone (the isolator's Cleanup kills
-	// leftovers), so their unfinished tasks are lost; say so, reliably.
-	keys := make([]streamKey, 0, len(latest))
-	for k := range latest {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].fw < keys[j].fw || keys[i].fw == keys[j].fw && keys[i].task < keys[j].task
-	})
-	for _, k := range keys {
-		last := latest[k]
-		if !last.State.Terminal() {
-			_, err := a.store.appendUpdate(k.fw, mezzo.TaskStatus{TaskID: k.task, AgentID: a.id, ExecutorID: last.ExecutorID,
-				State: mezzo.TaskLost, Reason: mezzo.ReasonAgentRestarted, Message: "agent restarted; the task's executor is gone",
-				Time: time.Now(), UUID: newID()}, time.Now())
-			if err != nil {
-				return nil, err
-			}
-		}
-	}
-
 	switch {
 	case cfg.MasterConn != nil:
 		a.mc = cfg.MasterConn
@@ -129,28 +113,50 @@ func New(cfg Config) (*Agent, error) {
 		a.mc, a.ownMC = mc, true
 		a.client = api.NewAgentAPIClient(mc.Conn())
 	}
+	recovered := map[streamKey]bool{}
 	if !cfg.Emulated {
 		iso, err := isolation.New(cfg.Isolation, isolation.Options{Parent: cfg.CgroupParent})
 		if err != nil {
 			a.closeConn()
 			return nil, fmt.Errorf("agent: %w", err)
 		}
-		if removed, err := iso.Cleanup(); err != nil {
-			a.log.Warn("cleaning up containers of a previous run", "err", err)
-		} else if len(removed) > 0 {
-			a.log.Info("removed containers of a previous run", "containers", removed)
-		}
 		a.iso = iso
-		lis, err := net.Listen("tcp", cfg.Listen)
+		a.execSeq = nextExecSeq(cfg.WorkDir)
+		recovered = a.recoverExecutors(latest)
+		lis, err := a.listenExecutorAPI()
 		if err != nil {
 			a.closeConn()
-			return nil, fmt.Errorf("agent: executor API listen %q: %w", cfg.Listen, err)
+			return nil, err
 		}
 		a.lis, a.endpoint = lis, lis.Addr().String()
 		if err := a.setupExecutorTLS(lis); err != nil {
 			_ = lis.Close()
 			a.closeConn()
 			return nil, err
+		}
+	}
+	// The unfinished tasks of executors that are gone (all of them when
+	// emulated, or with Recover "cleanup") are lost; say so, reliably.
+	keys := make([]streamKey, 0, len(latest))
+	for k := range latest {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].fw < keys[j].fw || keys[i].fw == keys[j].fw && keys[i].task < keys[j].task
+	})
+	for _, k := range keys {
+		last := latest[k]
+		if !last.State.Terminal() && !recovered[k] {
+			_, err := a.store.appendUpdate(k.fw, mezzo.TaskStatus{TaskID: k.task, AgentID: a.id, ExecutorID: last.ExecutorID,
+				State: mezzo.TaskLost, Reason: mezzo.ReasonAgentRestarted, Message: "agent restarted; the task's executor is gone",
+				Time: time.Now(), UUID: newID()}, time.Now())
+			if err != nil {
+				if a.lis != nil {
+					_ = a.lis.Close()
+				}
+				a.closeConn()
+				return nil, err
+			}
 		}
 	}
 	return a, nil
@@ -170,9 +176,11 @@ func (a *Agent) ID() mezzo.AgentID {
 }
 
 // Run registers with the master, re-registering after every lost
-// connection, and serves executors until ctx ends. On return the agent's
-// executors have been killed and its resources released; the status updates
-// not yet acknowledged stay on disk for the next run.
+// connection, and serves executors until ctx ends. Executors a previous run
+// left are given Config.ExecutorReregisterTimeout to reconnect before the
+// agent registers. On return the agent's executors have been killed and its
+// resources released, unless Config.DetachOnStop leaves them running for
+// the next run; the status updates not yet acknowledged stay on disk.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -186,6 +194,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); a.resendLoop(ctx) }()
+	a.mu.Lock()
+	for _, ex := range a.adopted {
+		go a.waitExecutor(ex)
+	}
+	a.mu.Unlock()
+	a.awaitReregistration(ctx)
 
 	delay := a.cfg.ReconnectDelay
 	seed := fnv.New64a()
@@ -224,7 +238,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 
-	a.shutdownAll()
+	if a.cfg.DetachOnStop && a.lis != nil {
+		a.detach()
+	} else {
+		a.shutdownAll()
+	}
 	if srv != nil {
 		srv.Stop()
 	}

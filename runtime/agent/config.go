@@ -54,8 +54,26 @@ type Config struct {
 	ExecutorArgs []string
 	// ExecutorEnv is added to every executor's environment.
 	ExecutorEnv []string
-	// Listen is where the ExecutorAPI listens; default "127.0.0.1:0".
+	// Listen is where the ExecutorAPI listens; default "127.0.0.1:0". With
+	// port 0 a restarted agent listens where its previous run did, which
+	// is where that run's executors look for it.
 	Listen string
+	// Recover says what New does with the executors a previous run on
+	// WorkDir left running (after a crash, or DetachOnStop):
+	// RecoverReconnect (the default) adopts them and their tasks, as
+	// Mesos's --recover=reconnect; RecoverCleanup kills them, so their
+	// tasks are reported TASK_LOST. Emulated agents recover nothing.
+	Recover string
+	// ExecutorReregisterTimeout is how long adopted executors have to
+	// reconnect before they are killed and their tasks reported lost
+	// (default 5 s; Mesos's executor_reregistration_timeout is 2 s).
+	ExecutorReregisterTimeout time.Duration
+	// DetachOnStop makes Run, when ctx ends, leave the executors running
+	// for the next run to reconnect to (an agent upgrade that does not
+	// disturb tasks), instead of shutting them down. Executors give up on
+	// an agent that does not come back within their reconnect timeout
+	// (executor.Config.ReconnectTimeout, 15 s) and end their tasks.
+	DetachOnStop bool
 	// StatusRetry is the first resend delay of an unacknowledged status
 	// update (default 10 s, as Mesos); it doubles up to StatusRetryMax
 	// (default 10 min).
@@ -97,6 +115,16 @@ func (c *Config) withDefaults() error {
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:0"
+	}
+	switch c.Recover {
+	case "":
+		c.Recover = RecoverReconnect
+	case RecoverReconnect, RecoverCleanup:
+	default:
+		return fmt.Errorf("agent: Recover %q: want %q or %q", c.Recover, RecoverReconnect, RecoverCleanup)
+	}
+	if c.ExecutorReregisterTimeout <= 0 {
+		c.ExecutorReregisterTimeout = 5 * time.Second
 	}
 	if c.StatusRetry <= 0 {
 		c.StatusRetry = 10 * time.Second

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mezzo-cluster/mezzo"
@@ -34,11 +35,22 @@ type executorProc struct {
 	sandbox   string
 	container isolation.Container
 	tasks     map[mezzo.TaskID]*task // live tasks
+	// containerID and handle name the container in the checkpoint
+	// (recover.go); adopted executors were started by a previous run.
+	containerID string
+	handle      isolation.Handle
+	adopted     bool
 
-	queue    []*api.ExecutorEvent // guarded by Agent.mu
-	notify   chan struct{}
-	exited   chan struct{} // closed once the process has been reaped
-	shutdown bool
+	queue      []*api.ExecutorEvent // guarded by Agent.mu
+	notify     chan struct{}
+	exited     chan struct{} // closed once the process has been reaped
+	settled    chan struct{} // closed once its tasks' ends are stored
+	subscribed chan struct{} // closed when it first subscribes
+	subOnce    sync.Once
+	shutdown   bool
+	// lost: an adopted executor killed for not reconnecting; its
+	// unfinished tasks are lost, not failed.
+	lost bool
 }
 
 // send queues an event for the executor; the caller holds Agent.mu.
@@ -110,6 +122,7 @@ func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
 			log.Warn("raising executor limits", "executor", string(info.ID), "err", err)
 		}
 		ex.send(launchEvent(t))
+		a.checkpointLocked(ex)
 		a.mu.Unlock()
 		return
 	}
@@ -124,6 +137,7 @@ func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
 	}
 	tk.exec = ex
 	ex.send(launchEvent(t))
+	a.checkpointLocked(ex)
 	a.mu.Unlock()
 }
 
@@ -141,7 +155,8 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 		return nil, err
 	}
 	ex := &executorProc{fw: fwID, info: info, command: command, token: newID(), sandbox: sandbox,
-		tasks: map[mezzo.TaskID]*task{first.info.ID: first}, notify: make(chan struct{}, 1), exited: make(chan struct{})}
+		tasks: map[mezzo.TaskID]*task{first.info.ID: first}, notify: make(chan struct{}, 1), exited: make(chan struct{}),
+		settled: make(chan struct{}), subscribed: make(chan struct{})}
 
 	var cmd *exec.Cmd
 	if info.Command != nil {
@@ -195,7 +210,12 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	if err != nil {
 		return nil, err
 	}
-	ex.container = c
+	ex.container, ex.containerID = c, id
+	if ex.handle, err = isolation.HandleOf(id, cmd.Process.Pid); err != nil {
+		// Gone already: nothing a restarted agent could adopt; for
+		// cgroups the cgroup, not the pid, identifies the container.
+		ex.handle = isolation.Handle{ID: id, Pid: cmd.Process.Pid}
+	}
 	a.frameworks[fwID].executors[info.ID] = ex
 	a.log.Info("executor started", "framework", string(fwID), "executor", string(info.ID), "container", id,
 		"sandbox", sandbox, "pid", cmd.Process.Pid)
@@ -209,6 +229,13 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 func (a *Agent) waitExecutor(ex *executorProc) {
 	info, err := ex.container.Wait()
 	close(ex.exited)
+	a.mu.Lock()
+	detached := a.detached
+	a.mu.Unlock()
+	if detached {
+		return // the agent's next run owns the container now
+	}
+	defer close(ex.settled)
 	log := a.log.With("framework", string(ex.fw), "executor", string(ex.info.ID))
 	if err != nil {
 		log.Warn("waiting for executor", "err", err)
@@ -236,6 +263,9 @@ func (a *Agent) waitExecutor(ex *executorProc) {
 				s.Message = "memory limit reached (" + isolation.LimitsFor(t.info.Resources).String() + "): " + s.Message
 			}
 			settle = append(settle, s)
+		case !t.state.Terminal() && ex.lost:
+			settle = append(settle, mezzo.TaskStatus{TaskID: t.info.ID, ExecutorID: ex.info.ID, State: mezzo.TaskLost,
+				Reason: mezzo.ReasonAgentRestarted, Message: fmt.Sprintf("agent restarted; the task's executor did not reconnect within %v", a.cfg.ExecutorReregisterTimeout)})
 		case !t.state.Terminal():
 			s := mezzo.TaskStatus{TaskID: t.info.ID, ExecutorID: ex.info.ID, State: mezzo.TaskFailed,
 				Reason: mezzo.ReasonExecutorTerminated, Message: "executor " + info.String()}
@@ -250,6 +280,9 @@ func (a *Agent) waitExecutor(ex *executorProc) {
 	for _, s := range settle {
 		a.update(ex.fw, s)
 	}
+	// Only now that every end is stored: a crash before this point
+	// leaves the checkpoint, and the next run settles from it.
+	a.removeCheckpoint(ex.containerID)
 
 	code := int32(info.Code)
 	h := a.header()
@@ -345,6 +378,20 @@ func (a *Agent) shutdownAll() {
 	}
 }
 
+// detach ends the agent's hold on its executors without stopping them (Run
+// is ending with Config.DetachOnStop): their checkpoints stay, and the next
+// run on WorkDir reconnects to them. Emulated tasks stop.
+func (a *Agent) detach() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed, a.detached = true, true
+	for _, t := range a.tasks {
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+	}
+}
+
 // executorServer is the ExecutorAPI the agent serves to its executors.
 type executorServer struct {
 	api.UnimplementedExecutorAPIServer
@@ -376,6 +423,7 @@ func (s *executorServer) Subscribe(req *api.ExecutorSubscribeRequest, stream grp
 		a.mu.Unlock()
 		return err
 	}
+	ex.subOnce.Do(func() { close(ex.subscribed) })
 	fwInfo := a.frameworks[ex.fw].info
 	first := &api.ExecutorEvent{Event: &api.ExecutorEvent_Subscribed_{Subscribed: &api.ExecutorEvent_Subscribed{
 		Executor: api.ExecutorToProto(&ex.info), Framework: api.FrameworkToProto(fwInfo), AgentId: string(a.id)}}}
@@ -446,6 +494,7 @@ func (s *executorServer) Update(ctx context.Context, req *api.ExecutorUpdateRequ
 				held := st
 				t.held = &held
 				t.state = st.State
+				a.checkpointLocked(ex)
 			}
 			a.shutdownExecutorLocked(ex)
 			a.mu.Unlock()
@@ -458,6 +507,9 @@ func (s *executorServer) Update(ctx context.Context, req *api.ExecutorUpdateRequ
 	}
 	a.mu.Lock()
 	t.state = st.State
+	if st.State.Terminal() {
+		a.checkpointLocked(ex)
+	}
 	a.mu.Unlock()
 	return &api.Empty{}, nil
 }

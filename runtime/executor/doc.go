@@ -20,6 +20,14 @@
 // are delivered in order, each retried until the agent has stored it; Stop
 // returns Run once every update is delivered.
 //
+// The executor outlives its agent: while the agent is unreachable (crashed,
+// or restarting for an upgrade) Run keeps re-subscribing and buffers the
+// updates, for up to Config.ReconnectTimeout; an agent that comes back on
+// the same work directory recovers the executor and receives the buffered
+// updates, each stored once. If the agent does not come back, or refuses the
+// executor, Run calls the Executor's Shutdown (the command executor kills
+// its tasks) and returns the error.
+//
 // [Command] is the default executor: it runs a task's CommandInfo as a
 // process (TASK_FINISHED on exit 0, TASK_FAILED with the code otherwise),
 // stands a task with no command for its Duration (a no-op for benchmarks),

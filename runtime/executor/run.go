@@ -23,7 +23,10 @@ import (
 
 // Run connects to the agent and drives exec until the driver is stopped
 // (after its updates are delivered), the agent asks for shutdown, the agent
-// stays unreachable for cfg.ReconnectTimeout, or ctx ends.
+// stays unreachable for cfg.ReconnectTimeout, or ctx ends. An agent that
+// restarts within ReconnectTimeout gets the executor back: Run subscribes
+// again and resends the updates the agent never confirmed. When it gives
+// up on the agent, it calls exec.Shutdown so the tasks end with it.
 func Run(ctx context.Context, cfg Config, exec mezzo.Executor) error {
 	if cfg.Endpoint == "" || cfg.ExecutorID == "" || cfg.FrameworkID == "" {
 		return errors.New("executor: config needs Endpoint, FrameworkID and ExecutorID")
@@ -74,6 +77,10 @@ func Run(ctx context.Context, cfg Config, exec mezzo.Executor) error {
 		case <-d.stopped():
 			return d.drain(ctx)
 		case err := <-streamErr:
+			// The agent is gone for good, or does not know this executor
+			// (a restarted agent that did not recover it): end the tasks
+			// rather than leave them running unsupervised.
+			exec.Shutdown(d)
 			return err
 		case ev := <-events:
 			if quit, err := d.dispatch(exec, ev); quit {

@@ -110,17 +110,18 @@ func (i *cgroupsIsolator) Start(id string, cmd *exec.Cmd, limits Limits) (Contai
 	return c, nil
 }
 
-// Recover adopts the known containers whose cgroups still hold processes
-// and drains and removes every other cgroup under the parent. The cgroup,
-// not the pid, is what identifies a container here: an adopted container
-// lives until its cgroup is empty, whatever became of its first process.
+// Recover adopts the known containers whose started process still runs
+// and drains and removes every other cgroup under the parent, including a
+// known one whose started process is gone but whose stragglers (children
+// it left) are not: there is nothing to reconnect to. An adopted container
+// lives until its cgroup is empty.
 func (i *cgroupsIsolator) Recover(known []Handle) (map[string]Container, []string, error) {
 	want := map[string]bool{}
 	for _, h := range known {
 		if err := checkID(h.ID); err != nil {
 			return nil, nil, err
 		}
-		want[h.ID] = true
+		want[h.ID] = running(h)
 	}
 	names, err := i.h.children()
 	if err != nil {

@@ -22,8 +22,8 @@ type Isolator interface {
 	Start(id string, cmd *exec.Cmd, limits Limits) (Container, error)
 	// Recover takes over what a previous run left behind (an agent that
 	// crashed, or stopped leaving its executors running, destroys nothing).
-	// Every container in known that still runs is adopted and returned by
-	// ID; every other container of the previous run that the isolator can
+	// Every container in known whose started process still runs is
+	// adopted and returned by ID; every other container of the previous run that the isolator can
 	// find is killed and removed, and named in removed. Recover(nil) is a
 	// plain cleanup. Call it once, before the first Start.
 	//

@@ -1,0 +1,298 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/isolation"
+)
+
+// isolators are the isolators the recovery tests run with: the process
+// isolator always, cgroups when this machine can (root, cgroups mounted).
+func isolators(t *testing.T) []string {
+	kinds := []string{"process"}
+	if os.Geteuid() == 0 {
+		if _, err := isolation.New("cgroups", isolation.Options{Parent: recoverParent()}); err == nil {
+			kinds = append(kinds, "cgroups")
+		} else {
+			t.Logf("cgroups not tested: %v", err)
+		}
+	}
+	return kinds
+}
+
+func recoverParent() string { return fmt.Sprintf("mezzo-agent-recover-test-%d", os.Getpid()) }
+
+// loopTask runs until its stop file exists, after writing its shell's pid.
+func loopTask(id, dir string) mezzo.TaskInfo {
+	pid, stop := filepath.Join(dir, id+".pid"), filepath.Join(dir, id+".stop")
+	return mezzo.TaskInfo{ID: mezzo.TaskID(id), Resources: mezzo.MustParseResources("cpus:0.1;mem:32"),
+		Command: &mezzo.CommandInfo{Shell: true,
+			Value: fmt.Sprintf("echo $$ > %s; while [ ! -e %s ]; do sleep 0.05; done", pid, stop)}}
+}
+
+func touch(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkpointsByExecutor reads the executor checkpoints in dir.
+func checkpointsByExecutor(t *testing.T, dir string) map[mezzo.ExecutorID]loadedCheckpoint {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, checkpointDir, "*.json"))
+	out := map[mezzo.ExecutorID]loadedCheckpoint{}
+	for _, f := range files {
+		l, err := readCheckpoint(f)
+		if err != nil {
+			t.Fatalf("checkpoint %s: %v", f, err)
+		}
+		out[l.info.ID] = l
+	}
+	return out
+}
+
+func alivePid(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// An agent that stops leaving its executors running (as a crashed one
+// does) and starts again on the same work directory takes back the
+// executors that are still there, whatever happened to them meanwhile:
+//
+//   - "runs" keeps running across the restart and finishes after it;
+//   - "ends" finishes while the agent is down (its executor holds the
+//     update and resends it);
+//   - "dies" loses its executor and its process while the agent is down;
+//   - "mute" keeps a live executor that cannot reconnect (stopped).
+//
+// Each task ends with exactly one terminal update, and the re-registration
+// with the master carries the tasks that still run.
+func TestRestartReconnectsToExecutors(t *testing.T) {
+	for _, iso := range isolators(t) {
+		t.Run(iso, func(t *testing.T) { testRestartReconnects(t, iso) })
+	}
+}
+
+func testRestartReconnects(t *testing.T, iso string) {
+	m := startFakeMaster(t, true)
+	dir, files := t.TempDir(), t.TempDir()
+	tasks := []string{"runs", "ends", "dies", "mute"}
+	t.Cleanup(func() { // nothing may outlive the test, whatever failed
+		for _, id := range tasks {
+			_ = os.WriteFile(filepath.Join(files, id+".stop"), nil, 0o644)
+		}
+		if iso == "cgroups" {
+			_, _ = isolation.Cleanup(recoverParent())
+		}
+	})
+	cfg := Config{WorkDir: dir, Isolation: iso, CgroupParent: recoverParent(), DetachOnStop: true,
+		ExecutorReregisterTimeout: 3 * time.Second}
+	first, stop := startAgent(t, m, cfg)
+	<-m.subscribes
+	var infos []mezzo.TaskInfo
+	for _, id := range tasks {
+		infos = append(infos, loopTask(id, files))
+	}
+	m.events <- launchEvent1("fw", infos...)
+	running := map[mezzo.TaskID]string{}
+	for _, id := range tasks {
+		if s := m.nextUpdate(t, mezzo.TaskID(id)); s.State != mezzo.TaskRunning {
+			t.Fatalf("%s: %v %q, want RUNNING", id, s.State, s.Message)
+		} else {
+			running[s.TaskID] = s.UUID
+		}
+	}
+	// The RUNNING updates are acknowledged before the agent goes.
+	waitFor(t, func() bool {
+		for _, id := range tasks {
+			if p := first.store.pending("fw", mezzo.TaskID(id)); len(p) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	taskPid := func(id string) int {
+		var pid int
+		waitFor(t, func() bool {
+			b, _ := os.ReadFile(filepath.Join(files, id+".pid"))
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			return pid > 0
+		})
+		return pid
+	}
+	stop()
+
+	cps := checkpointsByExecutor(t, dir)
+	if len(cps) != len(tasks) {
+		t.Fatalf("%d executor checkpoints, want %d", len(cps), len(tasks))
+	}
+	for _, id := range tasks {
+		cp, ok := cps[mezzo.ExecutorID("command-"+id)]
+		if !ok || len(cp.tasks) != 1 || cp.tasks[0].ID != mezzo.TaskID(id) || cp.cp.Token == "" || cp.fw.ID != "fw" {
+			t.Fatalf("checkpoint of %s's executor: %+v", id, cp)
+		}
+		if !alivePid(cp.cp.Container.Pid) {
+			t.Fatalf("%s's executor (pid %d) did not survive the agent's stop", id, cp.cp.Container.Pid)
+		}
+	}
+	// While the agent is down.
+	touch(t, filepath.Join(files, "ends.stop"))
+	diesPid := taskPid("dies")
+	_ = syscall.Kill(cps["command-dies"].cp.Container.Pid, syscall.SIGKILL)
+	_ = syscall.Kill(diesPid, syscall.SIGKILL)
+	mute := cps["command-mute"].cp.Container.Pid
+	if err := syscall.Kill(mute, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var orphan isolation.Container
+	if iso == "cgroups" { // a container no checkpoint names
+		cgi, err := isolation.New("cgroups", isolation.Options{Parent: recoverParent()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if orphan, err = cgi.Start("orphan", exec.Command("sleep", "60"), isolation.Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return !alivePid(diesPid) })
+
+	cfg.DetachOnStop = false
+	second, _ := startAgent(t, m, cfg)
+	if orphan != nil {
+		if info, _ := orphan.Wait(); info.Signal != syscall.SIGKILL {
+			t.Errorf("orphan container's process %v, want killed by the restarted agent", info)
+		}
+	}
+	req := <-m.subscribes
+	if req.Agent.AgentId != "agent-1" {
+		t.Errorf("re-registered as %q", req.Agent.AgentId)
+	}
+	reported := map[string]string{}
+	for _, rt := range req.Tasks {
+		reported[rt.GetTask().GetTaskId()] = rt.State.String()
+	}
+	if !strings.Contains(reported["runs"], "RUNNING") {
+		t.Errorf("re-registration reports runs as %q (tasks %v), want RUNNING", reported["runs"], reported)
+	}
+	for _, gone := range []string{"dies", "mute"} {
+		if st, ok := reported[gone]; ok && !strings.Contains(st, "LOST") {
+			t.Errorf("re-registration reports %s as %q; its executor is gone", gone, st)
+		}
+	}
+	touch(t, filepath.Join(files, "runs.stop"))
+
+	want := map[mezzo.TaskID]mezzo.TaskState{"runs": mezzo.TaskFinished, "ends": mezzo.TaskFinished,
+		"dies": mezzo.TaskLost, "mute": mezzo.TaskLost}
+	terminal := map[mezzo.TaskID]map[string]mezzo.TaskStatus{} // by uuid
+	record := func(s mezzo.TaskStatus) {
+		if s.State == mezzo.TaskRunning {
+			if s.UUID != running[s.TaskID] {
+				t.Errorf("%s: a second RUNNING update (uuid %s, first %s)", s.TaskID, s.UUID, running[s.TaskID])
+			}
+			return
+		}
+		if terminal[s.TaskID] == nil {
+			terminal[s.TaskID] = map[string]mezzo.TaskStatus{}
+		}
+		terminal[s.TaskID][s.UUID] = s
+	}
+	for id := range want {
+		for s := m.nextUpdate(t, id); ; s = m.nextUpdate(t, id) {
+			record(s)
+			if s.State.Terminal() {
+				break
+			}
+		}
+	}
+	// Quiet: every update acknowledged, every executor gone; then nothing
+	// more may have arrived.
+	waitFor(t, func() bool {
+		second.mu.Lock()
+		n := len(second.frameworks["fw"].executors)
+		second.mu.Unlock()
+		for id := range want {
+			if len(second.store.pending("fw", id)) > 0 {
+				return false
+			}
+		}
+		return n == 0
+	})
+	for _, u := range m.held {
+		record(u.status)
+	}
+	m.held = nil
+	for len(m.updates) > 0 {
+		record((<-m.updates).status)
+	}
+	for id, st := range want {
+		if len(terminal[id]) != 1 {
+			t.Errorf("%s: %d terminal updates %v, want exactly one", id, len(terminal[id]), terminal[id])
+			continue
+		}
+		for _, s := range terminal[id] {
+			if s.State != st {
+				t.Errorf("%s ended %v (%s: %q), want %v", id, s.State, s.Reason, s.Message, st)
+			}
+			if st == mezzo.TaskLost && s.Reason != mezzo.ReasonAgentRestarted {
+				t.Errorf("%s lost with reason %s, want %s", id, s.Reason, mezzo.ReasonAgentRestarted)
+			}
+		}
+	}
+	if alivePid(mute) {
+		t.Errorf("the executor that did not reconnect (pid %d) is still alive", mute)
+	}
+	if cps := checkpointsByExecutor(t, dir); len(cps) != 0 {
+		t.Errorf("checkpoints left after every executor ended: %v", cps)
+	}
+}
+
+// With Recover "cleanup" the executors a previous run left are killed and
+// their tasks reported lost.
+func TestRestartWithCleanupKillsExecutors(t *testing.T) {
+	m := startFakeMaster(t, true)
+	dir, files := t.TempDir(), t.TempDir()
+	t.Cleanup(func() { _ = os.WriteFile(filepath.Join(files, "t.stop"), nil, 0o644) })
+	cfg := Config{WorkDir: dir, DetachOnStop: true}
+	_, stop := startAgent(t, m, cfg)
+	<-m.subscribes
+	m.events <- launchEvent1("fw", loopTask("t", files))
+	if s := m.nextUpdate(t, "t"); s.State != mezzo.TaskRunning {
+		t.Fatalf("got %v", s.State)
+	}
+	stop()
+	cps := checkpointsByExecutor(t, dir)
+	pid := cps["command-t"].cp.Container.Pid
+	if !alivePid(pid) {
+		t.Fatal("executor did not survive the stop")
+	}
+	startAgent(t, m, Config{WorkDir: dir, Recover: RecoverCleanup})
+	if req := <-m.subscribes; len(req.Tasks) != 0 {
+		t.Errorf("re-registration after cleanup reports tasks %v", req.Tasks)
+	}
+	var s mezzo.TaskStatus
+	for s = m.nextUpdate(t, "t"); s.State == mezzo.TaskRunning; s = m.nextUpdate(t, "t") {
+	}
+	if s.State != mezzo.TaskLost || s.Reason != mezzo.ReasonAgentRestarted {
+		t.Errorf("after a cleanup restart: %v %s, want TASK_LOST for the restart", s.State, s.Reason)
+	}
+	waitFor(t, func() bool { return !alivePid(pid) })
+	if _, err := New(Config{Master: m.addr, WorkDir: dir, Recover: "maybe", Resources: mezzo.Cpus(1)}); err == nil || !strings.Contains(err.Error(), "maybe") {
+		t.Errorf("Recover \"maybe\": err %v, want it named", err)
+	}
+}
