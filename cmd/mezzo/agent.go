@@ -30,6 +30,9 @@ func runAgent(ctx context.Context, args []string) error {
 	workDir := fs.String("work-dir", "", "directory for the agent ID, sandboxes and status updates (required)")
 	isolation := fs.String("isolation", "process", "executor isolation: cgroups or process")
 	hostname := fs.String("hostname", "", "hostname to report (default: the machine's)")
+	recoverMode := fs.String("recover", agent.RecoverReconnect, "what to do with the executors a previous run on --work-dir left running: reconnect (adopt them and their tasks) or cleanup (kill them; their tasks are lost)")
+	reregister := fs.Duration("executor-reregister-timeout", 5*time.Second, "with --recover=reconnect, how long executors of a previous run have to reconnect before they are killed")
+	keepExecutors := fs.Bool("keep-executors-on-exit", false, "on SIGINT/SIGTERM, leave the executors running for the next agent run to reconnect to (e.g. an upgrade); default: shut them down. A crashed agent always leaves them")
 	sec := addSecurityFlags(fs, false)
 	logf := addLogFlags(fs, "info")
 	httpAddr := fs.String("http", "", "serve metrics and sandbox files on this address, e.g. 0.0.0.0:5052; the master's UI reads sandboxes through it (empty: no HTTP); HTTPS with the TLS flags")
@@ -45,6 +48,15 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	if *isolation != "cgroups" && *isolation != "process" {
 		return fmt.Errorf("--isolation %q: want cgroups or process", *isolation)
+	}
+	if *recoverMode != agent.RecoverReconnect && *recoverMode != agent.RecoverCleanup {
+		return fmt.Errorf("--recover %q: want %s or %s", *recoverMode, agent.RecoverReconnect, agent.RecoverCleanup)
+	}
+	if *reregister <= 0 {
+		return fmt.Errorf("--executor-reregister-timeout %v: want a positive duration", *reregister)
+	}
+	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
+		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
 	}
 	res, err := mezzo.ParseResources(*resources)
 	if err != nil {
@@ -97,6 +109,7 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
 		WorkDir: *workDir, Isolation: *isolation, Logger: log, MasterConn: mc,
+		Recover: *recoverMode, ExecutorReregisterTimeout: *reregister, DetachOnStop: *keepExecutors,
 		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers)})
 	if err != nil {
 		return err

@@ -137,6 +137,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	// The unfinished tasks of executors that are gone (all of them when
 	// emulated, or with Recover "cleanup") are lost; say so, reliably.
+	// They, and the ended tasks whose last updates are unacknowledged, are
+	// kept until acknowledged, so that re-registration reports them: the
+	// master then takes their end from the agent's update and does not
+	// declare them lost a second time.
 	keys := make([]streamKey, 0, len(latest))
 	for k := range latest {
 		keys = append(keys, k)
@@ -146,7 +150,12 @@ func New(cfg Config) (*Agent, error) {
 	})
 	for _, k := range keys {
 		last := latest[k]
-		if !last.State.Terminal() && !recovered[k] {
+		if recovered[k] {
+			continue
+		}
+		a.tasks[k] = &task{fw: k.fw, info: mezzo.TaskInfo{ID: k.task}, state: last.State}
+		if !last.State.Terminal() {
+			a.tasks[k].state = mezzo.TaskLost
 			_, err := a.store.appendUpdate(k.fw, mezzo.TaskStatus{TaskID: k.task, AgentID: a.id, ExecutorID: last.ExecutorID,
 				State: mezzo.TaskLost, Reason: mezzo.ReasonAgentRestarted, Message: "agent restarted; the task's executor is gone",
 				Time: time.Now(), UUID: newID()}, time.Now())
