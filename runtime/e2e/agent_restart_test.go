@@ -57,8 +57,8 @@ func (r *recorder) StatusUpdate(_ mezzo.Driver, st mezzo.TaskStatus) {
 }
 
 func (r *recorder) FrameworkMessage(mezzo.Driver, mezzo.ExecutorID, mezzo.AgentID, []byte) {}
-func (r *recorder) AgentLost(mezzo.Driver, mezzo.AgentID)                                   {}
-func (r *recorder) Error(mezzo.Driver, string)                                              {}
+func (r *recorder) AgentLost(mezzo.Driver, mezzo.AgentID)                                  {}
+func (r *recorder) Error(mezzo.Driver, string)                                             {}
 
 // ended returns the terminal updates of a task, one per uuid.
 func (r *recorder) ended(id mezzo.TaskID) []mezzo.TaskStatus {
