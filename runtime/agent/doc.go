@@ -34,8 +34,24 @@
 //     stored, and the head of each task's updates is resent (backoff from
 //     Config.StatusRetry, 10 s by default, doubling to StatusRetryMax) until
 //     the master forwards the scheduler's acknowledgement. After a restart
-//     the stored updates are resent, and tasks whose executors died with
-//     the old agent are reported TASK_LOST (REASON_AGENT_RESTARTED).
+//     the stored updates are resent.
+//   - Survives its own restart (recover.go, Mesos's --recover=reconnect):
+//     executors outlive a crashed agent (and, with Config.DetachOnStop, a
+//     stopped one). Each executor's framework, ExecutorInfo, token,
+//     sandbox, container handle (pid and start time) and tasks are
+//     checkpointed under WorkDir/executors, and the ExecutorAPI's address
+//     in WorkDir, so the next run listens where the executors look for it.
+//     The next run adopts the containers that still run
+//     (isolation.Isolator.Recover), gives their executors
+//     Config.ExecutorReregisterTimeout (5 s) to reconnect, kills those that
+//     do not, and re-registers with the recovered tasks as running.
+//     Updates an executor sent while the agent was down are resent by the
+//     executor and stored once. Tasks whose executors are gone are reported
+//     TASK_LOST (REASON_AGENT_RESTARTED), unless their end is already
+//     stored; no task gets two terminal states. Config.Recover "cleanup"
+//     kills the previous run's executors instead. An adopted executor's
+//     exit status is unknown (it is not the agent's child), so its
+//     unfinished tasks fail with that said.
 //   - Reports a task whose container hit its memory limit as TASK_FAILED
 //     with mezzo.ReasonMemoryLimit. A command executor's terminal update is
 //     held until its process is reaped for that reason: only then does the
