@@ -231,3 +231,79 @@ func TestCommandExecutor(t *testing.T) {
 		}
 	}
 }
+
+// restartableAgent serves a fakeAgent on a fixed address that the test can
+// stop and start again, as an agent that crashes and restarts.
+type restartableAgent struct {
+	f    *fakeAgent
+	addr string
+	srv  *grpc.Server
+}
+
+func (r *restartableAgent) start(t *testing.T) {
+	t.Helper()
+	lis, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = lis.Addr().String()
+	r.srv = grpc.NewServer()
+	api.RegisterExecutorAPIServer(r.srv, r.f)
+	go func() { _ = r.srv.Serve(lis) }()
+}
+
+// shutdownRecorder records that Shutdown was called.
+type shutdownRecorder struct {
+	echoExecutor
+	shut chan struct{}
+}
+
+func (s *shutdownRecorder) Shutdown(d mezzo.ExecutorDriver) { close(s.shut); _ = d.Stop() }
+
+// An executor that has been quiet for longer than its reconnect timeout
+// still gets the whole timeout to find its agent again after the agent
+// goes, and works on with the agent that comes back. An agent that does
+// not come back ends the executor, through its Shutdown.
+func TestExecutorOutlivesAgentRestart(t *testing.T) {
+	r := &restartableAgent{addr: "127.0.0.1:0", f: &fakeAgent{token: "secret", events: make(chan *api.ExecutorEvent, 16),
+		updates: make(chan *api.TaskStatus, 64), messages: make(chan []byte, 16)}}
+	r.start(t)
+	ex := &shutdownRecorder{echoExecutor{registeredWith: make(chan mezzo.AgentID, 1)}, make(chan struct{})}
+	const timeout = 2 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Endpoint: r.addr, FrameworkID: "fw", ExecutorID: "ex", Token: "secret", ReconnectTimeout: timeout}, ex)
+	}()
+	<-ex.registeredWith
+	time.Sleep(timeout + 500*time.Millisecond) // quiet for longer than the timeout
+	r.srv.Stop()
+	r.f.events <- launch(mezzo.TaskInfo{ID: "while-down"}) // queued for the next agent
+	select {
+	case err := <-done:
+		t.Fatalf("Run gave up as soon as the agent went: %v", err)
+	case <-time.After(timeout / 4):
+	}
+	r.start(t)
+	if s := next(t, r.f); s.TaskID != "while-down" || s.State != mezzo.TaskRunning {
+		t.Errorf("after the agent came back: %+v", s)
+	}
+	if s := next(t, r.f); s.State != mezzo.TaskFinished {
+		t.Errorf("then %v, want FINISHED", s.State)
+	}
+	r.srv.Stop()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Errorf("Run after the agent stayed away: %v, want 'unreachable'", err)
+		}
+	case <-time.After(timeout + 10*time.Second):
+		t.Fatal("Run did not give up on an agent that stayed away")
+	}
+	select {
+	case <-ex.shut:
+	default:
+		t.Error("Run gave up without calling the executor's Shutdown")
+	}
+}

@@ -101,12 +101,19 @@ func (d *driver) receive(ctx context.Context, timeout time.Duration, out chan<- 
 	for {
 		stream, err := d.client.Subscribe(ctx, &api.ExecutorSubscribeRequest{Header: d.header, UnacknowledgedUpdates: d.pending()})
 		if err == nil {
+			up := false
 			for {
 				var ev *api.ExecutorEvent
 				ev, err = stream.Recv()
 				if err != nil {
+					// The agent was there until now, however long the
+					// stream had been quiet: the timeout starts here.
+					if up {
+						lastOK = time.Now()
+					}
 					break
 				}
+				up = true
 				lastOK = time.Now()
 				backoff = 50 * time.Millisecond
 				select {
