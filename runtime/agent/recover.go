@@ -232,14 +232,18 @@ func (a *Agent) recoverExecutors(latest map[streamKey]mezzo.TaskStatus) map[stre
 		c := adopted[l.containerID]
 		if c == nil {
 			// The executor is gone. A held terminal update is the task's
-			// real end; the rest are reported lost by New.
+			// real end; the rest are reported lost by New, including a
+			// task that never sent an update (it has no stream yet).
 			for _, t := range l.tasks {
 				k := streamKey{l.fw.ID, t.ID}
-				if s, ok := held[t.ID]; ok && !latest[k].State.Terminal() {
+				last, seen := latest[k]
+				if s, ok := held[t.ID]; ok && !last.State.Terminal() {
 					if _, err := a.store.appendUpdate(l.fw.ID, s, now); err != nil {
 						a.log.Error("storing a held status update", "task", string(t.ID), "err", err)
 					}
 					latest[k] = s
+				} else if !seen {
+					latest[k] = mezzo.TaskStatus{TaskID: t.ID, ExecutorID: l.info.ID, State: mezzo.TaskStaging}
 				}
 			}
 			a.removeCheckpoint(l.containerID)

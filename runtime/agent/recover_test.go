@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/isolation"
 )
 
@@ -170,7 +174,7 @@ func testRestartReconnects(t *testing.T, iso string) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return !alivePid(diesPid) })
+	waitFor(t, func() bool { return !alivePid(diesPid) && !alivePid(cps["command-dies"].cp.Container.Pid) })
 
 	cfg.DetachOnStop = false
 	second, _ := startAgent(t, m, cfg)
@@ -296,5 +300,51 @@ func TestRestartWithCleanupKillsExecutors(t *testing.T) {
 	waitFor(t, func() bool { return !alivePid(pid) })
 	if _, err := New(Config{Master: m.addr, WorkDir: dir, Recover: "maybe", Resources: mezzo.Cpus(1)}); err == nil || !strings.Contains(err.Error(), "maybe") {
 		t.Errorf("Recover \"maybe\": err %v, want it named", err)
+	}
+}
+
+// A checkpointed executor that is gone when the agent starts: its task that
+// never sent an update is reported lost (not forgotten), and the terminal
+// update the agent held for it is delivered as the task's end.
+func TestCheckpointOfAGoneExecutor(t *testing.T) {
+	dir := t.TempDir()
+	fw, _ := protojson.Marshal(api.FrameworkToProto(mezzo.FrameworkInfo{ID: "fw", Name: "test"}))
+	ex, _ := protojson.Marshal(api.ExecutorToProto(&mezzo.ExecutorInfo{ID: "shared", Kind: "upper"}))
+	cp := checkpoint{Framework: fw, Executor: ex, Token: "t0k3n", Sandbox: filepath.Join(dir, "sandboxes", "x"),
+		Container: isolation.Handle{ID: "gone-1", Pid: 1 << 30, StartTime: 1},
+		Held:      []mezzo.TaskStatus{{TaskID: "held", ExecutorID: "shared", State: mezzo.TaskFinished, UUID: "u-held", Message: "done"}}}
+	for _, id := range []mezzo.TaskID{"held", "never-ran"} {
+		b, _ := protojson.Marshal(api.TaskToProto(mezzo.TaskInfo{ID: id, Resources: mezzo.Cpus(0.1)}))
+		cp.Tasks = append(cp.Tasks, b)
+	}
+	b, err := json.Marshal(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAtomic(filepath.Join(dir, checkpointDir, "gone-1.json"), b); err != nil {
+		t.Fatal(err)
+	}
+	// A torn or foreign file is reported and dropped, not fatal.
+	if err := os.WriteFile(filepath.Join(dir, checkpointDir, "torn.json"), []byte(`{"framework":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := startFakeMaster(t, true)
+	startAgent(t, m, Config{WorkDir: dir})
+	req := <-m.subscribes
+	reported := map[string]string{}
+	for _, rt := range req.Tasks {
+		reported[rt.GetTask().GetTaskId()] = rt.State.String()
+	}
+	if !strings.Contains(reported["held"], "FINISHED") || !strings.Contains(reported["never-ran"], "LOST") {
+		t.Errorf("re-registration reports %v, want held FINISHED and never-ran LOST", reported)
+	}
+	if s := m.nextUpdate(t, "held"); s.State != mezzo.TaskFinished || s.UUID != "u-held" {
+		t.Errorf("held: %+v, want the held FINISHED", s)
+	}
+	if s := m.nextUpdate(t, "never-ran"); s.State != mezzo.TaskLost || s.Reason != mezzo.ReasonAgentRestarted {
+		t.Errorf("never-ran: %v %s, want TASK_LOST for the restart", s.State, s.Reason)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, checkpointDir, "*")); len(files) != 0 {
+		t.Errorf("checkpoints left: %v", files)
 	}
 }
