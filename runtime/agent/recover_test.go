@@ -106,7 +106,7 @@ func testRestartReconnects(t *testing.T, iso string) {
 		}
 	})
 	cfg := Config{WorkDir: dir, Isolation: iso, CgroupParent: recoverParent(), DetachOnStop: true,
-		ExecutorReregisterTimeout: 3 * time.Second}
+		ExecutorReregisterTimeout: 5 * time.Second}
 	first, stop := startAgent(t, m, cfg)
 	<-m.subscribes
 	var infos []mezzo.TaskInfo
