@@ -136,13 +136,40 @@ func testCgroupsAdopt(t *testing.T, old, iso *cgroupsIsolator) {
 	}
 	waitWithin(t, ended, 10*time.Second)
 
-	adopted, removed, err := iso.Recover([]Handle{known, endedH})
+	// A known container whose started process is gone but whose child
+	// lingers: nothing to reconnect to, so it is removed.
+	tree := helperCmd("tree")
+	out, _ := tree.StdoutPipe()
+	if _, err := old.Start("straggler", tree, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	if _, err := fmt.Sscanf(readLine(t, out), "%d", &child); err != nil {
+		t.Fatal(err)
+	}
+	strH, err := HandleOf("straggler", tree.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(strH.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); running(strH); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("straggler's started process not gone after SIGKILL")
+		}
+	}
+
+	adopted, removed, err := iso.Recover([]Handle{known, endedH, strH})
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(removed)
-	if !slices.Equal(removed, []string{"ended", "orphan"}) {
-		t.Errorf("removed %v, want [ended orphan]", removed)
+	if !slices.Equal(removed, []string{"ended", "orphan", "straggler"}) {
+		t.Errorf("removed %v, want [ended orphan straggler]", removed)
+	}
+	if alive(child) {
+		t.Errorf("the straggler's child %d survived Recover", child)
 	}
 	if running(orphan) {
 		t.Error("the orphan container's process survived Recover")
