@@ -212,8 +212,8 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	}
 	ex.container, ex.containerID = c, id
 	if ex.handle, err = isolation.HandleOf(id, cmd.Process.Pid); err != nil {
-		// Gone already: nothing a restarted agent could adopt; for
-		// cgroups the cgroup, not the pid, identifies the container.
+		// Gone already: without a start time, no restarted agent will
+		// adopt it (Recover removes a cgroup it leaves).
 		ex.handle = isolation.Handle{ID: id, Pid: cmd.Process.Pid}
 	}
 	a.frameworks[fwID].executors[info.ID] = ex
