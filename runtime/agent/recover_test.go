@@ -26,6 +26,7 @@ func isolators(t *testing.T) []string {
 	if os.Geteuid() == 0 {
 		if _, err := isolation.New("cgroups", isolation.Options{Parent: recoverParent()}); err == nil {
 			kinds = append(kinds, "cgroups")
+			t.Cleanup(removeRecoverParent)
 		} else {
 			t.Logf("cgroups not tested: %v", err)
 		}
@@ -35,12 +36,26 @@ func isolators(t *testing.T) []string {
 
 func recoverParent() string { return fmt.Sprintf("mezzo-agent-recover-test-%d", os.Getpid()) }
 
-// loopTask runs until its stop file exists, after writing its shell's pid.
+// removeRecoverParent kills what is left in the tests' parent cgroup and
+// removes it, wherever the agent's own cgroup put it (the tests may run in
+// a cgroup namespace, where /proc/self/cgroup does not say).
+func removeRecoverParent() {
+	_, _ = isolation.Cleanup(recoverParent())
+	for _, pat := range []string{"*", "*/*", "*/*/*", "*/*/*/*"} {
+		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", pat, recoverParent()))
+		for _, d := range dirs {
+			_ = os.Remove(d)
+		}
+	}
+}
+
+// loopTask runs until its stop file exists or its directory is gone (the
+// test ended), after writing its shell's pid.
 func loopTask(id, dir string) mezzo.TaskInfo {
 	pid, stop := filepath.Join(dir, id+".pid"), filepath.Join(dir, id+".stop")
 	return mezzo.TaskInfo{ID: mezzo.TaskID(id), Resources: mezzo.MustParseResources("cpus:0.1;mem:32"),
 		Command: &mezzo.CommandInfo{Shell: true,
-			Value: fmt.Sprintf("echo $$ > %s; while [ ! -e %s ]; do sleep 0.05; done", pid, stop)}}
+			Value: fmt.Sprintf("echo $$ > %s; while [ -d %s ] && [ ! -e %s ]; do sleep 0.05; done", pid, dir, stop)}}
 }
 
 func touch(t *testing.T, path string) {
@@ -102,7 +117,7 @@ func testRestartReconnects(t *testing.T, iso string) {
 			_ = os.WriteFile(filepath.Join(files, id+".stop"), nil, 0o644)
 		}
 		if iso == "cgroups" {
-			_, _ = isolation.Cleanup(recoverParent())
+			removeRecoverParent()
 		}
 	})
 	cfg := Config{WorkDir: dir, Isolation: iso, CgroupParent: recoverParent(), DetachOnStop: true,

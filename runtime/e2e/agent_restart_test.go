@@ -136,9 +136,9 @@ func TestAgentKill9AndRestartKeepsRunningTasks(t *testing.T) {
 	loop := func(id string) mezzo.TaskInfo {
 		pid, stop := filepath.Join(files, id+".pid"), filepath.Join(files, id+".stop")
 		return mezzo.TaskInfo{ID: mezzo.TaskID(id), Resources: mezzo.MustParseResources("cpus:0.5;mem:32"),
-			Command: &mezzo.CommandInfo{Shell: true, Value: fmt.Sprintf("echo $$ > %s; while [ ! -e %s ]; do sleep 0.05; done", pid, stop)}}
+			Command: &mezzo.CommandInfo{Shell: true, Value: fmt.Sprintf("echo $$ > %s; while [ -d %s ] && [ ! -e %s ]; do sleep 0.05; done", pid, files, stop)}}
 	}
-	t.Cleanup(func() { // no task outlives the test, whatever failed
+	t.Cleanup(func() { // no task outlives the test, whatever failed (nor its files dir)
 		for _, id := range []string{"runs", "dies"} {
 			_ = os.WriteFile(filepath.Join(files, id+".stop"), nil, 0o644)
 		}
