@@ -165,10 +165,18 @@ func TestAgentKill9AndRestartKeepsRunningTasks(t *testing.T) {
 	_ = syscall.Kill(diesTask, syscall.SIGKILL)
 	eventually(t, "the killed executor to be gone", 10*time.Second, func() bool { return !processAlive(pids["dies"]) })
 
+	restarted := time.Now()
 	ag = startAgent(t, addr, "cpus:2;mem:512", work)
 	eventually(t, "the restarted agent to adopt the live executor", 20*time.Second, func() bool {
 		return strings.Contains(ag.Output(), "executor of a previous run adopted")
 	})
+	adopted := time.Since(restarted)
+	// It re-registers once the executor has reconnected.
+	eventually(t, "the restarted agent to re-register", 20*time.Second, func() bool {
+		return strings.Contains(ag.Output(), "reregistered=true")
+	})
+	t.Logf("restarted agent: executor adopted %v, re-registered %v after the start", adopted.Round(time.Millisecond),
+		time.Since(restarted).Round(time.Millisecond))
 	if err := os.WriteFile(filepath.Join(files, "runs.stop"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -307,3 +307,33 @@ func TestExecutorOutlivesAgentRestart(t *testing.T) {
 		t.Error("Run gave up without calling the executor's Shutdown")
 	}
 }
+
+// After a long outage the executor finds its restarted agent within about a
+// second: gRPC's own reconnect backoff (seconds, growing to minutes) would
+// otherwise outlast the agent's executor re-registration timeout.
+func TestExecutorFindsRestartedAgentQuickly(t *testing.T) {
+	r := &restartableAgent{addr: "127.0.0.1:0", f: &fakeAgent{token: "secret", events: make(chan *api.ExecutorEvent, 16),
+		updates: make(chan *api.TaskStatus, 64), messages: make(chan []byte, 16)}}
+	r.start(t)
+	ex := &echoExecutor{registeredWith: make(chan mezzo.AgentID, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = Run(ctx, Config{Endpoint: r.addr, FrameworkID: "fw", ExecutorID: "ex", Token: "secret", ReconnectTimeout: time.Minute}, ex)
+	}()
+	<-ex.registeredWith
+	r.srv.Stop()
+	time.Sleep(6 * time.Second) // the outage: gRPC's default backoff would be past 5 s by now
+	r.f.events <- launch(mezzo.TaskInfo{ID: "after"})
+	back := time.Now()
+	r.start(t)
+	defer r.srv.Stop()
+	if s := next(t, r.f); s.TaskID != "after" {
+		t.Fatalf("got %+v", s)
+	}
+	if took := time.Since(back); took > 3*time.Second {
+		t.Errorf("the executor found its agent %v after it came back; want about a second at most", took)
+	} else {
+		t.Logf("executor back %v after the agent", took.Round(time.Millisecond))
+	}
+}

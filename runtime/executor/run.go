@@ -15,6 +15,7 @@ import (
 	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/security"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -47,7 +48,12 @@ func Run(ctx context.Context, cfg Config, exec mezzo.Executor) error {
 		}
 		creds = credentials.NewTLS(tc)
 	}
-	conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(creds))
+	// gRPC's default reconnect backoff grows to minutes; an executor
+	// waiting for its agent to restart must notice it within a second or
+	// so, well inside the agent's executor re-registration timeout.
+	conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(creds),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second,
+			Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}}))
 	if err != nil {
 		return fmt.Errorf("executor: agent endpoint %q: %w", cfg.Endpoint, err)
 	}
@@ -96,7 +102,7 @@ func Run(ctx context.Context, cfg Config, exec mezzo.Executor) error {
 // receive keeps one Subscribe stream open, re-subscribing while the agent is
 // briefly unreachable, and feeds its events to the loop.
 func (d *driver) receive(ctx context.Context, timeout time.Duration, out chan<- *api.ExecutorEvent) error {
-	backoff := 50 * time.Millisecond
+	delay := 50 * time.Millisecond
 	lastOK := time.Now()
 	for {
 		stream, err := d.client.Subscribe(ctx, &api.ExecutorSubscribeRequest{Header: d.header, UnacknowledgedUpdates: d.pending()})
@@ -115,7 +121,7 @@ func (d *driver) receive(ctx context.Context, timeout time.Duration, out chan<- 
 				}
 				up = true
 				lastOK = time.Now()
-				backoff = 50 * time.Millisecond
+				delay = 50 * time.Millisecond
 				select {
 				case out <- ev:
 				case <-ctx.Done():
@@ -136,11 +142,11 @@ func (d *driver) receive(ctx context.Context, timeout time.Duration, out chan<- 
 			d.log.Warn("executor stream broken; re-subscribing", "err", err)
 		}
 		select {
-		case <-time.After(backoff):
+		case <-time.After(delay):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, time.Second)
+		delay = min(2*delay, 500*time.Millisecond)
 	}
 }
 
@@ -260,7 +266,7 @@ func (d *driver) drain(ctx context.Context) error {
 }
 
 func (d *driver) sendLoop() {
-	backoff := 20 * time.Millisecond
+	delay := 20 * time.Millisecond
 	for {
 		d.mu.Lock()
 		var head *api.TaskStatus
@@ -286,15 +292,15 @@ func (d *driver) sendLoop() {
 			} else {
 				d.log.Warn("status update not delivered; retrying", "task", head.TaskId, "err", err)
 				select {
-				case <-time.After(backoff):
+				case <-time.After(delay):
 				case <-d.ctx.Done():
 					return
 				}
-				backoff = min(2*backoff, time.Second)
+				delay = min(2*delay, time.Second)
 				continue
 			}
 		}
-		backoff = 20 * time.Millisecond
+		delay = 20 * time.Millisecond
 		d.mu.Lock()
 		if len(d.queue) > 0 && d.queue[0] == head {
 			d.queue = d.queue[1:]
