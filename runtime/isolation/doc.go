@@ -10,6 +10,8 @@
 //     root and a mounted cgroup file system.
 //   - "process" runs plain processes in their own process group. It does not
 //     isolate anything; it exists so the runtime can be developed without root.
+//     It keeps no record of its containers, so Recover adopts the known ones
+//     that still run and cannot find any other leftovers to remove.
 //
 // Typical use by the agent:
 //
