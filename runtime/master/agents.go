@@ -34,6 +34,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 	}
 
 	m.recoverFrameworks(req)
+	var ended []taskKey // live on the agent, already ended here
 	ag := m.agents[id]
 	if ag != nil && !ag.info.Resources.Equal(res) {
 		m.removeAgent(ag, fmt.Sprintf("agent %s re-registered with different resources (%s, was %s)", id, res, ag.info.Resources))
@@ -61,7 +62,9 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 			id = mezzo.AgentID(m.nextID("A"))
 		}
 		ag = &agentRec{id: id, info: info, tasks: map[*task]struct{}{}, executors: map[execKey]mezzo.Resources{}}
-		used, adopt := m.adoptable(id, req)
+		var used map[mezzo.FrameworkID]mezzo.Resources
+		var adopt []*task
+		used, adopt, ended = m.adoptable(id, req)
 		execs := m.adoptableExecutors(req, adopt, used)
 		if err := m.alloc.AddAgent(id, info, used); err != nil {
 			m.log.Warn("agent's running tasks not adopted", "agent", id, "err", err)
@@ -90,15 +93,23 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		AgentId: string(id), SessionId: ag.sessionID, PingIntervalNanos: int64(m.cfg.PingInterval), MasterId: m.cfg.MasterID,
 		MasterEpoch: m.ha.epoch,
 	}}})
+	for _, t := range ended {
+		m.log.Warn("agent came back with a task already reported ended; killing it", "agent", id, "framework", t.fw, "task", t.id)
+		out.push(&api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{
+			FrameworkId: string(t.fw), TaskId: string(t.id), MasterEpoch: m.ha.epoch}}})
+	}
 	m.markDirty(id)
 	return ag, nil
 }
 
 // adoptable picks the live tasks a (re-)registering agent reports for
-// frameworks the master knows and does not already track there.
-func (m *Master) adoptable(id mezzo.AgentID, req *api.AgentSubscribeRequest) (map[mezzo.FrameworkID]mezzo.Resources, []*task) {
-	used := map[mezzo.FrameworkID]mezzo.Resources{}
-	var adopt []*task
+// frameworks the master knows and does not already track there. ended are
+// live tasks the master has already reported terminal to their framework
+// (it removed the agent, say, after its ping timeout, and called them
+// lost): adopting them would give the framework a second terminal state, so
+// the agent is told to kill them instead.
+func (m *Master) adoptable(id mezzo.AgentID, req *api.AgentSubscribeRequest) (used map[mezzo.FrameworkID]mezzo.Resources, adopt []*task, ended []taskKey) {
+	used = map[mezzo.FrameworkID]mezzo.Resources{}
 	for _, rt := range req.Tasks {
 		fw := m.frameworks[mezzo.FrameworkID(rt.FrameworkId)]
 		st, err := api.StateFromProto(rt.State)
@@ -109,7 +120,10 @@ func (m *Master) adoptable(id mezzo.AgentID, req *api.AgentSubscribeRequest) (ma
 		if err != nil || info.ID == "" {
 			continue
 		}
-		if old := fw.tasks[info.ID]; old != nil && !old.state.Terminal() {
+		if old := fw.tasks[info.ID]; old != nil {
+			if old.state.Terminal() {
+				ended = append(ended, taskKey{fw: fw.id, id: info.ID})
+			}
 			continue
 		}
 		info.AgentID = id
@@ -118,7 +132,7 @@ func (m *Master) adoptable(id mezzo.AgentID, req *api.AgentSubscribeRequest) (ma
 		used[fw.id] = used[fw.id].Add(info.Resources)
 		adopt = append(adopt, t)
 	}
-	return used, adopt
+	return used, adopt, ended
 }
 
 // authAgent finds the agent a call belongs to and checks its session.
@@ -222,6 +236,17 @@ func (m *Master) agentUpdate(ag *agentRec, req *api.AgentUpdateRequest) error {
 	}
 	if t := fw.tasks[st.TaskID]; t != nil && t.agent == ag.id {
 		_, dup := t.seen[st.UUID]
+		if !dup && t.state.Terminal() {
+			// The master ended the task on its own (its agent was removed)
+			// and told the framework; a later word from the agent would be
+			// a second terminal state. Acknowledge it for the framework.
+			m.log.Info("update for a task already ended; not forwarded", "framework", fwID, "agent", ag.id,
+				"task", st.TaskID, "state", st.State, "ended_as", t.state)
+			if st.UUID != "" {
+				ag.send(ackEvent(fwID, st.TaskID, st.UUID))
+			}
+			return nil
+		}
 		if st.UUID != "" {
 			t.seen[st.UUID] = struct{}{}
 		}

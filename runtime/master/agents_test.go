@@ -1,6 +1,7 @@
 package master_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -64,6 +65,54 @@ func TestLostAgentTasksAreLostAndItMayComeBack(t *testing.T) {
 		t.Fatalf("offer from %s, want the returned agent %s", offers[0].AgentID, agent.ID())
 	}
 	waitSettled(t, m, total)
+}
+
+// An agent that comes back after the master gave it up still runs the task
+// the framework was told is lost: the master has the agent kill it and
+// keeps the framework's one terminal state (no RUNNING, no KILLED after LOST).
+func TestRemovedAgentsTasksStayEnded(t *testing.T) {
+	const total = "cpus:2;mem:512"
+	m, addr := startMaster(t, master.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 300 * time.Millisecond})
+	agent := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h1", Resources: total})
+	s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "gone"})
+	launchOne(t, s, agent, "t1")
+	agent.Report(s.ID, "t1", mezzo.TaskRunning, "")
+	if st := s.NextUpdate("t1", wait); st.State != mezzo.TaskRunning {
+		t.Fatalf("t1 %s, want running", st.State)
+	}
+	agent.Kill()
+	if st := s.NextUpdate("t1", wait); st.State != mezzo.TaskLost {
+		t.Fatalf("t1 after its agent was removed: %s, want TASK_LOST", st.State)
+	}
+
+	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Hostname: "h1", Resources: total,
+		Running: []*api.RunningTask{{FrameworkId: string(s.ID), Task: api.TaskToProto(task("t1", "cpus:1;mem:128")), State: api.TaskState_TASK_RUNNING}}})
+	back.WaitFor("the kill of t1", wait, func(seen mastertest.AgentSeen) bool {
+		return len(seen.Kills) == 1 && seen.Kills[0] == "t1"
+	})
+	// A fresh fake agent numbers its UUIDs from 1 again: name this one.
+	const uuid = "after-return-1"
+	back.Send(s.ID, mezzo.TaskStatus{TaskID: "t1", State: mezzo.TaskKilled, Message: "killed on the master's word", UUID: uuid})
+	back.WaitFor("the master's acknowledgement of t1's TASK_KILLED", wait, func(seen mastertest.AgentSeen) bool {
+		for _, a := range seen.Acks {
+			if a == uuid {
+				return true
+			}
+		}
+		return false
+	})
+	// The agent's resources are all free again: t1 was not adopted.
+	waitSettled(t, m, total)
+	// A reconciliation answer comes behind anything the master forwarded
+	// before it on the same stream: it must be the next word about t1.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := s.Client.Reconcile(ctx, &api.ReconcileRequest{Header: s.Header(), Tasks: []*api.ReconcileRequest_Task{{TaskId: "t1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.NextUpdate("t1", wait); st.State != mezzo.TaskLost || st.Reason != mezzo.ReasonReconciliation {
+		t.Fatalf("after TASK_LOST the framework heard %s %s of t1; want only the reconciliation's TASK_LOST", st.State, st.Reason)
+	}
 }
 
 func TestReRegistrationWithTasksKeepsThem(t *testing.T) {
