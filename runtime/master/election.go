@@ -98,13 +98,22 @@ func LeaderFromEtcd(ctx context.Context, cli *clientv3.Client, prefix string) (a
 	return v.Address, v.MasterID, nil
 }
 
-// acting reports whether the master may act as leader now. Loop only.
+// acting reports whether the master may act as leader at now: without
+// etcd always; with it, while in a term (epochA set) and inside the acting
+// window the lease renewals keep open. It is the one source of truth for
+// the role: the loop's calls, /health, the leader gauge and the state
+// view all ask it (Leader), so no answer says "leader" once calls are
+// refused, nor the other way round. Safe from any goroutine.
 func (m *Master) acting(now time.Time) bool {
 	if !m.ha.enabled {
 		return true
 	}
-	return m.ha.leader && now.UnixNano() < m.ha.validUntil.Load()
+	return m.ha.inTerm() && now.UnixNano() < m.ha.validUntil.Load()
 }
+
+// inTerm says whether this master won the election and has not stepped
+// down yet, whether or not its acting window is open right now.
+func (h *haState) inTerm() bool { return h.epochA.Load() > 0 }
 
 // maxPark bounds how long a standby holds a subscription for its client
 // (api.AwaitLeaderKey).
@@ -118,7 +127,7 @@ func (m *Master) awaitLeading(ctx context.Context) {
 	if !m.ha.enabled {
 		return
 	}
-	if m.Leader() {
+	if m.ha.inTerm() {
 		m.awaitActing(ctx)
 		return
 	}
@@ -146,7 +155,7 @@ func (m *Master) awaitLeading(ctx context.Context) {
 // loop, and that load is what slows the renewals.
 func (m *Master) awaitActing(ctx context.Context) {
 	deadline := time.Now().Add(m.cfg.HA.LeaseTTL)
-	for time.Now().UnixNano() >= m.ha.validUntil.Load() && m.Leader() && time.Now().Before(deadline) {
+	for !m.acting(time.Now()) && m.ha.inTerm() && time.Now().Before(deadline) {
 		select {
 		case <-time.After(10 * time.Millisecond):
 		case <-ctx.Done():
@@ -165,9 +174,16 @@ func (m *Master) announceElected() {
 	}
 }
 
-// notLeader is the answer of a master that does not act as leader.
+// notLeader is the answer of a master that does not act as leader. A
+// hint naming this master (a leader whose acting window closed, cut off
+// from etcd, still observes itself as the leader) would send the client
+// straight back here: it is left out, and the client asks elsewhere.
 func (m *Master) notLeader() error {
-	return api.NotLeaderError(m.cfg.MasterID, m.ha.hint.Load())
+	h := m.ha.hint.Load()
+	if h.GetMasterId() == m.cfg.MasterID {
+		h = nil
+	}
+	return api.NotLeaderError(m.cfg.MasterID, h)
 }
 
 // Epoch is this master's fencing epoch while it leads (0 without etcd or
@@ -184,7 +200,6 @@ func (m *Master) startHA(ctx context.Context, addr string) error {
 	if adv == "" {
 		adv = addr
 	}
-	m.SetLeader(false)
 	go func() {
 		defer cli.Close()
 		for ctx.Err() == nil {

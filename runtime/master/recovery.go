@@ -60,7 +60,6 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 	m.resetState()
 	now := time.Now()
 	m.ha.leader, m.ha.epoch, m.ha.electedAt, m.ha.reg = true, epoch, at, reg
-	m.ha.epochA.Store(epoch)
 	m.ha.registered = make(map[string]struct{}, len(st.agents))
 	m.ha.last = RecoveryStats{ElectedAt: at, KnownAgents: len(st.agents), KnownFrameworks: len(st.frameworks)}
 	for _, id := range st.agents {
@@ -81,8 +80,8 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 	} else {
 		m.ha.last.RecoveredAt = now
 	}
-	m.SetLeader(true)
 	m.allDirty = true
+	m.ha.epochA.Store(epoch) // the role (acting, Leader) turns here
 	m.announceElected()
 }
 
@@ -94,7 +93,6 @@ func (m *Master) stepDown(why string) {
 	}
 	m.ha.leader = false
 	m.ha.epochA.Store(0)
-	m.SetLeader(false)
 	m.ha.reg.close()
 	m.ha.reg = nil
 	m.ha.rec = nil
