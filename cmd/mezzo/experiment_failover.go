@@ -29,6 +29,7 @@ func runFailoverExperiment(ctx context.Context, args []string) error {
 	lease := fs.Duration("lease-ttl", time.Second, "the masters' election lease (whole seconds, at least 1 s)")
 	perAgent := fs.Int("tasks-per-agent", 2, "long tasks filling each agent")
 	timeout := fs.Duration("timeout", 2*time.Minute, "bound on each phase (fill, recovery)")
+	prof := profileFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -46,12 +47,19 @@ func runFailoverExperiment(ctx context.Context, args []string) error {
 		}
 		sizes = append(sizes, n)
 	}
+	stopProfile, err := prof.start()
+	if err != nil {
+		return err
+	}
 	cfg := failover.Config{LeaseTTL: *lease, TasksPerAgent: *perAgent, Timeout: *timeout}
 	progress := func(r failover.Row) {
 		fmt.Fprintf(os.Stderr, "failover: %d agents: recovered in %.2f s (detect %.2f s, re-register %.2f s, lost tasks %d)\n",
 			r.Agents, r.RecoverySec, r.DetectSec, r.ReregisterSec, r.LostTasks)
 	}
 	rows, err := failover.Run(ctx, cfg, sizes, progress)
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	if len(rows) > 0 {
 		if werr := writeFailover(*out, rows); werr != nil {
 			return werr
