@@ -51,8 +51,10 @@ type RecoveryStats struct {
 	Leader bool
 	Epoch  int64
 	// ElectedAt is when it won the election; RecoveredAt when it first
-	// allocated again (zero while recovering).
-	ElectedAt, RecoveredAt time.Time
+	// allocated again (zero while recovering); AllAgentsBackAt when the
+	// last agent of the registry re-registered (zero until then, and if
+	// one never did).
+	ElectedAt, RecoveredAt, AllAgentsBackAt time.Time
 	// KnownAgents were in the registry; AgentsBack re-registered before
 	// allocation resumed; KnownFrameworks were in the registry.
 	KnownAgents, AgentsBack, KnownFrameworks int
@@ -212,6 +214,9 @@ func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string) {
 		if back, known := rec.known[id]; known && !back {
 			rec.known[id] = true
 			rec.back++
+			if rec.back == len(rec.known) {
+				m.ha.last.AllAgentsBackAt = time.Now()
+			}
 			m.answerHeld(rec, id)
 		}
 	}
