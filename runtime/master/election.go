@@ -239,7 +239,11 @@ func (m *Master) startHA(ctx context.Context, addr string) error {
 func (m *Master) term(ctx context.Context, adv string) error {
 	cfg := m.cfg.HA
 	ttl := time.Duration((cfg.LeaseTTL+time.Second-1)/time.Second) * time.Second
-	sess, err := concurrency.NewSession(m.ha.cli, concurrency.WithTTL(int(ttl/time.Second)), concurrency.WithContext(ctx))
+	// Two leases: the campaign's session lease lives standbyTTLs longer
+	// than the leader's, so that a standby starved for a moment keeps its
+	// place in line; the winner moves its election key onto a lease of
+	// HAConfig.LeaseTTL, whose expiry is what detects its crash.
+	sess, err := concurrency.NewSession(m.ha.cli, concurrency.WithTTL(int(standbyTTLs*ttl/time.Second)), concurrency.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("etcd session: %w", err)
 	}
@@ -257,7 +261,7 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	// it waited must campaign again when the leader dies.
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
-	rn := &renewer{cli: m.ha.renewCli, lease: sess.Lease(), ttl: ttl, ha: &m.ha, lost: make(chan struct{}), silent: make(chan struct{}), log: m.log}
+	rn := newRenewer(m, sess.Lease(), standbyTTLs*ttl)
 	go rn.run(rctx)
 
 	e := concurrency.NewElection(sess, cfg.Prefix+"/leader")
@@ -280,12 +284,33 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	if err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
-	// Campaign's own keep-alive proves nothing about timing; take one.
+	// Lead on a short lease granted at t0 or later: the key, once moved
+	// onto it, cannot go (and nobody else win) before t0 + TTL. The move
+	// keeps the key's creation revision, the epoch.
 	t0 := time.Now()
-	if _, err := m.ha.renewCli.KeepAliveOnce(ctx, sess.Lease()); err != nil {
-		return fmt.Errorf("lease keep-alive: %w", err)
+	ll, err := m.ha.renewCli.Grant(ctx, int64(ttl/time.Second))
+	if err != nil {
+		return fmt.Errorf("leader lease: %w", err)
 	}
+	leaderLease := ll.ID
+	defer func() {
+		if !m.ha.crashed.Load() {
+			rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = m.ha.renewCli.Revoke(rctx, leaderLease)
+			rcancel()
+		}
+	}()
+	mv, err := m.ha.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(e.Key()), "=", e.Rev())).
+		Then(clientv3.OpPut(e.Key(), string(val), clientv3.WithLease(leaderLease))).Commit()
+	if err != nil {
+		return fmt.Errorf("moving the election key to the leader lease: %w", err)
+	}
+	if !mv.Succeeded {
+		return errors.New("elected, but the election key was gone before it moved to the leader lease (the campaign lease lapsed)")
+	}
+	rn = newRenewer(m, leaderLease, ttl)
 	rn.lead(t0)
+	go rn.run(rctx)
 	epoch := e.Rev()
 	electedAt := time.Now()
 
@@ -364,6 +389,16 @@ func (r *renewer) stop() {
 	defer r.mu.Unlock()
 	r.leading = false
 	r.ha.validUntil.Store(0)
+}
+
+// standbyTTLs is how many leader TTLs the campaign (standby) lease lives.
+// A standby that is dead keeps its place in line that long (with three or
+// more masters, a leader crash right after a standby crash is detected
+// that much later); one that is starved loses its place only after that.
+const standbyTTLs = 3
+
+func newRenewer(m *Master, lease clientv3.LeaseID, ttl time.Duration) *renewer {
+	return &renewer{cli: m.ha.renewCli, lease: lease, ttl: ttl, ha: &m.ha, lost: make(chan struct{}), silent: make(chan struct{}), log: m.log}
 }
 
 // maxRenewals bounds the renewals in flight at once.
