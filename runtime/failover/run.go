@@ -362,8 +362,9 @@ func (c *cluster) crashAndMeasure(ctx context.Context, cfg Config) (Row, error) 
 			}, nil
 		}
 		if time.Now().After(deadline) {
-			return Row{}, fmt.Errorf("not recovered after %v: connected agents %d of %d, live tasks %d of %d, frameworks %d of %d, allocating %v",
-				cfg.Timeout, p.ConnectedAgents, c.agents, p.LiveTasks, c.tasks, p.ConnectedFrameworks, len(c.drivers), !p.HA.RecoveredAt.IsZero())
+			return Row{}, fmt.Errorf("not recovered after %v: connected agents %d of %d, live tasks %d of %d, frameworks %d of %d, allocating %v (%d of the registry's %d agents back, leader acting %v)",
+				cfg.Timeout, p.ConnectedAgents, c.agents, p.LiveTasks, c.tasks, p.ConnectedFrameworks, len(c.drivers), !p.HA.RecoveredAt.IsZero(),
+				p.HA.AgentsBack, p.HA.KnownAgents, m.Leader())
 		}
 		// Polls cost the loop little (counts only) but each waits its
 		// turn behind the re-registrations: a 5 ms step bounds the error.
