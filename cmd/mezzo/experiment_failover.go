@@ -61,8 +61,8 @@ func runFailoverExperiment(ctx context.Context, args []string) error {
 		cfg.Etcd = failover.EtcdProcess(self, "etcd-dev")
 	}
 	progress := func(r failover.Row) {
-		fmt.Fprintf(os.Stderr, "failover: %d agents: recovered in %.2f s (from the crash: lease gone %.2f s, elected %.2f s, agents back %.2f s, frameworks back %.2f s, allocating %.2f s; lost tasks %d)\n",
-			r.Agents, r.RecoverySec, r.LeaseSec, r.DetectSec, r.AgentsSec, r.FrameworksSec, r.AllocateSec, r.LostTasks)
+		fmt.Fprintf(os.Stderr, "failover: %d agents: recovered in %.2f s (from the crash: lease gone %.2f s, elected %.2f s, agents back %.2f s, frameworks back %.2f s, allocating %.2f s; confirmed by a poll at %.2f s; lost tasks %d)\n",
+			r.Agents, r.RecoverySec, r.LeaseSec, r.DetectSec, r.AgentsSec, r.FrameworksSec, r.AllocateSec, r.ConfirmedSec, r.LostTasks)
 	}
 	rows, err := failover.Run(ctx, cfg, sizes, progress)
 	if perr := stopProfile(); perr != nil && err == nil {
