@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"drain":      {summary: "drain AGENT: no new offers there; its frameworks are asked to move their tasks", run: runDrain},
 		"undrain":    {summary: "undrain AGENT: end a drain, offers resume", run: runUndrain},
 		"executor":   {summary: "run an executor process (started by agents)", run: runExecutor, hidden: true},
+		"etcd-dev":   {summary: "etcd-dev DIR: an embedded etcd for experiments (the failover experiment's child process)", run: runEtcdDev, hidden: true},
 	}
 }
 

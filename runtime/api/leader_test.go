@@ -76,7 +76,31 @@ func TestMasterConnFollowsHintThenRotates(t *testing.T) {
 	if got := c.Failed(ctx, leader, errors.New("broken")); got != "127.0.0.1:1" {
 		t.Fatalf("without a hint went to %q; want the next configured address", got)
 	}
+	// A failure reported by another client sharing the connection, after
+	// it moved on, changes nothing; the next failure at the new address
+	// must not send it back to the address that just failed.
+	if got := c.Failed(ctx, leader, errors.New("broken")); got != "127.0.0.1:1" {
+		t.Fatalf("a second report of the failure at the old address moved the connection to %q", got)
+	}
+	if got := c.Failed(ctx, "127.0.0.1:1", errors.New("refused")); got != stby {
+		t.Fatalf("after 127.0.0.1:1 failed went to %q; want %q, the only address that has not failed", got, stby)
+	}
 	if _, err := api.DialMasters([]string{" , "}); err == nil {
 		t.Fatal("DialMasters with no address succeeded")
+	}
+}
+
+// TestMasterConnSkipsTheLeaderThatFailed: a connection that followed a hint
+// to the second address, whose turn comes next, must not pick it again
+// when it fails.
+func TestMasterConnSkipsTheLeaderThatFailed(t *testing.T) {
+	c, err := api.DialMasters([]string{"127.0.0.1:1", "127.0.0.1:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Use("127.0.0.1:2")
+	if got := c.Failed(context.Background(), "127.0.0.1:2", errors.New("connection refused")); got != "127.0.0.1:1" {
+		t.Fatalf("after the leader at 127.0.0.1:2 failed went to %q; want 127.0.0.1:1", got)
 	}
 }

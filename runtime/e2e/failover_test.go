@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,6 +124,7 @@ func TestPartitionedLeaderStopsFirst(t *testing.T) {
 	}
 	cut := time.Now()
 	proxy.Cut()
+	firstRefusal := probeRole(t, m1, 20*time.Second)
 	eventually(t, "the standby to lead", 20*time.Second, m2.isLeader)
 	var elected, down logLine
 	eventually(t, "the logs", 15*time.Second, func() bool {
@@ -145,6 +148,69 @@ func TestPartitionedLeaderStopsFirst(t *testing.T) {
 	if elected.Epoch <= first.Epoch {
 		t.Errorf("new epoch %d is not above the old one %d", elected.Epoch, first.Epoch)
 	}
+	if firstRefusal.After(elected.Time) {
+		t.Errorf("the partitioned leader still accepted writes until %v, after the new leader's election at %v", firstRefusal, elected.Time)
+	}
+}
+
+// probeRole alternates /health and an operator write (undrain of an agent
+// that does not exist: the leader answers 404, a master that does not act
+// 503) on a leader just cut off from etcd, until the first write is
+// refused, and returns when that was. The role /health reports must
+// follow the acting state exactly: after a /health that says standby no
+// write is accepted, and the /health after the first refused write says
+// standby.
+func probeRole(t *testing.T, m *haMaster, timeout time.Duration) time.Time {
+	t.Helper()
+	health := func() (leader, ok bool) {
+		var h struct {
+			Leader bool `json:"leader"`
+		}
+		if err := getJSON("http://"+m.http+"/health", &h); err != nil {
+			return false, false
+		}
+		return h.Leader, true
+	}
+	write := func() int {
+		resp, err := httpc.Post("http://"+m.http+"/api/v1/agents/no-such-agent/undrain", "application/json", nil)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	deadline := time.Now().Add(timeout)
+	saidStandby := false
+	polls := 0
+	for time.Now().Before(deadline) {
+		leader, ok := health()
+		if ok && !leader {
+			saidStandby = true
+		}
+		switch code := write(); code {
+		case http.StatusNotFound:
+			if saidStandby {
+				t.Errorf("/health said not-leader, yet a later write was accepted (poll %d)", polls)
+			}
+		case http.StatusServiceUnavailable:
+			at := time.Now()
+			if leader, ok := health(); ok && leader {
+				t.Errorf("/health says leader after a write was refused at %s", at.Format("15:04:05.000"))
+			} else if !ok {
+				t.Errorf("/health does not answer after the first refused write")
+			}
+			t.Logf("first write refused at %s after %d polls; /health said standby before it: %v", at.Format("15:04:05.000"), polls, saidStandby)
+			return at
+		case 0:
+		default:
+			t.Fatalf("undrain of an unknown agent answered %d", code)
+		}
+		polls++
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("the partitioned leader accepted writes for %v after the cut", timeout)
+	return time.Time{}
 }
 
 // tasksOf reads the master's /tasks for one framework, by task ID.

@@ -13,7 +13,14 @@
 //	err = failover.WriteCSV(w, rows)
 //	err = failover.WriteJSON(w, rows) // {"experiment":"failover","rows":[...]}
 //
-// Each Row splits the recovery: Detect (crash → the standby is elected,
-// dominated by the lease TTL), then Reregister (election → every agent
-// back and allocation resumed), then framework re-subscription.
+// Each Row splits the recovery, every time from the crash: the old
+// leader's lease gone on etcd (the TTL, plus up to the 500 ms of etcd's
+// expiry check), the standby elected, every agent back, every framework
+// back, and the first allocation.
+//
+// etcd runs wherever Config.Etcd says: in this process for tests
+// (InProcessEtcd), or as a child process (EtcdProcess, which `mezzo
+// experiment failover` uses by default) so that its raft, lease and
+// gRPC work is not queued behind thousands of emulated agents in one Go
+// scheduler.
 package failover

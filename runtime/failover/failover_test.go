@@ -25,6 +25,12 @@ func TestCrashedLeaderIsReplaced(t *testing.T) {
 	if r.DetectSec <= 0 || r.ReregisterSec < 0 || r.RecoverySec < r.DetectSec {
 		t.Fatalf("phases inconsistent: %+v", r)
 	}
+	// From the crash: the lease goes, then the standby is elected, then
+	// the agents are back and it allocates; all within the recovery.
+	if !(0 < r.LeaseSec && r.LeaseSec <= r.DetectSec && r.DetectSec <= r.AgentsSec && r.AgentsSec <= r.AllocateSec &&
+		r.AllocateSec <= r.RecoverySec && 0 < r.FrameworksSec && r.FrameworksSec <= r.RecoverySec && r.RecoverySec <= r.ConfirmedSec) {
+		t.Fatalf("phases out of order: %+v", r)
+	}
 	var csv, js bytes.Buffer
 	if err := failover.WriteCSV(&csv, rows); err != nil {
 		t.Fatal(err)

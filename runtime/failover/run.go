@@ -18,7 +18,6 @@ import (
 	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/driver"
 	"github.com/mezzo-cluster/mezzo/runtime/master"
-	"github.com/mezzo-cluster/mezzo/runtime/master/etcdtest"
 )
 
 // Config sets up one failover run. Zero fields take the defaults noted.
@@ -38,7 +37,10 @@ type Config struct {
 	PingInterval time.Duration
 	// Timeout bounds each phase (setup, recovery). Default 2 min.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Etcd starts the etcd; default InProcessEtcd. The experiment command
+	// runs it as a child process (EtcdProcess).
+	Etcd   EtcdStarter
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -63,17 +65,39 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Etcd == nil {
+		c.Etcd = InProcessEtcd
+	}
 }
 
-// Row is one cluster size's measurement.
+// Row is one cluster size's measurement. Every time is from the crash.
 type Row struct {
 	Agents int `json:"agents"`
 	Tasks  int `json:"tasks"`
-	// RecoverySec: crash → every agent and framework back, every task
-	// known, and the new leader allocating again.
+	// RecoverySec: crash → every agent and framework back and the new
+	// leader allocating again: the latest of AgentsSec, FrameworksSec and
+	// AllocateSec (the master's own clock, not the poll that confirms it).
 	RecoverySec float64 `json:"recovery_s"`
-	// DetectSec: crash → standby elected (the lease running out).
+	// ConfirmedSec: crash → a poll of the new leader saw every agent,
+	// task and framework back and allocation resumed. It lags RecoverySec
+	// by the poll's wait behind the loop's work (at 10,000 agents, the
+	// first allocation's offers and the fillers' declines).
+	ConfirmedSec float64 `json:"confirmed_s"`
+	// LeaseSec: crash → etcd deletes the old leader's election key (its
+	// lease expired: the TTL less the age of the last renewal, plus up to
+	// the 500 ms of etcd's expiry check).
+	LeaseSec float64 `json:"lease_s"`
+	// DetectSec: crash → standby elected (the lease running out, then the
+	// campaign's watch and a lease renewal).
 	DetectSec float64 `json:"detect_s"`
+	// AgentsSec: crash → the last known agent re-registered.
+	AgentsSec float64 `json:"agents_s"`
+	// FrameworksSec: crash → every framework re-subscribed (as first seen
+	// by polling the new leader).
+	FrameworksSec float64 `json:"frameworks_s"`
+	// AllocateSec: crash → the new leader's first allocation (the end of
+	// its wait for agents).
+	AllocateSec float64 `json:"allocate_s"`
 	// ReregisterSec: election → allocation resumed with every agent back.
 	ReregisterSec float64 `json:"reregister_s"`
 	// LostTasks ended during the recovery (should be 0: every task runs
@@ -113,12 +137,12 @@ func RunOne(ctx context.Context, cfg Config, n int) (Row, error) {
 		return Row{}, err
 	}
 	defer os.RemoveAll(dir)
-	etcd, err := etcdtest.Start(dir)
+	endpoints, stopEtcd, err := cfg.Etcd(dir)
 	if err != nil {
 		return Row{}, err
 	}
-	defer etcd.Close()
-	c, err := startCluster(ctx, cfg, etcd.Endpoints(), n)
+	defer stopEtcd()
+	c, err := startCluster(ctx, cfg, endpoints, n)
 	defer c.stop()
 	if err != nil {
 		return Row{}, err
@@ -291,6 +315,19 @@ func (c *cluster) crashAndMeasure(ctx context.Context, cfg Config) (Row, error) 
 	if old == nil {
 		return Row{}, errors.New("no leader before the crash")
 	}
+	// The old leader's election key goes when etcd expires its lease.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	watch := c.etcd.Watch(wctx, "/mezzo/leader/", clientv3.WithPrefix(), clientv3.WithFilterPut())
+	leaseGone := make(chan time.Time, 1)
+	go func() {
+		for resp := range watch {
+			if len(resp.Events) > 0 {
+				leaseGone <- time.Now()
+				return
+			}
+		}
+	}()
 	t0 := time.Now()
 	old.Crash()
 	deadline := t0.Add(cfg.Timeout)
@@ -299,21 +336,43 @@ func (c *cluster) crashAndMeasure(ctx context.Context, cfg Config) (Row, error) 
 		return Row{}, err
 	}
 	ended := c.ended()
+	var fwBack time.Time
+	since := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.Sub(t0).Seconds()
+	}
 	for {
 		p, err := m.Progress(ctx)
+		if err == nil && fwBack.IsZero() && p.ConnectedFrameworks == len(c.drivers) {
+			fwBack = time.Now()
+		}
 		if err == nil && !p.HA.RecoveredAt.IsZero() && p.ConnectedAgents == c.agents && p.LiveTasks == c.tasks && p.ConnectedFrameworks == len(c.drivers) {
 			now := time.Now()
-			return Row{
+			var lease time.Time
+			select {
+			case lease = <-leaseGone:
+			default:
+			}
+			r := Row{
 				Agents: c.agents, Tasks: c.tasks,
-				RecoverySec:   now.Sub(t0).Seconds(),
-				DetectSec:     p.HA.ElectedAt.Sub(t0).Seconds(),
+				ConfirmedSec:  now.Sub(t0).Seconds(),
+				LeaseSec:      since(lease),
+				DetectSec:     since(p.HA.ElectedAt),
+				AgentsSec:     since(p.HA.AllAgentsBackAt),
+				FrameworksSec: since(fwBack),
+				AllocateSec:   since(p.HA.RecoveredAt),
 				ReregisterSec: p.HA.RecoveredAt.Sub(p.HA.ElectedAt).Seconds(),
 				LostTasks:     c.ended() - ended,
-			}, nil
+			}
+			r.RecoverySec = max(r.AgentsSec, r.FrameworksSec, r.AllocateSec)
+			return r, nil
 		}
 		if time.Now().After(deadline) {
-			return Row{}, fmt.Errorf("not recovered after %v: connected agents %d of %d, live tasks %d of %d, frameworks %d of %d, allocating %v",
-				cfg.Timeout, p.ConnectedAgents, c.agents, p.LiveTasks, c.tasks, p.ConnectedFrameworks, len(c.drivers), !p.HA.RecoveredAt.IsZero())
+			return Row{}, fmt.Errorf("not recovered after %v: connected agents %d of %d, live tasks %d of %d, frameworks %d of %d, allocating %v (%d of the registry's %d agents back, leader acting %v)",
+				cfg.Timeout, p.ConnectedAgents, c.agents, p.LiveTasks, c.tasks, p.ConnectedFrameworks, len(c.drivers), !p.HA.RecoveredAt.IsZero(),
+				p.HA.AgentsBack, p.HA.KnownAgents, m.Leader())
 		}
 		// Polls cost the loop little (counts only) but each waits its
 		// turn behind the re-registrations: a 5 ms step bounds the error.

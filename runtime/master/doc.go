@@ -65,6 +65,13 @@
 // it); the leader acts only while its lease surely lives, fences agent
 // commands with its epoch and its etcd writes with its election key, and
 // rebuilds its soft state from re-registrations (election.go, registry.go
-// for exactly what lives in etcd and why, recovery.go). Crash stops a
-// master as kill -9 would.
+// for exactly what lives in etcd and why, recovery.go). The role a master
+// reports (Leader, /health, mezzo_master_leader, the state view) is the
+// acting state itself, so it says standby from the instant it refuses
+// calls. A late lease renewal pauses the leader; it steps down only when
+// etcd says its lease is gone or nothing was answered for a TTL past its
+// acting window. While the new leader waits for agents, reconciliation of
+// tasks it does not know yet is held until their agent is back or the
+// wait ends, never answered TASK_LOST while the agent may return. Crash
+// stops a master as kill -9 would.
 package master

@@ -34,9 +34,20 @@ import (
 //     rate drift). Another master can only win after the lease expires on
 //     etcd, i.e. after this one stopped. A master cut off from etcd thus
 //     stops acting within one TTL, without hearing from anyone.
-//   - Losing the session (lease gone, keep-alive failing) makes the master
-//     step down at once: it closes every stream with Unavailable, drops its
-//     soft state and campaigns again as a standby.
+//   - A renewal that comes late only pauses acting: the window reopens
+//     with the next renewal etcd answers, and the soft state (every agent
+//     and framework stream) is kept. The master steps down (closes every
+//     stream with Unavailable, drops its soft state and campaigns again as
+//     a standby) when etcd says the lease is gone, or when no renewal has
+//     been answered for a TTL past the window's end (etcd unreachable: a
+//     standby has surely taken over). The client library's own keep-alive
+//     (concurrency.Session.Done) is not a reason: it gives up after one
+//     TTL without an answer, and in a CPU-starved process (a 10,000-agent
+//     re-registration storm) that deposed leaders whose lease etcd still
+//     held, which then dropped all the state they had just rebuilt. The
+//     lease TTL sets how fast a crash is detected; the window (below)
+//     keeps two leaders from acting at once; the grace after it decides
+//     when to give up.
 //   - Every command to agents carries the epoch; agents refuse masters and
 //     commands older than the newest epoch they have seen (runtime/agent).
 //   - Registry writes are etcd transactions conditioned on the election key
@@ -44,6 +55,8 @@ import (
 type haState struct {
 	enabled bool
 	cli     *clientv3.Client
+	// renewCli carries only lease renewals (renewer).
+	renewCli *clientv3.Client
 	// validUntil is when this master must stop acting (unix nanoseconds;
 	// 0 when not leading). Written by the election goroutine, read by the
 	// loop.
@@ -98,13 +111,22 @@ func LeaderFromEtcd(ctx context.Context, cli *clientv3.Client, prefix string) (a
 	return v.Address, v.MasterID, nil
 }
 
-// acting reports whether the master may act as leader now. Loop only.
+// acting reports whether the master may act as leader at now: without
+// etcd always; with it, while in a term (epochA set) and inside the acting
+// window the lease renewals keep open. It is the one source of truth for
+// the role: the loop's calls, /health, the leader gauge and the state
+// view all ask it (Leader), so no answer says "leader" once calls are
+// refused, nor the other way round. Safe from any goroutine.
 func (m *Master) acting(now time.Time) bool {
 	if !m.ha.enabled {
 		return true
 	}
-	return m.ha.leader && now.UnixNano() < m.ha.validUntil.Load()
+	return m.ha.inTerm() && now.UnixNano() < m.ha.validUntil.Load()
 }
+
+// inTerm says whether this master won the election and has not stepped
+// down yet, whether or not its acting window is open right now.
+func (h *haState) inTerm() bool { return h.epochA.Load() > 0 }
 
 // maxPark bounds how long a standby holds a subscription for its client
 // (api.AwaitLeaderKey).
@@ -118,7 +140,7 @@ func (m *Master) awaitLeading(ctx context.Context) {
 	if !m.ha.enabled {
 		return
 	}
-	if m.Leader() {
+	if m.ha.inTerm() {
 		m.awaitActing(ctx)
 		return
 	}
@@ -146,7 +168,7 @@ func (m *Master) awaitLeading(ctx context.Context) {
 // loop, and that load is what slows the renewals.
 func (m *Master) awaitActing(ctx context.Context) {
 	deadline := time.Now().Add(m.cfg.HA.LeaseTTL)
-	for time.Now().UnixNano() >= m.ha.validUntil.Load() && m.Leader() && time.Now().Before(deadline) {
+	for !m.acting(time.Now()) && m.ha.inTerm() && time.Now().Before(deadline) {
 		select {
 		case <-time.After(10 * time.Millisecond):
 		case <-ctx.Done():
@@ -165,9 +187,16 @@ func (m *Master) announceElected() {
 	}
 }
 
-// notLeader is the answer of a master that does not act as leader.
+// notLeader is the answer of a master that does not act as leader. A
+// hint naming this master (a leader whose acting window closed, cut off
+// from etcd, still observes itself as the leader) would send the client
+// straight back here: it is left out, and the client asks elsewhere.
 func (m *Master) notLeader() error {
-	return api.NotLeaderError(m.cfg.MasterID, m.ha.hint.Load())
+	h := m.ha.hint.Load()
+	if h.GetMasterId() == m.cfg.MasterID {
+		h = nil
+	}
+	return api.NotLeaderError(m.cfg.MasterID, h)
 }
 
 // Epoch is this master's fencing epoch while it leads (0 without etcd or
@@ -179,14 +208,19 @@ func (m *Master) startHA(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("master: etcd %v: %w", m.cfg.HA.Etcd, err)
 	}
-	m.ha.cli = cli
+	rcli, err := clientv3.New(clientv3.Config{Endpoints: m.cfg.HA.Etcd, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		cli.Close()
+		return fmt.Errorf("master: etcd %v: %w", m.cfg.HA.Etcd, err)
+	}
+	m.ha.cli, m.ha.renewCli = cli, rcli
 	adv := m.cfg.HA.Advertise
 	if adv == "" {
 		adv = addr
 	}
-	m.SetLeader(false)
 	go func() {
 		defer cli.Close()
+		defer rcli.Close()
 		for ctx.Err() == nil {
 			if err := m.term(ctx, adv); err != nil && ctx.Err() == nil {
 				m.log.Warn("election term ended", "err", err)
@@ -205,7 +239,11 @@ func (m *Master) startHA(ctx context.Context, addr string) error {
 func (m *Master) term(ctx context.Context, adv string) error {
 	cfg := m.cfg.HA
 	ttl := time.Duration((cfg.LeaseTTL+time.Second-1)/time.Second) * time.Second
-	sess, err := concurrency.NewSession(m.ha.cli, concurrency.WithTTL(int(ttl/time.Second)), concurrency.WithContext(ctx))
+	// Two leases: the campaign's session lease lives standbyTTLs longer
+	// than the leader's, so that a standby starved for a moment keeps its
+	// place in line; the winner moves its election key onto a lease of
+	// HAConfig.LeaseTTL, whose expiry is what detects its crash.
+	sess, err := concurrency.NewSession(m.ha.cli, concurrency.WithTTL(int(standbyTTLs*ttl/time.Second)), concurrency.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("etcd session: %w", err)
 	}
@@ -223,7 +261,7 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	// it waited must campaign again when the leader dies.
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
-	rn := &renewer{cli: m.ha.cli, lease: sess.Lease(), ttl: ttl, ha: &m.ha, lost: make(chan struct{}), log: m.log}
+	rn := newRenewer(m, sess.Lease(), standbyTTLs*ttl)
 	go rn.run(rctx)
 
 	e := concurrency.NewElection(sess, cfg.Prefix+"/leader")
@@ -246,12 +284,33 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	if err != nil {
 		return fmt.Errorf("campaign: %w", err)
 	}
-	// Campaign's own keep-alive proves nothing about timing; take one.
+	// Lead on a short lease granted at t0 or later: the key, once moved
+	// onto it, cannot go (and nobody else win) before t0 + TTL. The move
+	// keeps the key's creation revision, the epoch.
 	t0 := time.Now()
-	if _, err := m.ha.cli.KeepAliveOnce(ctx, sess.Lease()); err != nil {
-		return fmt.Errorf("lease keep-alive: %w", err)
+	ll, err := m.ha.renewCli.Grant(ctx, int64(ttl/time.Second))
+	if err != nil {
+		return fmt.Errorf("leader lease: %w", err)
 	}
+	leaderLease := ll.ID
+	defer func() {
+		if !m.ha.crashed.Load() {
+			rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = m.ha.renewCli.Revoke(rctx, leaderLease)
+			rcancel()
+		}
+	}()
+	mv, err := m.ha.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(e.Key()), "=", e.Rev())).
+		Then(clientv3.OpPut(e.Key(), string(val), clientv3.WithLease(leaderLease))).Commit()
+	if err != nil {
+		return fmt.Errorf("moving the election key to the leader lease: %w", err)
+	}
+	if !mv.Succeeded {
+		return errors.New("elected, but the election key was gone before it moved to the leader lease (the campaign lease lapsed)")
+	}
+	rn = newRenewer(m, leaderLease, ttl)
 	rn.lead(t0)
+	go rn.run(rctx)
 	epoch := e.Rev()
 	electedAt := time.Now()
 
@@ -274,10 +333,10 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	select {
 	case <-ctx.Done():
 		why = "master stopping"
-	case <-sess.Done():
-		why = "etcd session lost"
 	case <-rn.lost:
 		why = "lease expired"
+	case <-rn.silent:
+		why = "no lease renewal answered"
 	}
 	rn.stop() // stop acting before anything else
 	w.close()
@@ -291,7 +350,9 @@ func (m *Master) term(ctx context.Context, adv string) error {
 	return nil
 }
 
-// renewer keeps one lease alive with KeepAliveOnce every TTL/8 and, while
+// renewer keeps one lease alive with KeepAliveOnce every TTL/8, on a
+// connection to etcd of its own (haState.renewCli: renewals do not queue
+// behind registry writes and the election watch), and, while
 // the master leads, moves its acting window: the lease surely lives until
 // t0 + TTL for a renewal sent at t0 and answered, so the master acts
 // until t0 + TTL − TTL/4 (the quarter absorbs clock rate drift). A single
@@ -304,6 +365,9 @@ type renewer struct {
 	ha    *haState
 	log   interface{ Warn(string, ...any) }
 	lost  chan struct{} // closed when etcd says the lease is gone
+	// silent is closed when, leading, no renewal has been answered for a
+	// TTL past the end of the acting window.
+	silent chan struct{}
 
 	mu      sync.Mutex
 	leading bool
@@ -327,9 +391,31 @@ func (r *renewer) stop() {
 	r.ha.validUntil.Store(0)
 }
 
+// standbyTTLs is how many leader TTLs the campaign (standby) lease lives.
+// A standby that is dead keeps its place in line that long (with three or
+// more masters, a leader crash right after a standby crash is detected
+// that much later); one that is starved loses its place only after that.
+const standbyTTLs = 3
+
+func newRenewer(m *Master, lease clientv3.LeaseID, ttl time.Duration) *renewer {
+	return &renewer{cli: m.ha.renewCli, lease: lease, ttl: ttl, ha: &m.ha, lost: make(chan struct{}), silent: make(chan struct{}), log: m.log}
+}
+
+// maxRenewals bounds the renewals in flight at once.
+const maxRenewals = 4
+
+// run sends a renewal every TTL/8 without waiting for the previous one to
+// be answered: in a starved process (a re-registration storm, a loaded
+// machine) one renewal can take most of a TTL, and renewals made one after
+// the other then let a 1 s lease lapse although etcd would have taken a
+// later one in time. Each answer moves the window from its own send time,
+// never backwards. At most maxRenewals are outstanding: more would only
+// add to the load that slows them.
 func (r *renewer) run(ctx context.Context) {
 	tick := time.NewTicker(r.ttl / 8)
 	defer tick.Stop()
+	slots := make(chan struct{}, maxRenewals)
+	var lostOnce sync.Once
 	for {
 		select {
 		case <-ctx.Done():
@@ -337,25 +423,50 @@ func (r *renewer) run(ctx context.Context) {
 		case <-tick.C:
 		}
 		t := time.Now()
-		kctx, kcancel := context.WithTimeout(ctx, r.ttl)
-		_, err := r.cli.KeepAliveOnce(kctx, r.lease)
-		kcancel()
-		switch {
-		case err == nil:
-			// The lease lived when etcd renewed it, so nobody else can
-			// have won: acting resumes if a slow renewal paused it.
-			r.mu.Lock()
-			if r.leading {
-				r.ha.validUntil.Store(r.valid(t))
-			}
-			r.mu.Unlock()
-		case errors.Is(err, rpctypes.ErrLeaseNotFound):
-			close(r.lost)
+		if r.silentSince(t) {
+			close(r.silent)
 			return
-		case ctx.Err() == nil:
-			// Acting stops by itself when the window closes.
-			r.log.Warn("lease renewal failed", "err", err)
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue
+		}
+		go func() {
+			defer func() { <-slots }()
+			kctx, kcancel := context.WithTimeout(ctx, r.ttl)
+			_, err := r.cli.KeepAliveOnce(kctx, r.lease)
+			kcancel()
+			switch {
+			case err == nil:
+				r.renewed(t)
+			case errors.Is(err, rpctypes.ErrLeaseNotFound):
+				lostOnce.Do(func() { close(r.lost) })
+			case ctx.Err() == nil:
+				// Acting stops by itself when the window closes.
+				r.log.Warn("lease renewal failed", "err", err)
+			}
+		}()
+	}
+}
+
+// silentSince says whether, leading, no renewal has been answered for a
+// TTL past the acting window's end.
+func (r *renewer) silentSince(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.ha.validUntil.Load()
+	return r.leading && v > 0 && now.UnixNano() > v+int64(r.ttl)
+}
+
+// renewed moves the acting window after a renewal sent at t0 succeeded:
+// the lease lived when etcd renewed it, so nobody else can have won, and
+// acting resumes if a slow renewal paused it.
+func (r *renewer) renewed(t0 time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v := r.valid(t0); r.leading && v > r.ha.validUntil.Load() {
+		r.ha.validUntil.Store(v)
 	}
 }
 

@@ -435,12 +435,16 @@ func (m *Master) reconcile(fw *framework, req *api.ReconcileRequest) {
 		for _, id := range ids {
 			fw.send(statusEvent(reconciled(fw.tasks[id])))
 		}
+		m.deferImplicit(fw)
 		return
 	}
 	for _, rt := range req.Tasks {
 		id := mezzo.TaskID(rt.TaskId)
 		if t := fw.tasks[id]; t != nil {
 			fw.send(statusEvent(reconciled(t)))
+			continue
+		}
+		if m.deferReconcile(fw, id, mezzo.AgentID(rt.AgentId)) {
 			continue
 		}
 		fw.send(statusEvent(mezzo.TaskStatus{TaskID: id, AgentID: mezzo.AgentID(rt.AgentId), State: mezzo.TaskLost,

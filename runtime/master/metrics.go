@@ -147,13 +147,20 @@ func (m *Master) Metrics() *prometheus.Registry {
 	return m.obs.reg
 }
 
-// SetLeader records whether this master leads (true, the default) or
-// stands by; it is exported as mezzo_master_leader. Leader election calls
-// it on every change.
+// SetLeader records whether a master without etcd leads (true, the
+// default) or not; it is exported as mezzo_master_leader. With etcd
+// (HAConfig.Etcd) the election decides and SetLeader is ignored.
 func (m *Master) SetLeader(leading bool) { m.obs.leader.Store(leading) }
 
-// Leader reports what SetLeader last recorded.
-func (m *Master) Leader() bool { return m.obs.leader.Load() }
+// Leader reports whether this master acts as leader now. With etcd it is
+// exactly when the master serves calls (acting, election.go): a leader
+// cut off from etcd reports standby from the instant it stops acting.
+func (m *Master) Leader() bool {
+	if m.ha.enabled {
+		return m.acting(time.Now())
+	}
+	return m.obs.leader.Load()
+}
 
 // viewCollector exports the gauges that describe the master's state at
 // one instant; each scrape reads the state view (refreshed at most every

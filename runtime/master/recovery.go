@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"time"
@@ -20,11 +21,27 @@ import (
 // HAConfig.RecoveryTimeout has passed, it makes no offers: an agent not
 // yet back may run tasks whose resources an early offer would hand out
 // again.
+//
+// Reconciliation in that window (reconcile.go's counterpart here): a task
+// the leader does not know yet may run on an agent that is not back, so
+// the leader must not call it lost. Explicit requests for such tasks
+// (naming a known agent not yet back, or no agent) and implicit requests
+// are held and answered as agents come back: the task's state if the
+// returning agent runs it, TASK_LOST if it was named on that agent and
+// the agent returned without it; what is still held when the wait ends
+// (the agent did not come back in time and is forgotten) is answered
+// then, TASK_LOST unless the task turned up.
 type recovery struct {
 	known    map[mezzo.AgentID]bool // true once back
 	back     int
 	need     int
 	deadline time.Time
+
+	// Held reconciliation: explicit tasks by the not-yet-back agent the
+	// request named ("" when it named none), and frameworks that asked
+	// for implicit reconciliation.
+	held     map[mezzo.AgentID]map[taskKey]struct{}
+	implicit map[mezzo.FrameworkID]bool
 }
 
 // RecoveryStats describes this master's last election, for Snapshot and
@@ -34,8 +51,10 @@ type RecoveryStats struct {
 	Leader bool
 	Epoch  int64
 	// ElectedAt is when it won the election; RecoveredAt when it first
-	// allocated again (zero while recovering).
-	ElectedAt, RecoveredAt time.Time
+	// allocated again (zero while recovering); AllAgentsBackAt when the
+	// last agent of the registry re-registered (zero until then, and if
+	// one never did).
+	ElectedAt, RecoveredAt, AllAgentsBackAt time.Time
 	// KnownAgents were in the registry; AgentsBack re-registered before
 	// allocation resumed; KnownFrameworks were in the registry.
 	KnownAgents, AgentsBack, KnownFrameworks int
@@ -60,7 +79,6 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 	m.resetState()
 	now := time.Now()
 	m.ha.leader, m.ha.epoch, m.ha.electedAt, m.ha.reg = true, epoch, at, reg
-	m.ha.epochA.Store(epoch)
 	m.ha.registered = make(map[string]struct{}, len(st.agents))
 	m.ha.last = RecoveryStats{ElectedAt: at, KnownAgents: len(st.agents), KnownFrameworks: len(st.frameworks)}
 	for _, id := range st.agents {
@@ -81,8 +99,8 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 	} else {
 		m.ha.last.RecoveredAt = now
 	}
-	m.SetLeader(true)
 	m.allDirty = true
+	m.ha.epochA.Store(epoch) // the role (acting, Leader) turns here
 	m.announceElected()
 }
 
@@ -94,7 +112,6 @@ func (m *Master) stepDown(why string) {
 	}
 	m.ha.leader = false
 	m.ha.epochA.Store(0)
-	m.SetLeader(false)
 	m.ha.reg.close()
 	m.ha.reg = nil
 	m.ha.rec = nil
@@ -197,8 +214,118 @@ func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string) {
 		if back, known := rec.known[id]; known && !back {
 			rec.known[id] = true
 			rec.back++
+			if rec.back == len(rec.known) {
+				m.ha.last.AllAgentsBackAt = time.Now()
+			}
+			m.answerHeld(rec, id)
 		}
 	}
+}
+
+// deferReconcile holds an explicit reconciliation of a task the leader
+// does not know while it may run on an agent that is not back yet. It
+// says whether it held it.
+func (m *Master) deferReconcile(fw *framework, id mezzo.TaskID, agent mezzo.AgentID) bool {
+	rec := m.ha.rec
+	if rec == nil {
+		return false
+	}
+	if agent != "" {
+		if back, known := rec.known[agent]; !known || back {
+			return false // the agent is back or was never here: the task is unknown
+		}
+	}
+	if rec.held == nil {
+		rec.held = map[mezzo.AgentID]map[taskKey]struct{}{}
+	}
+	h := rec.held[agent]
+	if h == nil {
+		h = map[taskKey]struct{}{}
+		rec.held[agent] = h
+	}
+	h[taskKey{fw: fw.id, id: id}] = struct{}{}
+	return true
+}
+
+// deferImplicit holds the rest of an implicit reconciliation (the tasks of
+// agents not back yet) while the leader recovers.
+func (m *Master) deferImplicit(fw *framework) {
+	if rec := m.ha.rec; rec != nil {
+		if rec.implicit == nil {
+			rec.implicit = map[mezzo.FrameworkID]bool{}
+		}
+		rec.implicit[fw.id] = true
+	}
+}
+
+// answerHeld answers the reconciliation held for tasks of an agent that
+// just came back: each task it runs that a request named (on it or on no
+// agent) or whose framework asked implicitly, once; then TASK_LOST for
+// the tasks named on it that it does not run.
+func (m *Master) answerHeld(rec *recovery, id mezzo.AgentID) {
+	onAgent, anywhere := rec.held[id], rec.held[""]
+	if len(onAgent) == 0 && len(anywhere) == 0 && len(rec.implicit) == 0 {
+		return
+	}
+	if ag := m.agents[id]; ag != nil {
+		for _, t := range ag.sortedTasks() {
+			k := taskKey{fw: t.fw, id: t.info.ID}
+			_, named := onAgent[k]
+			_, namedAnywhere := anywhere[k]
+			if fw := m.frameworks[t.fw]; fw != nil && (named || namedAnywhere || rec.implicit[t.fw] && !t.state.Terminal()) {
+				fw.send(statusEvent(reconciled(t)))
+			}
+			delete(onAgent, k)
+			delete(anywhere, k)
+		}
+	}
+	delete(rec.held, id)
+	m.answerLost(onAgent, fmt.Sprintf("task unknown to the master: agent %s re-registered without it", id))
+}
+
+// answerLost answers held tasks the leader still does not know with
+// TASK_LOST (and those it learnt of meanwhile with their state).
+func (m *Master) answerLost(held map[taskKey]struct{}, msg string) {
+	keys := make([]taskKey, 0, len(held))
+	for k := range held {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].fw != keys[j].fw {
+			return keys[i].fw < keys[j].fw
+		}
+		return keys[i].id < keys[j].id
+	})
+	now := time.Now()
+	for _, k := range keys {
+		fw := m.frameworks[k.fw]
+		if fw == nil {
+			continue
+		}
+		if t := fw.tasks[k.id]; t != nil {
+			fw.send(statusEvent(reconciled(t)))
+			continue
+		}
+		fw.send(statusEvent(mezzo.TaskStatus{TaskID: k.id, State: mezzo.TaskLost, Reason: mezzo.ReasonReconciliation, Message: msg, Time: now}))
+	}
+}
+
+// answerAllHeld ends the window: what is still held belongs to agents
+// that did not come back in time.
+func (m *Master) answerAllHeld(rec *recovery) {
+	agents := make([]mezzo.AgentID, 0, len(rec.held))
+	for id := range rec.held {
+		agents = append(agents, id)
+	}
+	sort.Slice(agents, func(i, j int) bool { return agents[i] < agents[j] })
+	for _, id := range agents {
+		msg := fmt.Sprintf("task unknown to the master: agent %s did not re-register after the failover", id)
+		if id == "" {
+			msg = "task unknown to the master: not reported by any agent that re-registered after the failover"
+		}
+		m.answerLost(rec.held[id], msg)
+	}
+	rec.held, rec.implicit = nil, nil
 }
 
 // agentForgotten drops a removed agent from the registry.
@@ -236,6 +363,7 @@ func (m *Master) holding(now time.Time) bool {
 			m.agentForgotten(id)
 		}
 	}
+	m.answerAllHeld(rec)
 	m.allDirty = true
 	m.log.Info("recovered; allocating again", "agents_back", rec.back, "known_agents", len(rec.known),
 		"missing", len(missing), "timed_out", m.ha.last.TimedOut, "since_election", now.Sub(m.ha.electedAt))

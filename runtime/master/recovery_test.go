@@ -1,0 +1,213 @@
+package master_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/master"
+	"github.com/mezzo-cluster/mezzo/runtime/master/etcdtest"
+	"github.com/mezzo-cluster/mezzo/runtime/master/mastertest"
+)
+
+// recoveringLeader is a new leader (on a real, embedded etcd) waiting for
+// the agents of the leader it replaced: agent A is back, agent B not yet.
+// A ran task "a1" of framework fw, B ran "b1" and "b2"; the framework has
+// re-subscribed.
+type recoveringLeader struct {
+	m       *master.Master
+	addr    string
+	a, b    mezzo.AgentID
+	s       *mastertest.Scheduler
+	running func(ids ...mezzo.TaskID) []*api.RunningTask
+}
+
+func startRecoveringLeader(t *testing.T, recoveryTimeout time.Duration) *recoveringLeader {
+	t.Helper()
+	e, err := etcdtest.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	ha := func(id string) master.Config {
+		return master.Config{MasterID: id, PingInterval: time.Second, PingTimeout: 10 * time.Second,
+			HA: master.HAConfig{Etcd: e.Endpoints(), LeaseTTL: time.Second, RecoveryFraction: 1, RecoveryTimeout: recoveryTimeout}}
+	}
+	leads := func(m *master.Master) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !(m.Leader() && m.Epoch() > 0) {
+			if time.Now().After(deadline) {
+				t.Fatal("no leader elected in 30 s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	m1, addr1 := startMaster(t, ha("m1"))
+	leads(m1)
+	info := mezzo.FrameworkInfo{Name: "fw", FailoverTimeout: time.Hour}
+	s1 := mastertest.Subscribe(t, addr1, info)
+	info.ID = s1.ID
+	task := func(id mezzo.TaskID) *api.RunningTask {
+		return &api.RunningTask{FrameworkId: string(info.ID), State: api.StateToProto(mezzo.TaskRunning),
+			Task: api.TaskToProto(mezzo.TaskInfo{ID: id, Resources: mezzo.MustParseResources("cpus:1;mem:64")})}
+	}
+	running := func(ids ...mezzo.TaskID) []*api.RunningTask {
+		var out []*api.RunningTask
+		for _, id := range ids {
+			out = append(out, task(id))
+		}
+		return out
+	}
+	res := "cpus:4;mem:1024"
+	a := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "a", Resources: res, Running: running("a1")})
+	b := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "b", Resources: res, Running: running("b1", "b2")})
+
+	// The registry must hold both agents and the framework before the crash.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ra, err1 := cli.Get(t.Context(), "/mezzo/agents/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		rf, err2 := cli.Get(t.Context(), "/mezzo/frameworks/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err1 == nil && err2 == nil && ra.Count == 2 && rf.Count == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the registry does not hold both agents and the framework after 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	aID, bID := a.ID(), b.ID()
+	a.Kill()
+	b.Kill()
+	s1.Close()
+	m1.Crash()
+
+	m2, addr2 := startMaster(t, ha("m2"))
+	leads(m2)
+	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res, Running: running("a1")})
+	s2 := mastertest.Subscribe(t, addr2, info)
+	return &recoveringLeader{m: m2, addr: addr2, a: aID, b: bID, s: s2, running: running}
+}
+
+// updatesUntil returns the updates the framework receives until every
+// task in last has had one, with how many each task got. Events on the
+// stream keep the order of the calls that caused them, so an answer held
+// back is known not to have come before those.
+func updatesUntil(t *testing.T, s *mastertest.Scheduler, last ...mezzo.TaskID) (map[mezzo.TaskID]mezzo.TaskStatus, map[mezzo.TaskID]int) {
+	t.Helper()
+	got, n := map[mezzo.TaskID]mezzo.TaskStatus{}, map[mezzo.TaskID]int{}
+	missing := func() bool {
+		for _, id := range last {
+			if n[id] == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for missing() {
+		ev := s.Next("an update", 30*time.Second, func(ev *api.SchedulerEvent) bool { return ev.GetUpdate() != nil })
+		st, err := api.StatusFromProto(ev.GetUpdate().Status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[st.TaskID] = st
+		n[st.TaskID]++
+	}
+	return got, n
+}
+
+func reconcile(t *testing.T, s *mastertest.Scheduler, tasks ...*api.ReconcileRequest_Task) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Client.Reconcile(ctx, &api.ReconcileRequest{Header: s.Header(), Tasks: tasks}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func want(t *testing.T, got map[mezzo.TaskID]mezzo.TaskStatus, id mezzo.TaskID, state mezzo.TaskState, msg string) {
+	t.Helper()
+	st, ok := got[id]
+	switch {
+	case !ok:
+		t.Errorf("no answer for %s; want %s", id, state)
+	case st.State != state || st.Reason != mezzo.ReasonReconciliation || !strings.Contains(st.Message, msg):
+		t.Errorf("%s answered %s (%s, %q); want %s, reconciliation, message with %q", id, st.State, st.Reason, st.Message, state, msg)
+	}
+}
+
+// TestReconcileWhileRecovering: while the new leader waits for agents, it
+// answers for the tasks it knows and for tasks named on agents that are
+// back, and holds the rest (it must not call a task lost whose agent may
+// still come back); when the agent returns, the held tasks are answered
+// with their state, explicit and implicit alike, and a task named on it
+// that it does not run is lost.
+func TestReconcileWhileRecovering(t *testing.T) {
+	r := startRecoveringLeader(t, 5*time.Minute)
+	s := r.s
+	a, b := string(r.a), string(r.b)
+
+	reconcile(t, s,
+		&api.ReconcileRequest_Task{TaskId: "a1", AgentId: a},
+		&api.ReconcileRequest_Task{TaskId: "b1", AgentId: b},
+		&api.ReconcileRequest_Task{TaskId: "b2"},
+		&api.ReconcileRequest_Task{TaskId: "x-on-a", AgentId: a},
+		&api.ReconcileRequest_Task{TaskId: "x-on-b", AgentId: b})
+	reconcile(t, s) // implicit
+	reconcile(t, s, &api.ReconcileRequest_Task{TaskId: "sentinel", AgentId: a})
+	got, n := updatesUntil(t, s, "sentinel")
+	if n["a1"] != 2 {
+		t.Errorf("a1 answered %d times; want 2 (explicit and implicit)", n["a1"])
+	}
+	want(t, got, "a1", mezzo.TaskRunning, "")
+	want(t, got, "x-on-a", mezzo.TaskLost, "unknown")
+	want(t, got, "sentinel", mezzo.TaskLost, "unknown")
+	for _, id := range []mezzo.TaskID{"b1", "b2", "x-on-b"} {
+		if st, ok := got[id]; ok {
+			t.Errorf("%s answered %s (%q) while its agent may still come back", id, st.State, st.Message)
+		}
+	}
+	if p, err := r.m.Progress(t.Context()); err != nil || !p.HA.RecoveredAt.IsZero() {
+		t.Fatalf("the leader stopped waiting for agent %s (%v): the window under test closed", b, err)
+	}
+
+	mastertest.StartAgent(t, r.addr, mastertest.AgentOptions{ID: r.b, Hostname: "b", Resources: "cpus:4;mem:1024", Running: r.running("b1", "b2")})
+	got, n = updatesUntil(t, s, "b1", "b2", "x-on-b")
+	want(t, got, "b1", mezzo.TaskRunning, "")
+	want(t, got, "b2", mezzo.TaskRunning, "")
+	want(t, got, "x-on-b", mezzo.TaskLost, "re-registered without it")
+	if len(n) != 3 || n["b1"] != 1 || n["b2"] != 1 || n["x-on-b"] != 1 {
+		t.Errorf("answers when %s came back: %v; want b1, b2, x-on-b once each", b, n)
+	}
+}
+
+// TestReconcileHeldUntilRecoveryTimeout: held tasks of an agent that does
+// not come back are answered TASK_LOST when the wait for it ends.
+func TestReconcileHeldUntilRecoveryTimeout(t *testing.T) {
+	const timeout = 5 * time.Second
+	r := startRecoveringLeader(t, timeout)
+	s := r.s
+	reconcile(t, s,
+		&api.ReconcileRequest_Task{TaskId: "b1", AgentId: string(r.b)},
+		&api.ReconcileRequest_Task{TaskId: "b2"})
+	if p, err := r.m.Progress(t.Context()); err != nil || !p.HA.RecoveredAt.IsZero() {
+		t.Skipf("the %v recovery wait ended before the reconciliation was held (loaded machine?)", timeout)
+	}
+	got, _ := updatesUntil(t, s, "b1", "b2")
+	want(t, got, "b1", mezzo.TaskLost, "did not re-register")
+	want(t, got, "b2", mezzo.TaskLost, "not reported by any agent")
+	if p, err := r.m.Progress(t.Context()); err != nil || p.HA.RecoveredAt.IsZero() || !p.HA.TimedOut {
+		t.Errorf("answered before the recovery wait timed out: %+v, %v", p.HA, err)
+	}
+}
