@@ -98,6 +98,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		out.push(&api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{
 			FrameworkId: string(t.fw), TaskId: string(t.id), MasterEpoch: m.ha.epoch}}})
 	}
+	m.killHeld(ag)
 	m.markDirty(id)
 	return ag, nil
 }

@@ -401,6 +401,8 @@ func (m *Master) endTask(fw *framework, t *task, st mezzo.TaskStatus, forward bo
 func (m *Master) kill(fw *framework, id mezzo.TaskID) {
 	t := fw.tasks[id]
 	switch {
+	case t == nil && m.deferKill(fw, id):
+		m.log.Info("kill of a task not known yet held until agents are back", "framework", fw.id, "task", id)
 	case t == nil:
 		fw.send(statusEvent(mezzo.TaskStatus{TaskID: id, State: mezzo.TaskLost, Reason: mezzo.ReasonTaskUnknown,
 			Message: fmt.Sprintf("task %s is not known to the master", id), Time: time.Now()}))

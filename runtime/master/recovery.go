@@ -42,6 +42,10 @@ type recovery struct {
 	// for implicit reconciliation.
 	held     map[mezzo.AgentID]map[taskKey]struct{}
 	implicit map[mezzo.FrameworkID]bool
+	// kills are kill requests for tasks the leader does not know yet:
+	// carried out when an agent comes back running the task, answered
+	// TASK_LOST (unknown) when the wait ends without it.
+	kills map[taskKey]struct{}
 }
 
 // RecoveryStats describes this master's last election, for Snapshot and
@@ -258,6 +262,38 @@ func (m *Master) deferImplicit(fw *framework) {
 	}
 }
 
+// deferKill holds a kill of a task the leader does not know while agents
+// that may run it are not back yet. It says whether it held it.
+func (m *Master) deferKill(fw *framework, id mezzo.TaskID) bool {
+	rec := m.ha.rec
+	if rec == nil || rec.back == len(rec.known) {
+		return false
+	}
+	if rec.kills == nil {
+		rec.kills = map[taskKey]struct{}{}
+	}
+	rec.kills[taskKey{fw: fw.id, id: id}] = struct{}{}
+	return true
+}
+
+// killHeld carries out the held kills of tasks a returning agent runs;
+// call it once the agent has its Registered event.
+func (m *Master) killHeld(ag *agentRec) {
+	rec := m.ha.rec
+	if rec == nil || len(rec.kills) == 0 {
+		return
+	}
+	for _, t := range ag.sortedTasks() {
+		k := taskKey{fw: t.fw, id: t.info.ID}
+		if _, ok := rec.kills[k]; ok {
+			delete(rec.kills, k)
+			if fw := m.frameworks[t.fw]; fw != nil {
+				m.kill(fw, t.info.ID)
+			}
+		}
+	}
+}
+
 // answerHeld answers the reconciliation held for tasks of an agent that
 // just came back: each task it runs that a request named (on it or on no
 // agent) or whose framework asked implicitly, once; then TASK_LOST for
@@ -325,7 +361,19 @@ func (m *Master) answerAllHeld(rec *recovery) {
 		}
 		m.answerLost(rec.held[id], msg)
 	}
-	rec.held, rec.implicit = nil, nil
+	kills := make([]taskKey, 0, len(rec.kills))
+	for k := range rec.kills {
+		kills = append(kills, k)
+	}
+	sort.Slice(kills, func(i, j int) bool {
+		return kills[i].fw < kills[j].fw || kills[i].fw == kills[j].fw && kills[i].id < kills[j].id
+	})
+	for _, k := range kills {
+		if fw := m.frameworks[k.fw]; fw != nil {
+			m.kill(fw, k.id) // now known (and killed) or answered unknown
+		}
+	}
+	rec.held, rec.implicit, rec.kills = nil, nil, nil
 }
 
 // agentForgotten drops a removed agent from the registry.

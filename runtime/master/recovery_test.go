@@ -211,3 +211,38 @@ func TestReconcileHeldUntilRecoveryTimeout(t *testing.T) {
 		t.Errorf("answered before the recovery wait timed out: %+v, %v", p.HA, err)
 	}
 }
+
+// TestKillWhileRecovering: a kill of a task the new leader does not know
+// yet is held while agents may still bring the task back: carried out on
+// the agent that returns with it, answered unknown once every agent is
+// back without it — never TASK_LOST before.
+func TestKillWhileRecovering(t *testing.T) {
+	r := startRecoveringLeader(t, 5*time.Minute)
+	s := r.s
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, id := range []string{"b1", "ghost"} {
+		if _, err := s.Client.Kill(ctx, &api.KillRequest{Header: s.Header(), TaskId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reconcile(t, s, &api.ReconcileRequest_Task{TaskId: "sentinel", AgentId: string(r.a)})
+	got, _ := updatesUntil(t, s, "sentinel")
+	for _, id := range []mezzo.TaskID{"b1", "ghost"} {
+		if st, ok := got[id]; ok {
+			t.Errorf("kill of %s answered %s (%q) while its agent may still come back", id, st.State, st.Message)
+		}
+	}
+
+	b := mastertest.StartAgent(t, r.addr, mastertest.AgentOptions{ID: r.b, Hostname: "b", Resources: "cpus:4;mem:1024", Running: r.running("b1", "b2")})
+	b.WaitFor("the held kill of b1", 30*time.Second, func(seen mastertest.AgentSeen) bool {
+		return len(seen.Kills) == 1 && seen.Kills[0] == "b1"
+	})
+	got, _ = updatesUntil(t, s, "ghost")
+	if st := got["ghost"]; st.State != mezzo.TaskLost || st.Reason != mezzo.ReasonTaskUnknown {
+		t.Errorf("kill of ghost after every agent is back: %s %s; want TASK_LOST %s", st.State, st.Reason, mezzo.ReasonTaskUnknown)
+	}
+	if st, ok := got["b1"]; ok {
+		t.Errorf("b1 answered %s before its agent reported the kill", st.State)
+	}
+}
