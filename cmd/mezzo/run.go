@@ -8,20 +8,53 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/driver"
 	"github.com/mezzo-cluster/mezzo/workloads"
 )
 
-// runFlags are mezzo run's own flags; the rest of the command line goes
-// to the framework's flag set.
-func runFlags() (*flag.FlagSet, *string, *uint64, logFlags, *securityFlags) {
+// runOptions are mezzo run's own flags; the rest of the command line goes
+// to the framework's flag set. user, role and failoverTimeout override
+// what the framework asks for itself, as an operator deploying it would.
+type runOptions struct {
+	master          string
+	seed            uint64
+	user, role      string
+	failoverTimeout time.Duration
+	log             logFlags
+	sec             *securityFlags
+}
+
+func runFlags() (*flag.FlagSet, *runOptions) {
 	fs := flag.NewFlagSet("mezzo run", flag.ContinueOnError)
-	masterAddr := fs.String("master", "127.0.0.1:5050", "the master's address, or several comma-separated (standbys redirect to the leader)")
-	seed := fs.Uint64("seed", 1, "seed of the framework's random choices")
-	logf := addLogFlags(fs, "warn")
-	sec := addSecurityFlags(fs, false)
-	return fs, masterAddr, seed, logf, sec
+	o := &runOptions{}
+	fs.StringVar(&o.master, "master", "127.0.0.1:5050", "the master's address, or several comma-separated (standbys redirect to the leader)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the framework's random choices")
+	fs.StringVar(&o.user, "user", "", "OS user the framework's tasks run as (the ACL's run_tasks must allow it; default: the framework's own choice)")
+	fs.StringVar(&o.role, "role", "", "role the framework registers in (default: the framework's own choice, else *)")
+	fs.DurationVar(&o.failoverTimeout, "failover-timeout", 0, "how long the master keeps the framework's tasks after it disconnects (default: the framework's own choice, else the master's)")
+	o.log = addLogFlags(fs, "warn")
+	o.sec = addSecurityFlags(fs, false)
+	return fs, o
+}
+
+// frameworkInfo applies the operator's overrides to what the framework asks.
+func (o *runOptions) frameworkInfo(info mezzo.FrameworkInfo) (mezzo.FrameworkInfo, error) {
+	if o.failoverTimeout < 0 {
+		return info, fmt.Errorf("--failover-timeout %v is negative", o.failoverTimeout)
+	}
+	if o.user != "" {
+		info.User = o.user
+	}
+	if o.role != "" {
+		info.Role = o.role
+	}
+	if o.failoverTimeout > 0 {
+		info.FailoverTimeout = o.failoverTimeout
+	}
+	return info, nil
 }
 
 func runUsage() {
@@ -32,7 +65,7 @@ work. The flags below are mezzo run's; any other flag goes to the framework
 (see 'mezzo run FRAMEWORK -h').
 
 flags:`)
-	fs, _, _, _, _ := runFlags()
+	fs, _ := runFlags()
 	fs.SetOutput(os.Stderr)
 	fs.PrintDefaults()
 	fmt.Fprintln(os.Stderr, "\nframeworks:")
@@ -94,7 +127,7 @@ func runFramework(ctx context.Context, args []string) error {
 		runUsage()
 		return fmt.Errorf("unknown framework %q", name)
 	}
-	fs, masterAddr, seed, logf, sec := runFlags()
+	fs, o := runFlags()
 	own, fwArgs, err := splitRunArgs(fs, args[1:])
 	if err != nil {
 		return err
@@ -102,26 +135,30 @@ func runFramework(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, own); err != nil {
 		return err
 	}
-	log, err := logf.logger()
+	log, err := o.log.logger()
 	if err != nil {
 		return err
 	}
-	dopts, err := sec.dialOptions(*masterAddr)
+	dopts, err := o.sec.dialOptions(o.master)
 	if err != nil {
 		return err
 	}
-	fw, err := fact.New(workloads.Options{Seed: *seed}, fwArgs)
+	fw, err := fact.New(workloads.Options{Seed: o.seed}, fwArgs)
 	if err != nil {
 		return err
 	}
-	d, err := driver.New(driver.Config{Master: *masterAddr, Framework: fw.Info, Seed: *seed, Logger: log, DialOptions: dopts}, fw.Scheduler)
+	info, err := o.frameworkInfo(fw.Info)
+	if err != nil {
+		return err
+	}
+	d, err := driver.New(driver.Config{Master: o.master, Framework: info, Seed: o.seed, Logger: log, DialOptions: dopts}, fw.Scheduler)
 	if err != nil {
 		return err
 	}
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("running %s against %s\n", name, *masterAddr)
+	fmt.Printf("running %s against %s\n", name, o.master)
 	err = d.Wait()
 	if fw.Summary != nil {
 		fmt.Println(fw.Summary())
