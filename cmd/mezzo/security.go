@@ -71,6 +71,12 @@ func (s *securityFlags) serverOptions(listen string) ([]grpc.ServerOption, secur
 			return nil, nil, err
 		}
 		auth.Credentials, auth.Required = creds, true
+		if sc.TLS != nil {
+			// A bearer token names its caller as well as a certificate
+			// does: the handshake takes either, and the authenticator
+			// refuses a call that has neither (Required).
+			sc.TLS.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 	}
 	sc.Auth = auth
 	if s.rate > 0 {
@@ -97,7 +103,9 @@ func (s *securityFlags) serverOptions(listen string) ([]grpc.ServerOption, secur
 }
 
 // dialOptions are a client's gRPC options towards the master(s) at addr
-// (comma-separated): mutual TLS when the TLS flags are given, each master's
+// (comma-separated): mutual TLS when the TLS flags are given (with only
+// --tls-ca and --token-file: TLS that verifies the master, the token naming
+// the client), each master's
 // certificate checked against the host it is reached at (api.DialMasters
 // names each address's host, also after a standby's redirect), and a
 // bearer token from --token-file when given.
@@ -117,6 +125,14 @@ func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return nil, fmt.Errorf("master address %q: %w", a, err)
 		}
+	}
+	if s.tls.Cert == "" && s.tls.Key == "" && token != "" {
+		// Token-only: verify the master against the CA, show no certificate.
+		cfg, err := security.ClientCAOnlyTLS(s.tls.CA)
+		if err != nil {
+			return nil, err
+		}
+		return security.DialOptions(cfg, token), nil
 	}
 	cfg, err := security.ClientTLS(s.tls, "")
 	if err != nil {
