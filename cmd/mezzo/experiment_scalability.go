@@ -53,6 +53,8 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	probes := fs.Int("probes", 3, "probe frameworks per point (the median is reported)")
 	fillTimeout := fs.Duration("fill-timeout", 2*time.Minute, "longest wait for 95% of the slots to be busy")
 	seed := fs.Uint64("seed", 1, "seed of task durations")
+	steadyProf := fs.String("steady-cpuprofile", "", "write a CPU profile of each real point's busy cluster (the watch window and the probes) to FILE, or FILE-N for N agents with several points; not with --cpuprofile")
+	window := fs.Duration("window", 3*time.Second, "how long the busy master is watched for its CPU per decision")
 	prof := profileFlags(fs)
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
@@ -68,6 +70,9 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	d, err := bench.ParseDist(*dist)
 	if err != nil {
 		return fmt.Errorf("--task-durations: %w", err)
+	}
+	if *steadyProf != "" && *prof.cpu != "" {
+		return errors.New("--steady-cpuprofile and --cpuprofile both want the one CPU profiler; pick one")
 	}
 	if !*real && !*withSim {
 		return errors.New("--real=false without --sim runs nothing")
@@ -100,9 +105,27 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	if *real {
 		for _, n := range sizes {
 			start := time.Now()
-			r, err := bench.RunScalability(ctx, bench.ScalabilityConfig{
+			cfg := bench.ScalabilityConfig{
 				Agents: n, Frameworks: *frameworks, TaskDurations: d, Probes: *probes, FillTimeout: *fillTimeout, Seed: *seed, Progress: say,
-			})
+				Window: *window,
+			}
+			var pf *os.File
+			if *steadyProf != "" {
+				name := *steadyProf
+				if len(sizes) > 1 {
+					name = fmt.Sprintf("%s-%d", name, n)
+				}
+				if pf, err = os.Create(name); err != nil {
+					return err
+				}
+				cfg.SteadyProfile = pf
+			}
+			r, err := bench.RunScalability(ctx, cfg)
+			if pf != nil {
+				if cerr := pf.Close(); err == nil {
+					err = cerr
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("%d agents: %w", n, err)
 			}

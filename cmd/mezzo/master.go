@@ -19,7 +19,7 @@ func runMaster(ctx context.Context, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:5050", "address to serve schedulers and agents on")
 	policy := fs.String("policy", "drf", "allocation policy: "+strings.Join(alloc.DefaultRegistry().Names(), ", "))
 	seed := fs.Uint64("seed", 1, "seed of policies that draw at random")
-	ping := fs.Duration("ping-interval", time.Second, "how often agents are pinged")
+	ping := fs.Duration("ping-interval", master.DefaultPingInterval, "how often agents are pinged (Mesos's agent_ping_timeout)")
 	pingTimeout := fs.Duration("ping-timeout", 0, "silence after which an agent is removed (default 5 × ping interval)")
 	allocEvery := fs.Duration("allocation-interval", time.Second, "period of full allocation cycles (freed resources are offered at once)")
 	offerTimeout := fs.Duration("offer-timeout", 0, "rescind offers unanswered this long (0: never)")

@@ -40,8 +40,8 @@ type ClusterConfig struct {
 }
 
 // DefaultPingInterval is the master's ping interval in benchmark clusters
-// unless ClusterConfig.Master sets one.
-const DefaultPingInterval = 15 * time.Second
+// unless ClusterConfig.Master sets one: the master's own default.
+const DefaultPingInterval = master.DefaultPingInterval
 
 // Cluster is a running master with its emulated agents.
 type Cluster struct {
@@ -80,13 +80,6 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	mcfg := cfg.Master
 	if mcfg.Listen == "" {
 		mcfg.Listen = "127.0.0.1:0"
-	}
-	if mcfg.PingInterval == 0 {
-		// Mesos's agent_ping_timeout (15 s, five misses allowed). The
-		// master's own default, 1 s, costs a ping event, a Pong call and a
-		// loop turn per agent per second: at 5,000 agents that alone took
-		// the benchmark's whole share of the machine.
-		mcfg.PingInterval = DefaultPingInterval
 	}
 	if mcfg.Logger == nil {
 		mcfg.Logger = cfg.Logger

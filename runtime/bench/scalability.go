@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -47,6 +49,11 @@ type ScalabilityConfig struct {
 	Logger  *slog.Logger
 	// Progress, when set, hears what the point is doing.
 	Progress func(stage string)
+	// SteadyProfile, when set, receives a CPU profile of the busy cluster
+	// only (the Window and the probes), without the start-up and the fill
+	// that dominate a whole-run profile. It cannot be used while another
+	// CPU profile runs (--cpuprofile).
+	SteadyProfile io.Writer
 }
 
 func (c *ScalabilityConfig) withDefaults() error {
@@ -189,6 +196,12 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	row.Busy = float64(rec.live()) / float64(row.Slots)
 
 	cfg.Progress(fmt.Sprintf("%d agents: watching the master for %v", cfg.Agents, cfg.Window))
+	if cfg.SteadyProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.SteadyProfile); err != nil {
+			return row, fmt.Errorf("bench: steady-state profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	loop0, placed0 := c.Master.LoopStats(), rec.started()
 	if err := sleepUntil(ctx, time.Now().Add(cfg.Window)); err != nil {
 		return row, err
