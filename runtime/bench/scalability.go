@@ -44,6 +44,11 @@ type ScalabilityConfig struct {
 	AgentsPerConn int
 	Seed          uint64
 	Master        master.Config
+	// MasterCommand and MasterLog run the master as a child process
+	// (ClusterConfig.MasterCommand): the row then has the master's own
+	// CPU per decision and resident memory.
+	MasterCommand []string
+	MasterLog     io.Writer
 	// Timeout bounds start-up; default 10 min.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -120,7 +125,16 @@ type ScalabilityRow struct {
 	// MasterMSPerDecision is the master loop's busy time per task placed,
 	// over Window while the fillers keep the cluster busy.
 	MasterMSPerDecision float64 `json:"master_ms_per_decision"`
-	// CycleMeanMS and CycleMaxMS are the allocation cycles in that window.
+	// MasterCPUMSPerDecision is the master process's CPU time per task
+	// placed over the same window (master in a child process only).
+	MasterCPUMSPerDecision float64 `json:"master_cpu_ms_per_decision"`
+	// InboxWaitMS is the mean wait of a message in the master's inbox
+	// before the loop ran it, over the window (child process only).
+	InboxWaitMS float64 `json:"inbox_wait_ms"`
+	// MasterRSSBytes is the child master's resident memory while busy.
+	MasterRSSBytes float64 `json:"master_rss_bytes"`
+	// CycleMeanMS and CycleMaxMS are the allocation cycles in that window
+	// (CycleMaxMS in process only).
 	CycleMeanMS float64 `json:"alloc_cycle_mean_ms"`
 	CycleMaxMS  float64 `json:"alloc_cycle_max_ms"`
 	// AgentHeapBytes is the heap per agent (master side included) and
@@ -148,7 +162,7 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	defer cancel()
 	c, err := StartCluster(startCtx, ClusterConfig{
 		Agents: cfg.Agents, AgentResources: cfg.AgentResources, AgentsPerConn: cfg.AgentsPerConn,
-		Master: cfg.Master, Logger: cfg.Logger,
+		Master: cfg.Master, MasterCommand: cfg.MasterCommand, MasterLog: cfg.MasterLog, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return row, err
@@ -202,18 +216,22 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 		}
 		defer pprof.StopCPUProfile()
 	}
-	loop0, placed0 := c.Master.LoopStats(), rec.started()
+	w0, err := c.watch(ctx)
+	if err != nil {
+		return row, err
+	}
+	placed0 := rec.started()
 	if err := sleepUntil(ctx, time.Now().Add(cfg.Window)); err != nil {
 		return row, err
 	}
-	loop, placed := c.Master.LoopStats().Sub(loop0), rec.started()-placed0
-	if placed > 0 {
-		row.MasterMSPerDecision = ms(loop.Busy()) / float64(placed)
+	w1, err := c.watch(ctx)
+	if err != nil {
+		return row, err
 	}
-	if loop.Cycles > 0 {
-		row.CycleMeanMS = ms(loop.CycleTime) / float64(loop.Cycles)
+	if placed := rec.started() - placed0; placed > 0 {
+		w1.perDecision(w0, placed, &row)
 	}
-	row.CycleMaxMS = ms(loop.MaxCycle)
+	row.MasterRSSBytes = c.MasterRSS()
 	var mstats runtime.MemStats
 	runtime.ReadMemStats(&mstats)
 	row.HeapBytes = float64(mstats.HeapAlloc)
@@ -315,4 +333,46 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// masterWatch is a reading of the master's counters: the loop's own in
+// process, the process's CPU and metrics in a child.
+type masterWatch struct {
+	loop    master.LoopStats
+	cpu     time.Duration
+	metrics map[string]float64
+}
+
+func (c *Cluster) watch(ctx context.Context) (masterWatch, error) {
+	if c.Master != nil {
+		return masterWatch{loop: c.Master.LoopStats()}, nil
+	}
+	cpu, _ := c.MasterCPU()
+	m, err := c.MasterMetrics(ctx)
+	if err != nil {
+		return masterWatch{}, fmt.Errorf("bench: reading the master's metrics: %w", err)
+	}
+	return masterWatch{cpu: cpu, metrics: m}, nil
+}
+
+// perDecision fills row's per-decision figures for the window from an
+// earlier reading w0 to w, in which placed tasks were placed.
+func (w masterWatch) perDecision(w0 masterWatch, placed int, row *ScalabilityRow) {
+	if w.metrics == nil {
+		loop := w.loop.Sub(w0.loop)
+		row.MasterMSPerDecision = ms(loop.Busy()) / float64(placed)
+		if loop.Cycles > 0 {
+			row.CycleMeanMS = ms(loop.CycleTime) / float64(loop.Cycles)
+		}
+		row.CycleMaxMS = ms(loop.MaxCycle)
+		return
+	}
+	row.MasterCPUMSPerDecision = ms(w.cpu-w0.cpu) / float64(placed)
+	delta := func(name string) float64 { return w.metrics[name] - w0.metrics[name] }
+	if n := delta("mezzo_master_allocation_cycle_seconds_count"); n > 0 {
+		row.CycleMeanMS = 1000 * delta("mezzo_master_allocation_cycle_seconds_sum") / n
+	}
+	if n := delta("mezzo_master_loop_queue_seconds_count"); n > 0 {
+		row.InboxWaitMS = 1000 * delta("mezzo_master_loop_queue_seconds_sum") / n
+	}
 }
