@@ -32,6 +32,7 @@ type scalabilityRow struct {
 	MasterCPUMSPerDec   float64 `json:"master_cpu_ms_per_decision"`
 	InboxWaitMS         float64 `json:"inbox_wait_ms"`
 	MasterRSSMiB        float64 `json:"master_rss_mib"`
+	AgentsActive        int     `json:"agents_active"`
 	CycleMeanMS         float64 `json:"alloc_cycle_mean_ms"`
 	CycleMaxMS          float64 `json:"alloc_cycle_max_ms"`
 	AgentHeapKiB        float64 `json:"agent_heap_kib"`
@@ -156,11 +157,11 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 			}
 			rows = append(rows, scalabilityRow{Mode: "real", Agents: n, Frameworks: r.Frameworks, Slots: r.Slots, Busy: r.Busy,
 				OverheadMS: r.OverheadMS, OfferMS: r.OfferMS, MasterMSPerDecision: r.MasterMSPerDecision,
-				MasterCPUMSPerDec: r.MasterCPUMSPerDecision, InboxWaitMS: r.InboxWaitMS, MasterRSSMiB: r.MasterRSSBytes / (1 << 20),
+				MasterCPUMSPerDec: r.MasterCPUMSPerDecision, InboxWaitMS: r.InboxWaitMS, MasterRSSMiB: r.MasterRSSBytes / (1 << 20), AgentsActive: r.AgentsActive,
 				CycleMeanMS: r.CycleMeanMS, CycleMaxMS: r.CycleMaxMS, AgentHeapKiB: r.AgentHeapBytes / 1024, HeapMiB: r.HeapBytes / (1 << 20),
 				StartS: r.StartS, FillS: r.FillS, WallS: time.Since(start).Seconds(), LoadAvg: r.LoadAvg})
-			say(fmt.Sprintf("%d agents: %.1f%% busy, overhead %.1f ms (offer %.1f ms), master loop %.3f ms / CPU %.3f ms per decision, inbox wait %.2f ms, %.1f KiB per agent, took %v",
-				n, 100*r.Busy, r.OverheadMS, r.OfferMS, r.MasterMSPerDecision, r.MasterCPUMSPerDecision, r.InboxWaitMS, r.AgentHeapBytes/1024, time.Since(start).Round(time.Second)))
+			say(fmt.Sprintf("%d agents: %.1f%% busy, overhead %.1f ms (offer %.1f ms), master loop %.3f ms / CPU %.3f ms per decision, inbox wait %.2f ms, %.1f KiB per agent, %d agents active at the end, took %v",
+				n, 100*r.Busy, r.OverheadMS, r.OfferMS, r.MasterMSPerDecision, r.MasterCPUMSPerDecision, r.InboxWaitMS, r.AgentHeapBytes/1024, r.AgentsActive, time.Since(start).Round(time.Second)))
 			if err := save(); err != nil {
 				return err
 			}

@@ -138,9 +138,10 @@ func (p *masterProc) rss() float64 {
 	return 0
 }
 
-// metrics reads the master's /metrics and sums each series over its
-// labels: "mezzo_master_allocation_cycle_seconds_count" is then the cycles
-// of both kinds.
+// metrics reads the master's /metrics: each series under its full name
+// (`mezzo_master_agents{state="active"}`) and summed over its labels
+// under its bare name ("mezzo_master_allocation_cycle_seconds_count" is
+// then the cycles of both kinds).
 func (p *masterProc) metrics(ctx context.Context) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/metrics", nil)
 	if err != nil {
@@ -169,6 +170,7 @@ func (p *masterProc) metrics(ctx context.Context) (map[string]float64, error) {
 		}
 		name := ln[:sp]
 		if b := strings.IndexByte(name, '{'); b >= 0 {
+			out[name] = v
 			name = name[:b]
 		}
 		out[name] += v

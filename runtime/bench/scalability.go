@@ -131,6 +131,11 @@ type ScalabilityRow struct {
 	// InboxWaitMS is the mean wait of a message in the master's inbox
 	// before the loop ran it, over the window (child process only).
 	InboxWaitMS float64 `json:"inbox_wait_ms"`
+	// AgentsActive is how many agents the master counted as registered and
+	// connected after the probes; fewer than Agents means the master
+	// removed agents it did not hear from within its ping timeout (an
+	// emulation that cannot keep up).
+	AgentsActive int `json:"agents_active"`
 	// MasterRSSBytes is the child master's resident memory while busy.
 	MasterRSSBytes float64 `json:"master_rss_bytes"`
 	// CycleMeanMS and CycleMaxMS are the allocation cycles in that window
@@ -245,6 +250,7 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 		}
 		overheads, offers = append(overheads, ms(o)), append(offers, ms(off))
 	}
+	row.AgentsActive = c.activeAgents(ctx)
 	row.OverheadsMS = overheads
 	row.OverheadMS, row.OfferMS = median(overheads), median(offers)
 	row.LoadAvg = loadAvg()
@@ -375,4 +381,20 @@ func (w masterWatch) perDecision(w0 masterWatch, placed int, row *ScalabilityRow
 	if n := delta("mezzo_master_loop_queue_seconds_count"); n > 0 {
 		row.InboxWaitMS = 1000 * delta("mezzo_master_loop_queue_seconds_sum") / n
 	}
+}
+
+// activeAgents is the master's count of connected agents (-1 if unread).
+func (c *Cluster) activeAgents(ctx context.Context) int {
+	if c.Master != nil {
+		s, err := c.Master.Snapshot(ctx)
+		if err != nil {
+			return -1
+		}
+		return s.Totals.Agents
+	}
+	m, err := c.MasterMetrics(ctx)
+	if err != nil {
+		return -1
+	}
+	return int(m[`mezzo_master_agents{state="active"}`])
 }
