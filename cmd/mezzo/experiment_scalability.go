@@ -59,6 +59,7 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	fillTimeout := fs.Duration("fill-timeout", 2*time.Minute, "longest wait for 95% of the slots to be busy")
 	seed := fs.Uint64("seed", 1, "seed of task durations")
 	steadyProf := fs.String("steady-cpuprofile", "", "write a CPU profile of each real point's busy cluster (the watch window and the probes) to FILE, or FILE-N for N agents with several points; not with --cpuprofile")
+	masterProf := fs.String("master-cpuprofile", "", "with --master-process: the master writes a CPU profile of its run to FILE (FILE-N for N agents with several points)")
 	window := fs.Duration("window", 3*time.Second, "how long the busy master is watched for its CPU per decision")
 	masterProc := fs.Bool("master-process", true, "run the master in a child process (`mezzo master`), apart from the emulated agents and frameworks, as on its own machine; false: in this process")
 	gcPercent := fs.Int("gc-percent", 400, "GOGC of this process (the emulated agents and frameworks; bounded by --memory-limit); -1 leaves it as the environment set it")
@@ -134,6 +135,12 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 			cfg := bench.ScalabilityConfig{
 				Agents: n, Frameworks: *frameworks, TaskDurations: d, Probes: *probes, FillTimeout: *fillTimeout, Seed: *seed, Progress: say,
 				Window: *window, MasterCommand: masterCmd, MasterLog: os.Stderr,
+			}
+			if *masterProf != "" && masterCmd != nil {
+				cfg.MasterProfile = *masterProf
+				if len(sizes) > 1 {
+					cfg.MasterProfile = fmt.Sprintf("%s-%d", *masterProf, n)
+				}
 			}
 			var pf *os.File
 			if *steadyProf != "" {

@@ -31,12 +31,18 @@ func runMaster(ctx context.Context, args []string) error {
 	advertise := fs.String("advertise", "", "address clients reach this master at when it leads (default: the listen address)")
 	leaseTTL := fs.Duration("lease-ttl", 2*time.Second, "leader lease; a dead leader is replaced after about this long")
 	httpAddr := fs.String("http", "", "serve metrics, state, and the web UI on this address, e.g. 127.0.0.1:5051 (empty: no HTTP)")
+	prof := profileFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	stopProf, err := prof.start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopProf() }()
 	log, err := logf.logger()
 	if err != nil {
 		return err

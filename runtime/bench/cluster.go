@@ -39,6 +39,9 @@ type ClusterConfig struct {
 	// (other Master fields are not passed). Cluster.Master is then nil;
 	// MasterCPU and MasterMetrics read the child. See masterproc.go.
 	MasterCommand []string
+	// MasterProfile, with MasterCommand, is where the child master writes
+	// a CPU profile of its whole run (its --cpuprofile).
+	MasterProfile string
 	// MasterLog receives the child master's output; nil discards it.
 	MasterLog io.Writer
 	// Logger receives the master's and agents' logs; nil discards them.
@@ -96,7 +99,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		if logw == nil {
 			logw = io.Discard
 		}
-		p, err := startMasterProc(ctx, cfg.MasterCommand, cfg.Master.PingInterval, cfg.Master.AllocationInterval, logw)
+		p, err := startMasterProc(ctx, cfg.MasterCommand, cfg.Master.PingInterval, cfg.Master.AllocationInterval, cfg.MasterProfile, logw)
 		if err != nil {
 			cancel()
 			return nil, err

@@ -33,7 +33,7 @@ type masterProc struct {
 
 // startMasterProc runs argv plus the listen, HTTP, ping and allocation
 // flags, and returns once the master accepts connections.
-func startMasterProc(ctx context.Context, argv []string, ping, allocEvery time.Duration, logw io.Writer) (*masterProc, error) {
+func startMasterProc(ctx context.Context, argv []string, ping, allocEvery time.Duration, profile string, logw io.Writer) (*masterProc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -52,6 +52,9 @@ func startMasterProc(ctx context.Context, argv []string, ping, allocEvery time.D
 	}
 	if allocEvery > 0 {
 		args = append(args, "--allocation-interval", allocEvery.String())
+	}
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile)
 	}
 	cmd := exec.Command(argv[0], args...)
 	cmd.Stdout, cmd.Stderr = logw, logw

@@ -49,6 +49,9 @@ type ScalabilityConfig struct {
 	// CPU per decision and resident memory.
 	MasterCommand []string
 	MasterLog     io.Writer
+	// MasterProfile, with MasterCommand, is where the child master writes
+	// a CPU profile of its run.
+	MasterProfile string
 	// Timeout bounds start-up; default 10 min.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -167,7 +170,7 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	defer cancel()
 	c, err := StartCluster(startCtx, ClusterConfig{
 		Agents: cfg.Agents, AgentResources: cfg.AgentResources, AgentsPerConn: cfg.AgentsPerConn,
-		Master: cfg.Master, MasterCommand: cfg.MasterCommand, MasterLog: cfg.MasterLog, Logger: cfg.Logger,
+		Master: cfg.Master, MasterCommand: cfg.MasterCommand, MasterLog: cfg.MasterLog, MasterProfile: cfg.MasterProfile, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return row, err
