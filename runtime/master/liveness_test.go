@@ -2,6 +2,7 @@ package master_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/master"
 	"github.com/mezzo-cluster/mezzo/runtime/master/mastertest"
@@ -61,5 +63,40 @@ func TestPongsKeepAgentsAliveAndAreChecked(t *testing.T) {
 		if status.Code(err) != c.want {
 			t.Errorf("pong from %s/%s: %v; want %s", c.h.AgentId, c.h.SessionId, err, c.want)
 		}
+	}
+}
+
+// An agent that keeps calling is alive whether or not it answers pings:
+// the master skips pinging agents heard from within the interval, but
+// still pings them every third round (so they hear from their master),
+// and keeps them registered through several ping timeouts.
+func TestAgentsThatCallArePingedLess(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	m, addr := startMaster(t, master.Config{PingInterval: interval, PingTimeout: 10 * interval})
+	idle := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "idle", Resources: "cpus:1;mem:128"})
+	busy := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "busy", Resources: "cpus:1;mem:128"})
+	busy.Mute()
+	s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "calls"})
+	deadline := time.Now().Add(15 * interval)
+	for i := 0; time.Now().Before(deadline); i++ {
+		// Updates for a task the master does not know are acknowledged and
+		// dropped, but they are calls from the agent all the same.
+		busy.Report(s.ID, mezzo.TaskID(fmt.Sprintf("t%d", i)), mezzo.TaskRunning, "")
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-busy.Ended():
+		t.Fatal("an agent calling every 20 ms was removed for not answering pings")
+	default:
+	}
+	if snap := snapshot(t, m); snap.Totals.Agents != 2 {
+		t.Fatalf("%d agents registered; want both", snap.Totals.Agents)
+	}
+	pi, pb := idle.Seen().Pings, busy.Seen().Pings
+	if pi < 6 {
+		t.Fatalf("the idle agent was pinged %d times in 15 intervals", pi)
+	}
+	if pb < 1 || pb > pi*2/3+1 {
+		t.Errorf("the busy agent was pinged %d times, the idle one %d; want at least once and at most two thirds as often (skipping two rounds in three)", pb, pi)
 	}
 }
