@@ -33,6 +33,7 @@ type scalabilityRow struct {
 	InboxWaitMS         float64 `json:"inbox_wait_ms"`
 	MasterRSSMiB        float64 `json:"master_rss_mib"`
 	AgentsActive        int     `json:"agents_active"`
+	ProbesUnfinished    int     `json:"probes_unfinished"`
 	CycleMeanMS         float64 `json:"alloc_cycle_mean_ms"`
 	CycleMaxMS          float64 `json:"alloc_cycle_max_ms"`
 	AgentHeapKiB        float64 `json:"agent_heap_kib"`
@@ -56,6 +57,7 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	real := fs.Bool("real", true, "run against the real runtime (--real=false with --sim: simulator only)")
 	dist := fs.String("task-durations", "exp:30s", "the fillers' task durations (real runs): fixed:D, normal:MEAN,STDDEV or exp:MEAN")
 	probes := fs.Int("probes", 3, "probe frameworks per point (the median is reported)")
+	probeTimeout := fs.Duration("probe-timeout", time.Minute, "longest a probe may take to run its task; slower ones are counted as unfinished")
 	fillTimeout := fs.Duration("fill-timeout", 2*time.Minute, "longest wait for 95% of the slots to be busy")
 	seed := fs.Uint64("seed", 1, "seed of task durations")
 	steadyProf := fs.String("steady-cpuprofile", "", "write a CPU profile of each real point's busy cluster (the watch window and the probes) to FILE, or FILE-N for N agents with several points; not with --cpuprofile")
@@ -134,7 +136,7 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 			start := time.Now()
 			cfg := bench.ScalabilityConfig{
 				Agents: n, Frameworks: *frameworks, TaskDurations: d, Probes: *probes, FillTimeout: *fillTimeout, Seed: *seed, Progress: say,
-				Window: *window, MasterCommand: masterCmd, MasterLog: os.Stderr,
+				Window: *window, ProbeTimeout: *probeTimeout, MasterCommand: masterCmd, MasterLog: os.Stderr,
 			}
 			if *masterProf != "" && masterCmd != nil {
 				cfg.MasterProfile = *masterProf
@@ -164,7 +166,7 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 			}
 			rows = append(rows, scalabilityRow{Mode: "real", Agents: n, Frameworks: r.Frameworks, Slots: r.Slots, Busy: r.Busy,
 				OverheadMS: r.OverheadMS, OfferMS: r.OfferMS, MasterMSPerDecision: r.MasterMSPerDecision,
-				MasterCPUMSPerDec: r.MasterCPUMSPerDecision, InboxWaitMS: r.InboxWaitMS, MasterRSSMiB: r.MasterRSSBytes / (1 << 20), AgentsActive: r.AgentsActive,
+				MasterCPUMSPerDec: r.MasterCPUMSPerDecision, InboxWaitMS: r.InboxWaitMS, MasterRSSMiB: r.MasterRSSBytes / (1 << 20), AgentsActive: r.AgentsActive, ProbesUnfinished: r.ProbesUnfinished,
 				CycleMeanMS: r.CycleMeanMS, CycleMaxMS: r.CycleMaxMS, AgentHeapKiB: r.AgentHeapBytes / 1024, HeapMiB: r.HeapBytes / (1 << 20),
 				StartS: r.StartS, FillS: r.FillS, WallS: time.Since(start).Seconds(), LoadAvg: r.LoadAvg})
 			say(fmt.Sprintf("%d agents: %.1f%% busy, overhead %.1f ms (offer %.1f ms), master loop %.3f ms / CPU %.3f ms per decision, inbox wait %.2f ms, %.1f KiB per agent, %d agents active at the end, took %v",

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,10 @@ type ScalabilityConfig struct {
 	// Probes is how many probe frameworks run (default 3); the overhead
 	// reported is their median.
 	Probes int
+	// ProbeTimeout is how long a probe may take to run its task (default
+	// 1 min); one that does not is counted in the row's
+	// ProbesUnfinished instead of failing the point.
+	ProbeTimeout time.Duration
 	// Window is how long the master's loop is watched, busy, before the
 	// probes, to take its CPU per decision (default 3 s).
 	Window        time.Duration
@@ -86,6 +91,9 @@ func (c *ScalabilityConfig) withDefaults() error {
 	if c.Probes <= 0 {
 		c.Probes = 3
 	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = time.Minute
+	}
 	if c.Window <= 0 {
 		c.Window = 3 * time.Second
 	}
@@ -122,6 +130,10 @@ type ScalabilityRow struct {
 	// launch → TASK_RUNNING at the probe's scheduler; the probe's task is
 	// a no-op whose own time is zero, so nothing is subtracted.
 	OverheadMS float64 `json:"overhead_ms"`
+	// ProbesUnfinished is how many probes did not run their task within
+	// ProbeTimeout; they are left out of the medians, and when none ran,
+	// OverheadMS is ProbeTimeout: a lower bound.
+	ProbesUnfinished int `json:"probes_unfinished"`
 	// OfferMS is the median subscribe → first offer part of it.
 	OfferMS     float64   `json:"offer_ms"`
 	OverheadsMS []float64 `json:"overheads_ms"`
@@ -247,7 +259,11 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	var overheads, offers []float64
 	for i := 0; i < cfg.Probes; i++ {
 		cfg.Progress(fmt.Sprintf("%d agents: probe %d of %d", cfg.Agents, i+1, cfg.Probes))
-		o, off, err := probe(ctx, c.Addr, fmt.Sprintf("probe%d", i), cfg.TaskResources, cfg.Logger)
+		o, off, err := probe(ctx, c.Addr, fmt.Sprintf("probe%d", i), cfg.TaskResources, cfg.ProbeTimeout, cfg.Logger)
+		if errors.Is(err, errProbeTimeout) {
+			row.ProbesUnfinished++
+			continue
+		}
 		if err != nil {
 			return row, err
 		}
@@ -256,6 +272,9 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	row.AgentsActive = c.activeAgents(ctx)
 	row.OverheadsMS = overheads
 	row.OverheadMS, row.OfferMS = median(overheads), median(offers)
+	if len(overheads) == 0 {
+		row.OverheadMS = ms(cfg.ProbeTimeout)
+	}
 	row.LoadAvg = loadAvg()
 	return row, nil
 }
@@ -263,7 +282,7 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 // probe subscribes a framework that launches one no-op task on its first
 // offer that fits, and returns subscribe → TASK_RUNNING and subscribe →
 // first offer.
-func probe(ctx context.Context, addr, name string, need mezzo.Resources, log *slog.Logger) (total, offer time.Duration, err error) {
+func probe(ctx context.Context, addr, name string, need mezzo.Resources, timeout time.Duration, log *slog.Logger) (total, offer time.Duration, err error) {
 	p := &prober{need: need, done: make(chan struct{})}
 	d, err := driver.New(driver.Config{Master: addr, Framework: mezzo.FrameworkInfo{Name: name}, Logger: log}, p)
 	if err != nil {
@@ -278,13 +297,15 @@ func probe(ctx context.Context, addr, name string, need mezzo.Resources, log *sl
 	case <-p.done:
 	case <-ctx.Done():
 		return 0, 0, ctx.Err()
-	case <-time.After(time.Minute):
-		return 0, 0, fmt.Errorf("bench: probe %s not running after a minute", name)
+	case <-time.After(timeout):
+		return 0, 0, fmt.Errorf("bench: probe %s not running after %v: %w", name, timeout, errProbeTimeout)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.running.Sub(start), p.offered.Sub(start), nil
 }
+
+var errProbeTimeout = errors.New("probe timed out")
 
 // prober is the probe framework.
 type prober struct {

@@ -74,7 +74,7 @@ type pinger struct {
 	slices int
 	ring   []mezzo.AgentID // this round's agents, sorted
 	next   int             // index in ring of the next agent to ping
-	per    int             // agents pinged per slice this round
+	start  time.Time       // when this round began
 	live   sync.Map        // mezzo.AgentID → *liveness, read by Pong handlers
 }
 
@@ -122,8 +122,8 @@ func (m *Master) pong(ctx context.Context, h *api.AgentHeader) error {
 	return nil
 }
 
-// pingAgents runs on every ping tick: it pings the next slice of this
-// round's agents and removes those of them silent for longer than the ping
+// pingAgents runs on every ping tick: it pings the agents of this round
+// now due and removes those of them silent for longer than the ping
 // timeout. A round (every agent once) takes one ping interval; agents that
 // register during a round join the next one (registration counts as being
 // heard from).
@@ -136,7 +136,7 @@ func (m *Master) pingAgents(now time.Time) {
 			p.ring = append(p.ring, id)
 		}
 		sort.Slice(p.ring, func(i, j int) bool { return p.ring[i] < p.ring[j] })
-		p.next, p.per = 0, (len(p.ring)+p.slices-1)/max(p.slices, 1)
+		p.next, p.start = 0, now
 		// Records the loop no longer holds (replaced wholesale on
 		// recovery) must not answer pongs.
 		p.live.Range(func(k, v any) bool {
@@ -146,7 +146,16 @@ func (m *Master) pingAgents(now time.Time) {
 			return true
 		})
 	}
-	end := min(p.next+p.per, len(p.ring))
+	// The agents due are those whose share of the round has begun, by the
+	// clock rather than by counting ticks: a loop too busy to take every
+	// tick (a ticker drops what its reader misses) catches up on the next
+	// one instead of stretching the round past the ping timeout.
+	tick := m.cfg.PingInterval / time.Duration(max(p.slices, 1))
+	end := len(p.ring)
+	if el := now.Sub(p.start) + tick; el < m.cfg.PingInterval {
+		end = min(int((int64(len(p.ring))*int64(el)+int64(m.cfg.PingInterval)-1)/int64(m.cfg.PingInterval)), len(p.ring))
+	}
+	end = max(end, p.next)
 	ping := &api.AgentEvent{Event: &api.AgentEvent_Ping_{Ping: &api.AgentEvent_Ping{Seq: m.pingSeq}}}
 	for _, id := range p.ring[p.next:end] {
 		ag := m.agents[id]
