@@ -57,6 +57,7 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	real := fs.Bool("real", true, "run against the real runtime (--real=false with --sim: simulator only)")
 	dist := fs.String("task-durations", "exp:30s", "the fillers' task durations (real runs): fixed:D, normal:MEAN,STDDEV or exp:MEAN")
 	probes := fs.Int("probes", 3, "probe frameworks per point (the median is reported)")
+	perConn := fs.Int("agents-per-conn", 100, "emulated agents sharing one gRPC connection (each keeps its own stream)")
 	probeTimeout := fs.Duration("probe-timeout", time.Minute, "longest a probe may take to run its task; slower ones are counted as unfinished")
 	fillTimeout := fs.Duration("fill-timeout", 2*time.Minute, "longest wait for 95% of the slots to be busy")
 	seed := fs.Uint64("seed", 1, "seed of task durations")
@@ -136,7 +137,7 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 			start := time.Now()
 			cfg := bench.ScalabilityConfig{
 				Agents: n, Frameworks: *frameworks, TaskDurations: d, Probes: *probes, FillTimeout: *fillTimeout, Seed: *seed, Progress: say,
-				Window: *window, ProbeTimeout: *probeTimeout, MasterCommand: masterCmd, MasterLog: os.Stderr,
+				Window: *window, ProbeTimeout: *probeTimeout, AgentsPerConn: *perConn, MasterCommand: masterCmd, MasterLog: os.Stderr,
 			}
 			if *masterProf != "" && masterCmd != nil {
 				cfg.MasterProfile = *masterProf
@@ -169,8 +170,8 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 				MasterCPUMSPerDec: r.MasterCPUMSPerDecision, InboxWaitMS: r.InboxWaitMS, MasterRSSMiB: r.MasterRSSBytes / (1 << 20), AgentsActive: r.AgentsActive, ProbesUnfinished: r.ProbesUnfinished,
 				CycleMeanMS: r.CycleMeanMS, CycleMaxMS: r.CycleMaxMS, AgentHeapKiB: r.AgentHeapBytes / 1024, HeapMiB: r.HeapBytes / (1 << 20),
 				StartS: r.StartS, FillS: r.FillS, WallS: time.Since(start).Seconds(), LoadAvg: r.LoadAvg})
-			say(fmt.Sprintf("%d agents: %.1f%% busy, overhead %.1f ms (offer %.1f ms), master loop %.3f ms / CPU %.3f ms per decision, inbox wait %.2f ms, %.1f KiB per agent, %d agents active at the end, took %v",
-				n, 100*r.Busy, r.OverheadMS, r.OfferMS, r.MasterMSPerDecision, r.MasterCPUMSPerDecision, r.InboxWaitMS, r.AgentHeapBytes/1024, r.AgentsActive, time.Since(start).Round(time.Second)))
+			say(fmt.Sprintf("%d agents: %.1f%% busy, overhead %.1f ms (offer %.1f ms), master loop %.3f ms / CPU %.3f ms per decision, inbox wait %.2f ms, %.1f KiB per agent, %d agents active at the end, %d probes unfinished, took %v",
+				n, 100*r.Busy, r.OverheadMS, r.OfferMS, r.MasterMSPerDecision, r.MasterCPUMSPerDecision, r.InboxWaitMS, r.AgentHeapBytes/1024, r.AgentsActive, r.ProbesUnfinished, time.Since(start).Round(time.Second)))
 			if err := save(); err != nil {
 				return err
 			}

@@ -41,9 +41,11 @@
 // (REASON_AGENT_REMOVED) and every framework hears the agent is lost. An
 // agent that comes back (same ID or new) is registered again; tasks it no
 // longer runs are reported lost, tasks of known frameworks it still runs are
-// adopted. Pings are spread over the interval (a slice of the agents every
-// 100 ms) and pongs are stamped off the loop (liveness.go), so liveness
-// costs the loop one event per agent per interval and nothing per pong.
+// adopted. Pings are spread over the interval (the agents whose share of
+// the round has begun, every 100 ms), agents heard from within the
+// interval are pinged only every third one, and pongs are stamped off the
+// loop (liveness.go): liveness costs the loop at most one event per agent
+// per interval and nothing per pong.
 // Status updates are forwarded to the framework; a repeated UUID
 // (the agent resending) is forwarded again but applied once; terminal
 // updates recover the task's resources. Scheduler acknowledgements go to
