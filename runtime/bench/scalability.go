@@ -262,12 +262,15 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 		o, off, err := probe(ctx, c.Addr, fmt.Sprintf("probe%d", i), cfg.TaskResources, cfg.ProbeTimeout, cfg.Logger)
 		if errors.Is(err, errProbeTimeout) {
 			row.ProbesUnfinished++
+			cfg.Progress(fmt.Sprintf("%d agents: probe %d not running after %v", cfg.Agents, i+1, cfg.ProbeTimeout))
 			continue
 		}
 		if err != nil {
 			return row, err
 		}
 		overheads, offers = append(overheads, ms(o)), append(offers, ms(off))
+		// Said as it happens: stopping a large cluster can take minutes.
+		cfg.Progress(fmt.Sprintf("%d agents: probe %d running after %.1f ms (first offer %.1f ms)", cfg.Agents, i+1, ms(o), ms(off)))
 	}
 	row.AgentsActive = c.activeAgents(ctx)
 	row.OverheadsMS = overheads
