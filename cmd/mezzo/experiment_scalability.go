@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,11 @@ type scalabilityRow struct {
 	OverheadMS          float64 `json:"overhead_ms"`
 	OfferMS             float64 `json:"offer_ms"`
 	MasterMSPerDecision float64 `json:"master_ms_per_decision"`
+	MasterCPUMSPerDec   float64 `json:"master_cpu_ms_per_decision"`
+	InboxWaitMS         float64 `json:"inbox_wait_ms"`
+	MasterRSSMiB        float64 `json:"master_rss_mib"`
+	AgentsActive        int     `json:"agents_active"`
+	ProbesUnfinished    int     `json:"probes_unfinished"`
 	CycleMeanMS         float64 `json:"alloc_cycle_mean_ms"`
 	CycleMaxMS          float64 `json:"alloc_cycle_max_ms"`
 	AgentHeapKiB        float64 `json:"agent_heap_kib"`
@@ -51,8 +57,16 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	real := fs.Bool("real", true, "run against the real runtime (--real=false with --sim: simulator only)")
 	dist := fs.String("task-durations", "exp:30s", "the fillers' task durations (real runs): fixed:D, normal:MEAN,STDDEV or exp:MEAN")
 	probes := fs.Int("probes", 3, "probe frameworks per point (the median is reported)")
+	perConn := fs.Int("agents-per-conn", 100, "emulated agents sharing one gRPC connection (each keeps its own stream)")
+	probeTimeout := fs.Duration("probe-timeout", time.Minute, "longest a probe may take to run its task; slower ones are counted as unfinished")
 	fillTimeout := fs.Duration("fill-timeout", 2*time.Minute, "longest wait for 95% of the slots to be busy")
 	seed := fs.Uint64("seed", 1, "seed of task durations")
+	steadyProf := fs.String("steady-cpuprofile", "", "write a CPU profile of each real point's busy cluster (the watch window and the probes) to FILE, or FILE-N for N agents with several points; not with --cpuprofile")
+	masterProf := fs.String("master-cpuprofile", "", "with --master-process: the master writes a CPU profile of its run to FILE (FILE-N for N agents with several points)")
+	window := fs.Duration("window", 3*time.Second, "how long the busy master is watched for its CPU per decision")
+	masterProc := fs.Bool("master-process", true, "run the master in a child process (`mezzo master`), apart from the emulated agents and frameworks, as on its own machine; false: in this process")
+	gcPercent := fs.Int("gc-percent", 400, "GOGC of this process (the emulated agents and frameworks; bounded by --memory-limit); -1 leaves it as the environment set it")
+	memLimit := fs.Int64("memory-limit", 8<<30, "soft memory limit of this process in bytes (the collector runs harder near it); 0 leaves it")
 	prof := profileFlags(fs)
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
@@ -68,6 +82,9 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	d, err := bench.ParseDist(*dist)
 	if err != nil {
 		return fmt.Errorf("--task-durations: %w", err)
+	}
+	if *steadyProf != "" && *prof.cpu != "" {
+		return errors.New("--steady-cpuprofile and --cpuprofile both want the one CPU profiler; pick one")
 	}
 	if !*real && !*withSim {
 		return errors.New("--real=false without --sim runs nothing")
@@ -98,20 +115,63 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 		}
 	}
 	if *real {
+		// The emulation's heap is large (tens of thousands of agents) but
+		// its garbage short-lived: a higher GOGC under a memory limit
+		// spends less of the machine marking it, which is time taken from
+		// the master (see runtime/bench doc).
+		if *gcPercent >= 0 {
+			debug.SetGCPercent(*gcPercent)
+		}
+		if *memLimit > 0 {
+			debug.SetMemoryLimit(*memLimit)
+		}
+		var masterCmd []string
+		if *masterProc {
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("--master-process: finding this executable: %w", err)
+			}
+			masterCmd = []string{exe, "master"}
+		}
 		for _, n := range sizes {
 			start := time.Now()
-			r, err := bench.RunScalability(ctx, bench.ScalabilityConfig{
+			cfg := bench.ScalabilityConfig{
 				Agents: n, Frameworks: *frameworks, TaskDurations: d, Probes: *probes, FillTimeout: *fillTimeout, Seed: *seed, Progress: say,
-			})
+				Window: *window, ProbeTimeout: *probeTimeout, AgentsPerConn: *perConn, MasterCommand: masterCmd, MasterLog: os.Stderr,
+			}
+			if *masterProf != "" && masterCmd != nil {
+				cfg.MasterProfile = *masterProf
+				if len(sizes) > 1 {
+					cfg.MasterProfile = fmt.Sprintf("%s-%d", *masterProf, n)
+				}
+			}
+			var pf *os.File
+			if *steadyProf != "" {
+				name := *steadyProf
+				if len(sizes) > 1 {
+					name = fmt.Sprintf("%s-%d", name, n)
+				}
+				if pf, err = os.Create(name); err != nil {
+					return err
+				}
+				cfg.SteadyProfile = pf
+			}
+			r, err := bench.RunScalability(ctx, cfg)
+			if pf != nil {
+				if cerr := pf.Close(); err == nil {
+					err = cerr
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("%d agents: %w", n, err)
 			}
 			rows = append(rows, scalabilityRow{Mode: "real", Agents: n, Frameworks: r.Frameworks, Slots: r.Slots, Busy: r.Busy,
 				OverheadMS: r.OverheadMS, OfferMS: r.OfferMS, MasterMSPerDecision: r.MasterMSPerDecision,
+				MasterCPUMSPerDec: r.MasterCPUMSPerDecision, InboxWaitMS: r.InboxWaitMS, MasterRSSMiB: r.MasterRSSBytes / (1 << 20), AgentsActive: r.AgentsActive, ProbesUnfinished: r.ProbesUnfinished,
 				CycleMeanMS: r.CycleMeanMS, CycleMaxMS: r.CycleMaxMS, AgentHeapKiB: r.AgentHeapBytes / 1024, HeapMiB: r.HeapBytes / (1 << 20),
 				StartS: r.StartS, FillS: r.FillS, WallS: time.Since(start).Seconds(), LoadAvg: r.LoadAvg})
-			say(fmt.Sprintf("%d agents: overhead %.1f ms (offer %.1f ms), master %.3f ms per decision, %.1f KiB per agent, took %v",
-				n, r.OverheadMS, r.OfferMS, r.MasterMSPerDecision, r.AgentHeapBytes/1024, time.Since(start).Round(time.Second)))
+			say(fmt.Sprintf("%d agents: %.1f%% busy, overhead %.1f ms (offer %.1f ms), master loop %.3f ms / CPU %.3f ms per decision, inbox wait %.2f ms, %.1f KiB per agent, %d agents active at the end, %d probes unfinished, took %v",
+				n, 100*r.Busy, r.OverheadMS, r.OfferMS, r.MasterMSPerDecision, r.MasterCPUMSPerDecision, r.InboxWaitMS, r.AgentHeapBytes/1024, r.AgentsActive, r.ProbesUnfinished, time.Since(start).Round(time.Second)))
 			if err := save(); err != nil {
 				return err
 			}

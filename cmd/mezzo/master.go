@@ -19,7 +19,7 @@ func runMaster(ctx context.Context, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:5050", "address to serve schedulers and agents on")
 	policy := fs.String("policy", "drf", "allocation policy: "+strings.Join(alloc.DefaultRegistry().Names(), ", "))
 	seed := fs.Uint64("seed", 1, "seed of policies that draw at random")
-	ping := fs.Duration("ping-interval", time.Second, "how often agents are pinged")
+	ping := fs.Duration("ping-interval", master.DefaultPingInterval, "how often agents are pinged (Mesos's agent_ping_timeout)")
 	pingTimeout := fs.Duration("ping-timeout", 0, "silence after which an agent is removed (default 5 × ping interval)")
 	allocEvery := fs.Duration("allocation-interval", time.Second, "period of full allocation cycles (freed resources are offered at once)")
 	offerTimeout := fs.Duration("offer-timeout", 0, "rescind offers unanswered this long (0: never)")
@@ -31,12 +31,18 @@ func runMaster(ctx context.Context, args []string) error {
 	advertise := fs.String("advertise", "", "address clients reach this master at when it leads (default: the listen address)")
 	leaseTTL := fs.Duration("lease-ttl", 2*time.Second, "leader lease; a dead leader is replaced after about this long")
 	httpAddr := fs.String("http", "", "serve metrics, state, and the web UI on this address, e.g. 127.0.0.1:5051 (empty: no HTTP)")
+	prof := profileFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	stopProf, err := prof.start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopProf() }()
 	log, err := logf.logger()
 	if err != nil {
 		return err

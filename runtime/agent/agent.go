@@ -53,6 +53,7 @@ type Agent struct {
 	// running (Config.DetachOnStop) for the next run.
 	adopted  []*executorProc
 	detached bool
+	pong     pendingPong // emulated agents answer pings from resendLoop (emulated.go)
 }
 
 type framework struct {
@@ -421,6 +422,10 @@ func (a *Agent) handle(ctx context.Context, ev *api.AgentEvent) {
 		}
 		a.mu.Unlock()
 	case *api.AgentEvent_Ping_:
+		if a.cfg.Emulated {
+			a.pongLater(e.Ping.Seq)
+			return
+		}
 		seq, h := e.Ping.Seq, a.header()
 		go func() {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -488,6 +493,9 @@ func (a *Agent) resendLoop(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				a.log.Debug("status updates not sent; will retry", "updates", len(due), "err", err)
 			}
+		}
+		if a.cfg.Emulated {
+			a.answerPong(ctx, h)
 		}
 		wait := time.Hour
 		if !next.IsZero() {

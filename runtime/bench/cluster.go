@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -31,6 +32,18 @@ type ClusterConfig struct {
 	// Master configures the master; Listen defaults to 127.0.0.1:0 and
 	// Logger to the cluster's.
 	Master master.Config
+	// MasterCommand, when set, runs the master as a child process instead
+	// of in this process: the argv of `mezzo master` (e.g.
+	// {os.Executable(), "master"}), to which StartCluster adds --listen,
+	// --http, --log-level and Master's PingInterval and AllocationInterval
+	// (other Master fields are not passed). Cluster.Master is then nil;
+	// MasterCPU and MasterMetrics read the child. See masterproc.go.
+	MasterCommand []string
+	// MasterProfile, with MasterCommand, is where the child master writes
+	// a CPU profile of its whole run (its --cpuprofile).
+	MasterProfile string
+	// MasterLog receives the child master's output; nil discards it.
+	MasterLog io.Writer
 	// Logger receives the master's and agents' logs; nil discards them.
 	Logger *slog.Logger
 	// OnTerminalUpdate, when set, is called as an agent sends the terminal
@@ -40,11 +53,12 @@ type ClusterConfig struct {
 }
 
 // DefaultPingInterval is the master's ping interval in benchmark clusters
-// unless ClusterConfig.Master sets one.
-const DefaultPingInterval = 15 * time.Second
+// unless ClusterConfig.Master sets one: the master's own default.
+const DefaultPingInterval = master.DefaultPingInterval
 
 // Cluster is a running master with its emulated agents.
 type Cluster struct {
+	// Master is the in-process master; nil with MasterCommand.
 	Master *master.Master
 	// Addr is the master's bound address.
 	Addr string
@@ -56,6 +70,7 @@ type Cluster struct {
 	// master side included.
 	AgentGoroutines float64
 
+	proc   *masterProc // with MasterCommand
 	agents []*agent.Agent
 	conns  []*grpc.ClientConn
 	cancel context.CancelFunc
@@ -77,31 +92,40 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	mcfg := cfg.Master
-	if mcfg.Listen == "" {
-		mcfg.Listen = "127.0.0.1:0"
-	}
-	if mcfg.PingInterval == 0 {
-		// Mesos's agent_ping_timeout (15 s, five misses allowed). The
-		// master's own default, 1 s, costs a ping event, a Pong call and a
-		// loop turn per agent per second: at 5,000 agents that alone took
-		// the benchmark's whole share of the machine.
-		mcfg.PingInterval = DefaultPingInterval
-	}
-	if mcfg.Logger == nil {
-		mcfg.Logger = cfg.Logger
-	}
-	m, err := master.New(mcfg)
-	if err != nil {
-		return nil, err
-	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	addr, err := m.Start(runCtx)
-	if err != nil {
-		cancel()
-		return nil, err
+	c := &Cluster{cancel: cancel}
+	if len(cfg.MasterCommand) > 0 {
+		logw := cfg.MasterLog
+		if logw == nil {
+			logw = io.Discard
+		}
+		p, err := startMasterProc(ctx, cfg.MasterCommand, cfg.Master.PingInterval, cfg.Master.AllocationInterval, cfg.MasterProfile, logw)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		c.proc, c.Addr = p, p.addr
+	} else {
+		mcfg := cfg.Master
+		if mcfg.Listen == "" {
+			mcfg.Listen = "127.0.0.1:0"
+		}
+		if mcfg.Logger == nil {
+			mcfg.Logger = cfg.Logger
+		}
+		m, err := master.New(mcfg)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		addr, err := m.Start(runCtx)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		c.Master, c.Addr = m, addr
 	}
-	c := &Cluster{Master: m, Addr: addr, cancel: cancel}
+	addr := c.Addr
 
 	heap0, gor0 := heapInUse(), runtime.NumGoroutine()
 	for i := 0; i < cfg.Agents; i++ {
@@ -149,6 +173,9 @@ func (c *Cluster) waitRegistered(ctx context.Context) error {
 				registered++
 			}
 		}
+		if registered == len(c.agents) && c.Master == nil {
+			return nil // every agent holds the ID the master gave it
+		}
 		if registered == len(c.agents) {
 			s, err := c.Master.Snapshot(ctx)
 			if err != nil {
@@ -174,12 +201,44 @@ func (c *Cluster) Stop() {
 	// The master first: agents leaving one by one would each be handled
 	// as lost (their frameworks told, their tasks ended), minutes of
 	// work at tens of thousands of agents.
-	c.Master.Stop()
+	if c.proc != nil {
+		c.proc.stop()
+	} else {
+		c.Master.Stop()
+	}
 	c.cancel()
 	c.wg.Wait()
 	for _, conn := range c.conns {
 		_ = conn.Close()
 	}
+}
+
+// MasterCPU is the child master's user+system CPU time so far; ok is
+// false for an in-process master (whose CPU cannot be told from the
+// agents').
+func (c *Cluster) MasterCPU() (d time.Duration, ok bool) {
+	if c.proc == nil {
+		return 0, false
+	}
+	d, err := c.proc.cpu()
+	return d, err == nil
+}
+
+// MasterRSS is the child master's resident memory in bytes (0 in process).
+func (c *Cluster) MasterRSS() float64 {
+	if c.proc == nil {
+		return 0
+	}
+	return c.proc.rss()
+}
+
+// MasterMetrics reads the child master's Prometheus metrics, each series
+// summed over its labels; nil for an in-process master.
+func (c *Cluster) MasterMetrics(ctx context.Context) (map[string]float64, error) {
+	if c.proc == nil {
+		return nil, nil
+	}
+	return c.proc.metrics(ctx)
 }
 
 // heapInUse is the live heap after a full collection.

@@ -84,12 +84,30 @@
 // One point of the Mesos paper's Figure 10: F frameworks keep N agents
 // of two slots busy with exponential 30 s tasks; once 95 % of the slots
 // run tasks (or FillTimeout passes: the row's Busy says how full it
-// was), the master's loop is watched for Window to take its busy time
-// per task placed; then probe frameworks, one at a time, subscribe and
-// launch one no-op task, and the row has the median subscribe → first
-// offer → TASK_RUNNING. `mezzo experiment scalability` runs the points,
-// and with --sim the same shape in the simulator
+// was), the master is watched for Window to take its cost per task
+// placed; then probe frameworks, one at a time, subscribe and launch one
+// no-op task, and the row has the median subscribe → first offer →
+// TASK_RUNNING. The probe's task is a no-op, so nothing is subtracted for
+// its own time. Under DRF the probe's share is 0, so it comes first on
+// every agent whose resources are freed; with 30 s tasks on 2N slots that
+// is 2N/30 agents a second, so its first offer is a matter of
+// milliseconds unless a queue in front of the master's allocation (the
+// inbox, the agents' updates) holds it. `mezzo experiment scalability`
+// runs the points, and with --sim the same shape in the simulator
 // (sim/experiments.SimulateScalability), and draws both curves.
+//
+// With ScalabilityConfig.MasterCommand (the command's default,
+// --master-process) the master is a child process (`mezzo master`, see
+// masterproc.go), as on a machine of its own: in one process with 50,000
+// emulated agents its loop was one goroutine among more than 100,000 and
+// spent most of its wall time waiting to be scheduled or helping the
+// collector mark the agents' heap (8.5 ms of loop time per decision at
+// 50,000 agents against 0.17 ms at 20,000, with the loop's CPU a twelfth
+// of the process's). The row then reports the master process's CPU per
+// decision (/proc), its mean inbox wait and allocation cycles (its
+// /metrics) and its resident memory. The child runs with --rate-limit 0:
+// the benchmark's frameworks share the anonymous principal, whose default
+// 100 calls/s would throttle them all together, the probe among them.
 //
 // # Comparing runs (Compare, `mezzo bench compare`, `make bench-compare`)
 //
@@ -104,11 +122,11 @@
 //
 // # Pings
 //
-// Benchmark clusters ping agents every 15 s (DefaultPingInterval,
-// Mesos's agent_ping_timeout) unless the master configuration says
-// otherwise: the master's 1 s default costs one event, one Pong call and
-// one loop turn per agent per second, which at thousands of agents
-// outweighs the tasks being measured.
+// Benchmark clusters ping agents every 15 s, the master's default
+// (Mesos's agent_ping_timeout), unless the master configuration says
+// otherwise. The master spreads the pings over the interval and answers
+// pongs off its loop, so at 50,000 agents liveness is 3,333 small events
+// and Pong calls a second but no loop turns.
 //
 // # Reading the figures
 //

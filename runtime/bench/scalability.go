@@ -2,10 +2,13 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -36,17 +39,34 @@ type ScalabilityConfig struct {
 	// Probes is how many probe frameworks run (default 3); the overhead
 	// reported is their median.
 	Probes int
+	// ProbeTimeout is how long a probe may take to run its task (default
+	// 1 min); one that does not is counted in the row's
+	// ProbesUnfinished instead of failing the point.
+	ProbeTimeout time.Duration
 	// Window is how long the master's loop is watched, busy, before the
 	// probes, to take its CPU per decision (default 3 s).
 	Window        time.Duration
 	AgentsPerConn int
 	Seed          uint64
 	Master        master.Config
+	// MasterCommand and MasterLog run the master as a child process
+	// (ClusterConfig.MasterCommand): the row then has the master's own
+	// CPU per decision and resident memory.
+	MasterCommand []string
+	MasterLog     io.Writer
+	// MasterProfile, with MasterCommand, is where the child master writes
+	// a CPU profile of its run.
+	MasterProfile string
 	// Timeout bounds start-up; default 10 min.
 	Timeout time.Duration
 	Logger  *slog.Logger
 	// Progress, when set, hears what the point is doing.
 	Progress func(stage string)
+	// SteadyProfile, when set, receives a CPU profile of the busy cluster
+	// only (the Window and the probes), without the start-up and the fill
+	// that dominate a whole-run profile. It cannot be used while another
+	// CPU profile runs (--cpuprofile).
+	SteadyProfile io.Writer
 }
 
 func (c *ScalabilityConfig) withDefaults() error {
@@ -70,6 +90,9 @@ func (c *ScalabilityConfig) withDefaults() error {
 	}
 	if c.Probes <= 0 {
 		c.Probes = 3
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = time.Minute
 	}
 	if c.Window <= 0 {
 		c.Window = 3 * time.Second
@@ -107,13 +130,31 @@ type ScalabilityRow struct {
 	// launch → TASK_RUNNING at the probe's scheduler; the probe's task is
 	// a no-op whose own time is zero, so nothing is subtracted.
 	OverheadMS float64 `json:"overhead_ms"`
+	// ProbesUnfinished is how many probes did not run their task within
+	// ProbeTimeout; they are left out of the medians, and when none ran,
+	// OverheadMS is ProbeTimeout: a lower bound.
+	ProbesUnfinished int `json:"probes_unfinished"`
 	// OfferMS is the median subscribe → first offer part of it.
 	OfferMS     float64   `json:"offer_ms"`
 	OverheadsMS []float64 `json:"overheads_ms"`
 	// MasterMSPerDecision is the master loop's busy time per task placed,
 	// over Window while the fillers keep the cluster busy.
 	MasterMSPerDecision float64 `json:"master_ms_per_decision"`
-	// CycleMeanMS and CycleMaxMS are the allocation cycles in that window.
+	// MasterCPUMSPerDecision is the master process's CPU time per task
+	// placed over the same window (master in a child process only).
+	MasterCPUMSPerDecision float64 `json:"master_cpu_ms_per_decision"`
+	// InboxWaitMS is the mean wait of a message in the master's inbox
+	// before the loop ran it, over the window (child process only).
+	InboxWaitMS float64 `json:"inbox_wait_ms"`
+	// AgentsActive is how many agents the master counted as registered and
+	// connected after the probes; fewer than Agents means the master
+	// removed agents it did not hear from within its ping timeout (an
+	// emulation that cannot keep up).
+	AgentsActive int `json:"agents_active"`
+	// MasterRSSBytes is the child master's resident memory while busy.
+	MasterRSSBytes float64 `json:"master_rss_bytes"`
+	// CycleMeanMS and CycleMaxMS are the allocation cycles in that window
+	// (CycleMaxMS in process only).
 	CycleMeanMS float64 `json:"alloc_cycle_mean_ms"`
 	CycleMaxMS  float64 `json:"alloc_cycle_max_ms"`
 	// AgentHeapBytes is the heap per agent (master side included) and
@@ -141,7 +182,7 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	defer cancel()
 	c, err := StartCluster(startCtx, ClusterConfig{
 		Agents: cfg.Agents, AgentResources: cfg.AgentResources, AgentsPerConn: cfg.AgentsPerConn,
-		Master: cfg.Master, Logger: cfg.Logger,
+		Master: cfg.Master, MasterCommand: cfg.MasterCommand, MasterLog: cfg.MasterLog, MasterProfile: cfg.MasterProfile, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return row, err
@@ -189,18 +230,28 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	row.Busy = float64(rec.live()) / float64(row.Slots)
 
 	cfg.Progress(fmt.Sprintf("%d agents: watching the master for %v", cfg.Agents, cfg.Window))
-	loop0, placed0 := c.Master.LoopStats(), rec.started()
+	if cfg.SteadyProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.SteadyProfile); err != nil {
+			return row, fmt.Errorf("bench: steady-state profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	w0, err := c.watch(ctx)
+	if err != nil {
+		return row, err
+	}
+	placed0 := rec.started()
 	if err := sleepUntil(ctx, time.Now().Add(cfg.Window)); err != nil {
 		return row, err
 	}
-	loop, placed := c.Master.LoopStats().Sub(loop0), rec.started()-placed0
-	if placed > 0 {
-		row.MasterMSPerDecision = ms(loop.Busy()) / float64(placed)
+	w1, err := c.watch(ctx)
+	if err != nil {
+		return row, err
 	}
-	if loop.Cycles > 0 {
-		row.CycleMeanMS = ms(loop.CycleTime) / float64(loop.Cycles)
+	if placed := rec.started() - placed0; placed > 0 {
+		w1.perDecision(w0, placed, &row)
 	}
-	row.CycleMaxMS = ms(loop.MaxCycle)
+	row.MasterRSSBytes = c.MasterRSS()
 	var mstats runtime.MemStats
 	runtime.ReadMemStats(&mstats)
 	row.HeapBytes = float64(mstats.HeapAlloc)
@@ -208,14 +259,25 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 	var overheads, offers []float64
 	for i := 0; i < cfg.Probes; i++ {
 		cfg.Progress(fmt.Sprintf("%d agents: probe %d of %d", cfg.Agents, i+1, cfg.Probes))
-		o, off, err := probe(ctx, c.Addr, fmt.Sprintf("probe%d", i), cfg.TaskResources, cfg.Logger)
+		o, off, err := probe(ctx, c.Addr, fmt.Sprintf("probe%d", i), cfg.TaskResources, cfg.ProbeTimeout, cfg.Logger)
+		if errors.Is(err, errProbeTimeout) {
+			row.ProbesUnfinished++
+			cfg.Progress(fmt.Sprintf("%d agents: probe %d not running after %v", cfg.Agents, i+1, cfg.ProbeTimeout))
+			continue
+		}
 		if err != nil {
 			return row, err
 		}
 		overheads, offers = append(overheads, ms(o)), append(offers, ms(off))
+		// Said as it happens: stopping a large cluster can take minutes.
+		cfg.Progress(fmt.Sprintf("%d agents: probe %d running after %.1f ms (first offer %.1f ms)", cfg.Agents, i+1, ms(o), ms(off)))
 	}
+	row.AgentsActive = c.activeAgents(ctx)
 	row.OverheadsMS = overheads
 	row.OverheadMS, row.OfferMS = median(overheads), median(offers)
+	if len(overheads) == 0 {
+		row.OverheadMS = ms(cfg.ProbeTimeout)
+	}
 	row.LoadAvg = loadAvg()
 	return row, nil
 }
@@ -223,7 +285,7 @@ func RunScalability(ctx context.Context, cfg ScalabilityConfig) (ScalabilityRow,
 // probe subscribes a framework that launches one no-op task on its first
 // offer that fits, and returns subscribe → TASK_RUNNING and subscribe →
 // first offer.
-func probe(ctx context.Context, addr, name string, need mezzo.Resources, log *slog.Logger) (total, offer time.Duration, err error) {
+func probe(ctx context.Context, addr, name string, need mezzo.Resources, timeout time.Duration, log *slog.Logger) (total, offer time.Duration, err error) {
 	p := &prober{need: need, done: make(chan struct{})}
 	d, err := driver.New(driver.Config{Master: addr, Framework: mezzo.FrameworkInfo{Name: name}, Logger: log}, p)
 	if err != nil {
@@ -238,13 +300,15 @@ func probe(ctx context.Context, addr, name string, need mezzo.Resources, log *sl
 	case <-p.done:
 	case <-ctx.Done():
 		return 0, 0, ctx.Err()
-	case <-time.After(time.Minute):
-		return 0, 0, fmt.Errorf("bench: probe %s not running after a minute", name)
+	case <-time.After(timeout):
+		return 0, 0, fmt.Errorf("bench: probe %s not running after %v: %w", name, timeout, errProbeTimeout)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.running.Sub(start), p.offered.Sub(start), nil
 }
+
+var errProbeTimeout = errors.New("probe timed out")
 
 // prober is the probe framework.
 type prober struct {
@@ -302,4 +366,62 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// masterWatch is a reading of the master's counters: the loop's own in
+// process, the process's CPU and metrics in a child.
+type masterWatch struct {
+	loop    master.LoopStats
+	cpu     time.Duration
+	metrics map[string]float64
+}
+
+func (c *Cluster) watch(ctx context.Context) (masterWatch, error) {
+	if c.Master != nil {
+		return masterWatch{loop: c.Master.LoopStats()}, nil
+	}
+	cpu, _ := c.MasterCPU()
+	m, err := c.MasterMetrics(ctx)
+	if err != nil {
+		return masterWatch{}, fmt.Errorf("bench: reading the master's metrics: %w", err)
+	}
+	return masterWatch{cpu: cpu, metrics: m}, nil
+}
+
+// perDecision fills row's per-decision figures for the window from an
+// earlier reading w0 to w, in which placed tasks were placed.
+func (w masterWatch) perDecision(w0 masterWatch, placed int, row *ScalabilityRow) {
+	if w.metrics == nil {
+		loop := w.loop.Sub(w0.loop)
+		row.MasterMSPerDecision = ms(loop.Busy()) / float64(placed)
+		if loop.Cycles > 0 {
+			row.CycleMeanMS = ms(loop.CycleTime) / float64(loop.Cycles)
+		}
+		row.CycleMaxMS = ms(loop.MaxCycle)
+		return
+	}
+	row.MasterCPUMSPerDecision = ms(w.cpu-w0.cpu) / float64(placed)
+	delta := func(name string) float64 { return w.metrics[name] - w0.metrics[name] }
+	if n := delta("mezzo_master_allocation_cycle_seconds_count"); n > 0 {
+		row.CycleMeanMS = 1000 * delta("mezzo_master_allocation_cycle_seconds_sum") / n
+	}
+	if n := delta("mezzo_master_loop_queue_seconds_count"); n > 0 {
+		row.InboxWaitMS = 1000 * delta("mezzo_master_loop_queue_seconds_sum") / n
+	}
+}
+
+// activeAgents is the master's count of connected agents (-1 if unread).
+func (c *Cluster) activeAgents(ctx context.Context) int {
+	if c.Master != nil {
+		s, err := c.Master.Snapshot(ctx)
+		if err != nil {
+			return -1
+		}
+		return s.Totals.Agents
+	}
+	m, err := c.MasterMetrics(ctx)
+	if err != nil {
+		return -1
+	}
+	return int(m[`mezzo_master_agents{state="active"}`])
 }

@@ -87,8 +87,8 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 	m.agentAdmitted(id, info.Hostname)
 	m.keepDrained(id)
 	ag.out = out
-	ag.lastSeen = now
 	ag.sessionID = m.nextID("s")
+	ag.live = newLiveness(ag.sessionID, now)
 	out.push(&api.AgentEvent{Event: &api.AgentEvent_Registered_{Registered: &api.AgentEvent_Registered{
 		AgentId: string(id), SessionId: ag.sessionID, PingIntervalNanos: int64(m.cfg.PingInterval), MasterId: m.cfg.MasterID,
 		MasterEpoch: m.ha.epoch,
@@ -145,7 +145,7 @@ func (m *Master) authAgent(h *api.AgentHeader) (*agentRec, error) {
 	if ag.sessionID != h.GetSessionId() {
 		return nil, status.Errorf(codes.FailedPrecondition, "agent %s: session %q is not its current registration", ag.id, h.GetSessionId())
 	}
-	ag.lastSeen = time.Now()
+	ag.live.stamp(time.Now())
 	return ag, nil
 }
 
@@ -164,19 +164,6 @@ func (m *Master) agentGone(id mezzo.AgentID, session string) {
 	m.log.Warn("agent disconnected", "agent", id)
 }
 
-// pingAgents pings connected agents and removes those silent for longer
-// than the ping timeout.
-func (m *Master) pingAgents(now time.Time) {
-	m.pingSeq++
-	for _, ag := range m.sortedAgents() {
-		if silent := now.Sub(ag.lastSeen); silent > m.cfg.PingTimeout {
-			m.removeAgent(ag, fmt.Sprintf("agent %s did not answer pings for %v", ag.id, silent.Round(time.Millisecond)))
-			continue
-		}
-		ag.send(&api.AgentEvent{Event: &api.AgentEvent_Ping_{Ping: &api.AgentEvent_Ping{Seq: m.pingSeq}}})
-	}
-}
-
 // removeAgent forgets an agent: its offers are rescinded, its live tasks
 // reported TASK_LOST, and every framework hears that the agent is lost.
 func (m *Master) removeAgent(ag *agentRec, why string) {
@@ -191,6 +178,7 @@ func (m *Master) removeAgent(ag *agentRec, why string) {
 	tasks := ag.sortedTasks()
 	clear(ag.tasks)
 	delete(m.agents, ag.id)
+	m.forgetLiveness(ag)
 	m.agentForgotten(ag.id)
 	for _, t := range tasks {
 		if fw := m.frameworks[t.fw]; fw != nil {

@@ -23,11 +23,14 @@ type Config struct {
 	// Registry holds the policies Policy is looked up in; nil means
 	// alloc.DefaultRegistry().
 	Registry *alloc.Registry
-	// PingInterval is how often agents are pinged. Default 1 s.
+	// PingInterval is how often agents are pinged. Default 15 s, as
+	// Mesos's agent_ping_timeout: at 1 s, pings and pongs alone were a
+	// loop turn per agent per second. Tests that need agents declared lost
+	// quickly set a short interval.
 	PingInterval time.Duration
 	// PingTimeout is how long an agent may go without answering a ping
 	// before it is removed and its tasks are reported lost. Default
-	// 5 × PingInterval.
+	// 5 × PingInterval (Mesos: max_agent_ping_timeouts 5, so 75 s).
 	PingTimeout time.Duration
 	// AllocationInterval is the period of full allocation cycles (Mesos:
 	// 1 s). Resources freed in between are offered at once, in batches.
@@ -94,6 +97,9 @@ type HAConfig struct {
 	RecoveryTimeout time.Duration
 }
 
+// DefaultPingInterval is Config.PingInterval's default.
+const DefaultPingInterval = 15 * time.Second
+
 func (c Config) withDefaults() Config {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:5050"
@@ -105,7 +111,7 @@ func (c Config) withDefaults() Config {
 		c.Registry = alloc.DefaultRegistry()
 	}
 	if c.PingInterval <= 0 {
-		c.PingInterval = time.Second
+		c.PingInterval = DefaultPingInterval
 	}
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = 5 * c.PingInterval

@@ -34,12 +34,19 @@
 //
 // # Agents and updates
 //
-// Agents are pinged every PingInterval; one silent for PingTimeout is
-// removed: its offers are rescinded, its live tasks reported TASK_LOST
+// Agents are pinged every PingInterval (default 15 s, Mesos's
+// agent_ping_timeout); one silent for PingTimeout (default 5 × the
+// interval, Mesos's max_agent_ping_timeouts of 5: 75 s) is removed: its
+// offers are rescinded, its live tasks reported TASK_LOST
 // (REASON_AGENT_REMOVED) and every framework hears the agent is lost. An
 // agent that comes back (same ID or new) is registered again; tasks it no
 // longer runs are reported lost, tasks of known frameworks it still runs are
-// adopted. Status updates are forwarded to the framework; a repeated UUID
+// adopted. Pings are spread over the interval (the agents whose share of
+// the round has begun, every 100 ms), agents heard from within the
+// interval are pinged only every third one, and pongs are stamped off the
+// loop (liveness.go): liveness costs the loop at most one event per agent
+// per interval and nothing per pong.
+// Status updates are forwarded to the framework; a repeated UUID
 // (the agent resending) is forwarded again but applied once; terminal
 // updates recover the task's resources. Scheduler acknowledgements go to
 // the agent; updates for frameworks that are gone are acknowledged by the

@@ -167,6 +167,7 @@ func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.Agent
 			return err
 		}
 		ag.principal = principal
+		m.publishLiveness(ag)
 		id, session = ag.id, ag.sessionID
 		return nil
 	})
@@ -216,8 +217,12 @@ func (s *agentServer) ExecutorExited(ctx context.Context, req *api.ExecutorExite
 	return s.onAgent(ctx, req.Header, func(ag *agentRec) error { s.m.executorExited(ag, req); return nil })
 }
 
+// Pong is answered off the loop (liveness.go).
 func (s *agentServer) Pong(ctx context.Context, req *api.PongRequest) (*api.Empty, error) {
-	return s.onAgent(ctx, req.Header, func(*agentRec) error { return nil })
+	if err := s.m.pong(ctx, req.GetHeader()); err != nil {
+		return nil, err
+	}
+	return empty, nil
 }
 
 func (s *agentServer) Unregister(ctx context.Context, req *api.UnregisterRequest) (*api.Empty, error) {

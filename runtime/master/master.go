@@ -46,6 +46,7 @@ type Master struct {
 	allDirty   bool
 	seq        uint64 // for IDs of frameworks, agents and sessions
 	pingSeq    uint64
+	ping       pinger                     // the ping round (liveness.go)
 	drains     map[mezzo.AgentID]drainRec // agents under maintenance (operator.go)
 
 	ha haState // leader election and recovery (election.go, recovery.go)
@@ -206,7 +207,7 @@ func (m *Master) Run(ctx context.Context) {
 	defer close(m.loopDone)
 	defer close(m.done)
 	allocTick := time.NewTicker(m.cfg.AllocationInterval)
-	pingTick := time.NewTicker(m.cfg.PingInterval)
+	pingTick := time.NewTicker(m.pingTick())
 	beatTick := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer allocTick.Stop()
 	defer pingTick.Stop()

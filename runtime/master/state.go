@@ -69,9 +69,9 @@ type agentRec struct {
 	id        mezzo.AgentID
 	info      alloc.AgentInfo
 	sessionID string
-	principal string                   // who registered the agent; only it may speak for it
-	out       *outbox[*api.AgentEvent] // nil while disconnected
-	lastSeen  time.Time
+	principal string                      // who registered the agent; only it may speak for it
+	out       *outbox[*api.AgentEvent]    // nil while disconnected
+	live      *liveness                   // last heard from; what Pong handlers see (liveness.go)
 	tasks     map[*task]struct{}          // live tasks
 	executors map[execKey]mezzo.Resources // resources charged for executors
 }

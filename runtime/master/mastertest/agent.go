@@ -34,6 +34,7 @@ type FakeAgent struct {
 	acks     []string // uuids
 	shutdown []mezzo.FrameworkID
 	messages [][]byte
+	pings    int
 	uuidSeq  int
 	changed  chan struct{}
 	ended    chan struct{}
@@ -128,6 +129,7 @@ func (a *FakeAgent) loop(stream api.AgentAPI_SubscribeClient) {
 		switch e := ev.Event.(type) {
 		case *api.AgentEvent_Ping_:
 			a.mu.Lock()
+			a.pings++
 			mute := a.mute
 			a.mu.Unlock()
 			if !mute {
@@ -236,6 +238,7 @@ type AgentSeen struct {
 	Acks     []string
 	Shutdown []mezzo.FrameworkID
 	Messages [][]byte
+	Pings    int
 }
 
 // Seen returns a copy of what the agent has received.
@@ -248,5 +251,6 @@ func (a *FakeAgent) Seen() AgentSeen {
 		Acks:     append([]string(nil), a.acks...),
 		Shutdown: append([]mezzo.FrameworkID(nil), a.shutdown...),
 		Messages: append([][]byte(nil), a.messages...),
+		Pings:    a.pings,
 	}
 }
