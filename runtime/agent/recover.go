@@ -273,6 +273,13 @@ func (a *Agent) recoverExecutors(latest map[streamKey]mezzo.TaskStatus) map[stre
 				tk.held, tk.state = &s, s.State
 			} else {
 				ex.tasks[ti.ID] = tk
+				if !seen {
+					// No word of the task ever reached the agent: its
+					// launch may have been queued here and lost with the
+					// previous run. Send it again; the executor ignores a
+					// launch of a task it already has.
+					ex.send(launchEvent(ti))
+				}
 			}
 			a.tasks[k] = tk
 			recovered[k] = true

@@ -181,12 +181,6 @@ type tracker struct {
 	recon    map[mezzo.TaskID][]mezzo.TaskStatus      // reconciliation answers
 	regs     int
 	paused   bool
-	// reconciles makes the tracker behave as a Mesos framework should
-	// after a failover: on every re-subscription it reconciles the tasks
-	// it has not seen end, and takes a terminal reconciliation answer as
-	// the end of a task it heard nothing else about (a launch lost with a
-	// crashed leader is known only that way).
-	reconciles bool
 }
 
 func newTracker(name, cmd string, max int) *tracker {
@@ -195,29 +189,7 @@ func newTracker(name, cmd string, max int) *tracker {
 		latest: map[mezzo.TaskID]mezzo.TaskStatus{}, recon: map[mezzo.TaskID][]mezzo.TaskStatus{}}
 }
 
-func (k *tracker) Registered(d mezzo.Driver, _ mezzo.FrameworkID) {
-	k.mu.Lock()
-	k.regs++
-	again := k.reconciles && k.regs > 1
-	k.mu.Unlock()
-	if again {
-		_ = d.ReconcileTasks(k.open())
-	}
-}
-
-// open lists the launched tasks not yet seen to end, for reconciliation.
-func (k *tracker) open() []mezzo.TaskStatus {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	var out []mezzo.TaskStatus
-	for id := range k.launched {
-		if len(k.terminal[id]) == 0 {
-			out = append(out, mezzo.TaskStatus{TaskID: id})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].TaskID < out[j].TaskID })
-	return out
-}
+func (k *tracker) Registered(mezzo.Driver, mezzo.FrameworkID) { k.mu.Lock(); k.regs++; k.mu.Unlock() }
 
 func (k *tracker) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 	k.mu.Lock()
@@ -249,9 +221,7 @@ func (k *tracker) StatusUpdate(_ mezzo.Driver, st mezzo.TaskStatus) {
 	k.latest[st.TaskID] = st
 	if st.Reason == mezzo.ReasonReconciliation {
 		k.recon[st.TaskID] = append(k.recon[st.TaskID], st)
-		if !(k.reconciles && st.State.Terminal() && len(k.terminal[st.TaskID]) == 0) {
-			return
-		}
+		return
 	}
 	if st.State.Terminal() {
 		if k.terminal[st.TaskID] == nil {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -335,5 +336,30 @@ func TestExecutorFindsRestartedAgentQuickly(t *testing.T) {
 		t.Errorf("the executor found its agent %v after it came back; want about a second at most", took)
 	} else {
 		t.Logf("executor back %v after the agent", took.Round(time.Millisecond))
+	}
+}
+
+// A restarted agent sends again the launches it cannot know were
+// delivered: the executor runs each task once.
+func TestRepeatedLaunchRunsTheTaskOnce(t *testing.T) {
+	ex := &echoExecutor{registeredWith: make(chan mezzo.AgentID, 1)}
+	f, _ := startExecutor(t, ex)
+	<-ex.registeredWith
+	f.events <- launch(mezzo.TaskInfo{ID: "t1", Data: []byte("a")})
+	f.events <- launch(mezzo.TaskInfo{ID: "t1", Data: []byte("a")})
+	f.events <- launch(mezzo.TaskInfo{ID: "t2", Data: []byte("b")})
+	var got []string
+	for range 4 {
+		s := next(t, f)
+		got = append(got, string(s.TaskID)+":"+s.State.String())
+	}
+	want := []string{"t1:TASK_RUNNING", "t1:TASK_FINISHED", "t2:TASK_RUNNING", "t2:TASK_FINISHED"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("updates %v, want %v (t1 once)", got, want)
+	}
+	select {
+	case p := <-f.updates:
+		t.Fatalf("a further update %v: the repeated launch ran again", p)
+	case <-time.After(300 * time.Millisecond):
 	}
 }

@@ -170,6 +170,14 @@ func (d *driver) dispatch(exec mezzo.Executor, ev *api.ExecutorEvent) (quit bool
 			_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: mezzo.TaskID(e.Launch.GetTask().GetTaskId()), State: mezzo.TaskError, Reason: mezzo.ReasonTaskInvalid, Message: err.Error()})
 			return false, nil
 		}
+		if d.launched[task.ID] {
+			d.log.Info("launch of a task already launched; ignored (sent again by a restarted agent)", "task", string(task.ID))
+			return false, nil
+		}
+		if d.launched == nil {
+			d.launched = map[mezzo.TaskID]bool{}
+		}
+		d.launched[task.ID] = true
 		exec.LaunchTask(d, task)
 	case *api.ExecutorEvent_Kill_:
 		exec.KillTask(d, mezzo.TaskID(e.Kill.TaskId))
@@ -193,6 +201,10 @@ type driver struct {
 	log        *slog.Logger
 	ctx        context.Context
 	registered bool // touched only by the Run loop
+	// launched are the tasks handed to the executor (Run loop only). A
+	// restarted agent sends again the launches it cannot know were
+	// delivered; the executor gets each task once.
+	launched map[mezzo.TaskID]bool
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled when the queue empties
