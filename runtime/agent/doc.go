@@ -46,7 +46,10 @@
 //     Config.ExecutorReregisterTimeout (5 s) to reconnect, kills those that
 //     do not, and re-registers with the recovered tasks as running.
 //     Updates an executor sent while the agent was down are resent by the
-//     executor and stored once. Tasks whose executors are gone are reported
+//     executor and stored once. A task the agent has no word of gets its
+//     launch sent again (it may have been queued in the previous run's
+//     memory); executors ignore a launch of a task they already have.
+//     Tasks whose executors are gone are reported
 //     TASK_LOST (REASON_AGENT_RESTARTED), unless their end is already
 //     stored; no task gets two terminal states. Config.Recover "cleanup"
 //     kills the previous run's executors instead. An adopted executor's
