@@ -228,12 +228,16 @@ func (m *Master) agentUpdate(ag *agentRec, req *api.AgentUpdateRequest) error {
 		if !dup && t.state.Terminal() {
 			// The master ended the task on its own (its agent was removed)
 			// and told the framework; a later word from the agent would be
-			// a second terminal state. Acknowledge it for the framework.
-			m.log.Info("update for a task already ended; not forwarded", "framework", fwID, "agent", ag.id,
+			// a second terminal state. Acknowledge it for the framework and
+			// say the master's end again instead: the framework may have
+			// been disconnected when it was first said, and nothing
+			// resends what the master itself decides.
+			m.log.Info("update for a task already ended; the master's end is sent again instead", "framework", fwID, "agent", ag.id,
 				"task", st.TaskID, "state", st.State, "ended_as", t.state)
 			if st.UUID != "" {
 				ag.send(ackEvent(fwID, st.TaskID, st.UUID))
 			}
+			fw.send(statusEvent(t.latest))
 			return nil
 		}
 		if st.UUID != "" {

@@ -103,8 +103,12 @@ func TestRemovedAgentsTasksStayEnded(t *testing.T) {
 	})
 	// The agent's resources are all free again: t1 was not adopted.
 	waitSettled(t, m, total)
-	// A reconciliation answer comes behind anything the master forwarded
-	// before it on the same stream: it must be the next word about t1.
+	// Instead of the agent's TASK_KILLED the framework hears the master's
+	// TASK_LOST again (it may have missed it), then nothing else: a
+	// reconciliation answer comes behind anything forwarded before it.
+	if st := s.NextUpdate("t1", wait); st.State != mezzo.TaskLost || st.Reason != mezzo.ReasonAgentLost {
+		t.Fatalf("after the agent's late TASK_KILLED the framework heard %s %s of t1; want the master's TASK_LOST %s again", st.State, st.Reason, mezzo.ReasonAgentLost)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if _, err := s.Client.Reconcile(ctx, &api.ReconcileRequest{Header: s.Header(), Tasks: []*api.ReconcileRequest_Task{{TaskId: "t1"}}}); err != nil {
