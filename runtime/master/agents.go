@@ -95,8 +95,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 	}}})
 	for _, t := range ended {
 		m.log.Warn("agent came back with a task already reported ended; killing it", "agent", id, "framework", t.fw, "task", t.id)
-		out.push(&api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{
-			FrameworkId: string(t.fw), TaskId: string(t.id), MasterEpoch: m.ha.epoch}}})
+		out.push(m.killEvent(t.fw, t.id))
 	}
 	m.killHeld(ag)
 	m.markDirty(id)

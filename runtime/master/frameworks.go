@@ -410,10 +410,16 @@ func (m *Master) kill(fw *framework, id mezzo.TaskID) {
 		fw.send(statusEvent(reconciled(t)))
 	default:
 		ag := m.agents[t.agent]
-		if ag == nil || !ag.send(&api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{FrameworkId: string(fw.id), TaskId: string(id), MasterEpoch: m.ha.epoch}}}) {
+		if ag == nil || !ag.send(m.killEvent(fw.id, id)) {
 			m.log.Warn("kill: agent not connected; the task is killed or lost when it returns or times out", "framework", fw.id, "task", id, "agent", t.agent)
 		}
 	}
+}
+
+// killEvent asks an agent to kill a task, fenced with this master's epoch.
+func (m *Master) killEvent(fw mezzo.FrameworkID, id mezzo.TaskID) *api.AgentEvent {
+	return &api.AgentEvent{Event: &api.AgentEvent_KillTask_{KillTask: &api.AgentEvent_KillTask{
+		FrameworkId: string(fw), TaskId: string(id), MasterEpoch: m.ha.epoch}}}
 }
 
 // reconciled is a task's latest known state as a reconciliation answer.

@@ -322,16 +322,7 @@ func (m *Master) answerHeld(rec *recovery, id mezzo.AgentID) {
 // answerLost answers held tasks the leader still does not know with
 // TASK_LOST (and those it learnt of meanwhile with their state).
 func (m *Master) answerLost(held map[taskKey]struct{}, msg string) {
-	keys := make([]taskKey, 0, len(held))
-	for k := range held {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].fw != keys[j].fw {
-			return keys[i].fw < keys[j].fw
-		}
-		return keys[i].id < keys[j].id
-	})
+	keys := sortedTaskKeys(held)
 	now := time.Now()
 	for _, k := range keys {
 		fw := m.frameworks[k.fw]
@@ -361,14 +352,7 @@ func (m *Master) answerAllHeld(rec *recovery) {
 		}
 		m.answerLost(rec.held[id], msg)
 	}
-	kills := make([]taskKey, 0, len(rec.kills))
-	for k := range rec.kills {
-		kills = append(kills, k)
-	}
-	sort.Slice(kills, func(i, j int) bool {
-		return kills[i].fw < kills[j].fw || kills[i].fw == kills[j].fw && kills[i].id < kills[j].id
-	})
-	for _, k := range kills {
+	for _, k := range sortedTaskKeys(rec.kills) {
 		if fw := m.frameworks[k.fw]; fw != nil {
 			m.kill(fw, k.id) // now known (and killed) or answered unknown
 		}
@@ -486,4 +470,20 @@ func (m *Master) Progress(ctx context.Context) (Progress, error) {
 		return nil
 	})
 	return p, err
+}
+
+// sortedTaskKeys orders a set of tasks by framework, then task, so answers
+// go out in the same order on every run.
+func sortedTaskKeys(set map[taskKey]struct{}) []taskKey {
+	keys := make([]taskKey, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].fw != keys[j].fw {
+			return keys[i].fw < keys[j].fw
+		}
+		return keys[i].id < keys[j].id
+	})
+	return keys
 }
