@@ -94,7 +94,7 @@ func New(cfg Config) (*Agent, error) {
 			a.epoch, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 		}
 	}
-	a.store = newStatusStore(statusDir, cfg.StatusRetry, cfg.StatusRetryMax)
+	a.store = newStatusStore(statusDir, a.log, cfg.StatusRetry, cfg.StatusRetryMax)
 	latest, err := a.store.load()
 	if err != nil {
 		return nil, fmt.Errorf("agent: recovering status updates: %w", err)

@@ -91,6 +91,7 @@ func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
 	fw.info = fwInfo
 	tk := &task{fw: fwInfo.ID, info: t, state: mezzo.TaskStaging}
 	a.tasks[k] = tk
+	log.Debug("launching task")
 
 	if a.cfg.Emulated {
 		a.mu.Unlock()

@@ -5,11 +5,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/master"
 )
 
 // TestChaos runs for MEZZO_CHAOS (a duration, e.g. 2m; skipped when
@@ -37,12 +40,14 @@ func TestChaos(t *testing.T) {
 	}
 	leaderOf(t, ms, 20*time.Second)
 	all := masterList(ms)
+	procs := []*proc{ms[0].p, ms[1].p, ms[2].p} // every process started, for the failure dump
 	const agentRes = "cpus:2;mem:512"
 	dirs := make([]string, 3)
 	agents := make([]*proc, 3)
 	for i := range agents {
 		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("agent-%d", i))
 		agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i])
+		procs = append(procs, agents[i])
 	}
 	fa, fb := newTracker("a", "sleep 0.3", 1<<30), newTracker("b", "sleep 0.5", 1<<30)
 	startHADriver(t, all, mezzo.FrameworkInfo{Name: "a", FailoverTimeout: 10 * time.Minute}, fa)
@@ -63,12 +68,14 @@ func TestChaos(t *testing.T) {
 			kills["master ("+what+")"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 			m.start(t)
+			procs = append(procs, m.p)
 		} else {
 			i -= len(ms)
 			agents[i].kill9(t)
 			kills["agent"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 			agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i])
+			procs = append(procs, agents[i])
 		}
 	}
 	for _, k := range []*tracker{fa, fb} {
@@ -77,11 +84,19 @@ func TestChaos(t *testing.T) {
 		k.mu.Unlock()
 	}
 	lead := leaderOf(t, ms, 30*time.Second)
-	eventually(t, "every task to end", 90*time.Second, func() bool {
+	allEnded := func() bool {
 		n, e := fa.done()
 		m, f := fb.done()
 		return n == e && m == f
-	})
+	}
+	for deadline := time.Now().Add(90 * time.Second); !allEnded(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			for _, k := range []*tracker{fa, fb} {
+				dumpUnended(t, k, lead, procs)
+			}
+			t.Fatalf("timed out after 90s waiting for every task to end (kills %v)", kills)
+		}
+	}
 	for _, k := range []*tracker{fa, fb} {
 		problems, states, redelivered := k.check(true)
 		for _, p := range problems {
@@ -109,4 +124,50 @@ func TestChaos(t *testing.T) {
 			r.Used["cpus"] == 0 && r.Free["cpus"]+r.Offered["cpus"] == 6
 	})
 	t.Logf("survived %v: kills %v", dur, kills)
+}
+
+// dumpUnended logs, for each task of k that has not ended (at most 10),
+// what the framework heard, what the leader says, and every log line of
+// every process that names the task: enough to tell where it was lost.
+func dumpUnended(t *testing.T, k *tracker, lead *haMaster, procs []*proc) {
+	t.Helper()
+	k.mu.Lock()
+	var ids []string
+	for id := range k.launched {
+		if len(k.terminal[id]) == 0 {
+			ids = append(ids, string(id))
+		}
+	}
+	sort.Strings(ids)
+	heard := map[string]string{}
+	for _, id := range ids {
+		heard[id] = fmt.Sprintf("latest %v (%s), reconciliation %v", k.latest[mezzo.TaskID(id)].State, k.latest[mezzo.TaskID(id)].Message, k.recon[mezzo.TaskID(id)])
+	}
+	k.mu.Unlock()
+	t.Errorf("framework %s: %d tasks never ended: %v", k.name, len(ids), ids)
+	if len(ids) > 10 {
+		ids = ids[:10]
+	}
+	var tasks []master.TaskJSON
+	if err := getJSON("http://"+lead.http+"/tasks", &struct {
+		Tasks *[]master.TaskJSON `json:"tasks"`
+	}{&tasks}); err != nil {
+		t.Logf("leader's /tasks: %v", err)
+	}
+	for _, id := range ids {
+		t.Logf("== %s: framework heard %s", id, heard[id])
+		for _, tj := range tasks {
+			if tj.ID == id {
+				t.Logf("   leader: %+v", tj)
+			}
+		}
+		re := regexp.MustCompile(regexp.QuoteMeta(id) + `\b`)
+		for i, p := range procs {
+			for _, line := range strings.Split(p.Output(), "\n") {
+				if re.MatchString(line) {
+					t.Logf("   [%d %s] %s", i, p.cmd.Args[1], line)
+				}
+			}
+		}
+	}
 }

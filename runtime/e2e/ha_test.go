@@ -65,7 +65,7 @@ func newHAMaster(t *testing.T, name, etcd string) *haMaster {
 func (m *haMaster) start(t *testing.T) {
 	t.Helper()
 	m.p = start(t, "master", "--listen", m.addr, "--http", m.http, "--etcd", m.etcd, "--etcd-prefix", "/mezzo-e2e",
-		"--lease-ttl", "2s", "--log-format", "json", "--failover-timeout", "2m",
+		"--lease-ttl", "2s", "--log-format", "json", "--log-level", "debug", "--failover-timeout", "2m",
 		"--ping-interval", "200ms", "--ping-timeout", "3s", "--allocation-interval", "200ms")
 }
 
@@ -161,7 +161,7 @@ func masterList(ms []*haMaster) string {
 // startHAAgent runs an agent that knows every master and etcd.
 func startHAAgent(t *testing.T, masters, etcd, resources, workDir string) *proc {
 	t.Helper()
-	return start(t, "agent", "--master", masters, "--etcd", etcd, "--resources", resources, "--work-dir", workDir, "--isolation", "process")
+	return start(t, "agent", "--master", masters, "--etcd", etcd, "--resources", resources, "--work-dir", workDir, "--isolation", "process", "--log-level", "debug")
 }
 
 // tracker is a framework that launches short tasks, numbered, until it

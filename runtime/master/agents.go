@@ -276,6 +276,7 @@ func (m *Master) acknowledge(fw *framework, req *api.AcknowledgeRequest) error {
 		agentID = t.agent
 	}
 	ag := m.agents[agentID]
+	m.log.Debug("acknowledgement", "framework", fw.id, "agent", agentID, "task", req.TaskId, "uuid", req.Uuid, "agent_here", ag != nil)
 	if ag == nil {
 		return nil // the agent is gone; its updates went with it
 	}
