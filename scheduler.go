@@ -40,7 +40,9 @@ type Scheduler interface {
 type Driver interface {
 	// LaunchTasks accepts offers (all on one agent) and launches tasks on
 	// them. Resources the tasks do not use are recovered with filters f.
-	// Launching no tasks declines the offers.
+	// Launching no tasks declines the offers. Tasks that cannot be sent
+	// (the runtime's driver is between masters) come back TASK_LOST with
+	// ReasonMasterDisconnected.
 	LaunchTasks(offers []OfferID, tasks []TaskInfo, f Filters) error
 	// DeclineOffer gives an offer back, filtering its agent for f.Refuse.
 	DeclineOffer(id OfferID, f Filters) error

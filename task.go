@@ -141,6 +141,7 @@ const (
 	ReasonTaskUnknown         Reason = "REASON_TASK_UNKNOWN"
 	ReasonAgentUnreachable    Reason = "REASON_AGENT_UNREACHABLE"
 	ReasonContainerLaunchFail Reason = "REASON_CONTAINER_LAUNCH_FAILED"
+	ReasonMasterDisconnected  Reason = "REASON_MASTER_DISCONNECTED"
 )
 
 // TaskStatus is one state change of a task, as reported to its framework.

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
 )
 
@@ -58,14 +59,21 @@ func (d *Driver) flush() {
 		}
 		b.mu.Unlock()
 		h, err := d.header()
-		if err == nil {
+		if err != nil {
+			// Not sent: the launches among them are lost for sure.
+			if tasks := launchedIn(calls); len(tasks) > 0 {
+				d.lostUnsent(tasks, err)
+			}
+		} else {
 			ctx, cancel := d.callCtx()
 			_, err = d.client.Calls(ctx, &api.CallBatch{Header: h, Calls: calls})
 			cancel()
 		}
 		if err != nil {
 			// Unacknowledged updates are resent by their agents, offers
-			// not answered time out; the framework hears of neither.
+			// not answered time out; the framework hears of neither. A
+			// launch in a batch that failed on the way may have reached
+			// the master: only reconciliation can tell.
 			d.log.Warn("calls not delivered to the master", "calls", len(calls), "err", err)
 		}
 	}
@@ -80,4 +88,19 @@ func (d *Driver) waitCalls() {
 		b.idle.Wait()
 	}
 	b.mu.Unlock()
+}
+
+// launchedIn lists the tasks the Accept calls among calls launch.
+func launchedIn(calls []*api.Call) []mezzo.TaskInfo {
+	var out []mezzo.TaskInfo
+	for _, c := range calls {
+		for _, op := range c.GetAccept().GetOperations() {
+			for _, p := range op.GetLaunch().GetTasks() {
+				if t, err := api.TaskFromProto(p); err == nil {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -11,24 +12,49 @@ import (
 var _ mezzo.Driver = (*Driver)(nil)
 
 // LaunchTasks accepts offers (all on one agent) and launches tasks. Tasks
-// the master refuses come back as TASK_ERROR / TASK_DROPPED updates.
+// the master refuses come back as TASK_ERROR / TASK_DROPPED updates. While
+// the driver is not subscribed nothing is sent and each task comes back
+// TASK_LOST (REASON_MASTER_DISCONNECTED), as from Mesos's scheduler
+// driver: a framework learns a launch's fate one way, through its status
+// updates, and a retry after re-subscription is its own choice.
 func (d *Driver) LaunchTasks(offers []mezzo.OfferID, tasks []mezzo.TaskInfo, f mezzo.Filters) error {
 	h, err := d.header()
-	if err != nil {
-		return err
-	}
-	req := &api.AcceptRequest{Header: h, Filters: api.FiltersToProto(f)}
-	for _, o := range offers {
-		req.OfferIds = append(req.OfferIds, string(o))
-	}
-	if len(tasks) > 0 {
-		launch := &api.Operation_Launch{}
-		for _, t := range tasks {
-			launch.Tasks = append(launch.Tasks, api.TaskToProto(t))
+	if err == nil {
+		req := &api.AcceptRequest{Header: h, Filters: api.FiltersToProto(f)}
+		for _, o := range offers {
+			req.OfferIds = append(req.OfferIds, string(o))
 		}
-		req.Operations = []*api.Operation{{Operation: &api.Operation_Launch_{Launch: launch}}}
+		if len(tasks) > 0 {
+			launch := &api.Operation_Launch{}
+			for _, t := range tasks {
+				launch.Tasks = append(launch.Tasks, api.TaskToProto(t))
+			}
+			req.Operations = []*api.Operation{{Operation: &api.Operation_Launch_{Launch: launch}}}
+		}
+		err = d.add(&api.Call{Call: &api.Call_Accept{Accept: req}})
 	}
-	return d.add(&api.Call{Call: &api.Call_Accept{Accept: req}})
+	if err != nil && len(tasks) > 0 {
+		d.lostUnsent(tasks, err)
+		return nil
+	}
+	return err
+}
+
+// lostUnsent reports tasks whose launch was never sent as TASK_LOST, after
+// the callback in progress (LaunchTasks is usually called from one).
+func (d *Driver) lostUnsent(tasks []mezzo.TaskInfo, why error) {
+	now := time.Now()
+	sts := make([]mezzo.TaskStatus, len(tasks))
+	for i, t := range tasks {
+		sts[i] = mezzo.TaskStatus{TaskID: t.ID, AgentID: t.AgentID, State: mezzo.TaskLost, Reason: mezzo.ReasonMasterDisconnected,
+			Message: fmt.Sprintf("launch not sent: %v", why), Time: now}
+	}
+	d.log.Warn("launch not sent; tasks reported lost", "tasks", len(tasks), "err", why)
+	go func() {
+		for _, st := range sts {
+			d.enqueue(func() { d.sched.StatusUpdate(d, st) })
+		}
+	}()
 }
 
 // DeclineOffer gives an offer back.

@@ -196,3 +196,50 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// statusLog records status updates.
+type statusLog struct {
+	batch
+	mu  sync.Mutex
+	got []mezzo.TaskStatus
+}
+
+func (s *statusLog) StatusUpdate(_ mezzo.Driver, st mezzo.TaskStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, st)
+}
+
+func TestLaunchWhileDisconnectedComesBackLost(t *testing.T) {
+	m, addr := startMaster(t, "127.0.0.1:0")
+	s := &statusLog{batch: batch{done: make(chan struct{})}}
+	d, err := driver.New(driver.Config{Master: addr, MinBackoff: time.Second, MaxBackoff: time.Second, Logger: quiet}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(false)
+	waitFor(t, "registration", func() bool { return d.FrameworkID() != "" })
+	m.Stop()
+	tasks := []mezzo.TaskInfo{{ID: "t1", AgentID: "a1"}, {ID: "t2", AgentID: "a1"}}
+	// The driver notices the broken stream on its own; until it does, the
+	// launch may still leave, and fail on the way.
+	waitFor(t, "the launch to be refused for want of a master", func() bool {
+		if err := d.LaunchTasks([]mezzo.OfferID{"o1"}, tasks, mezzo.Filters{}); err != nil {
+			t.Fatalf("LaunchTasks while disconnected = %v, want nil (the tasks are reported lost)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.got) >= 2
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, st := range s.got[:2] {
+		if st.TaskID != tasks[i].ID || st.State != mezzo.TaskLost || st.Reason != mezzo.ReasonMasterDisconnected || st.AgentID != "a1" {
+			t.Errorf("update %d: %+v, want %s TASK_LOST %s on a1", i, st, tasks[i].ID, mezzo.ReasonMasterDisconnected)
+		}
+	}
+}

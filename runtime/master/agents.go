@@ -56,6 +56,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		if err := m.alloc.ActivateAgent(id); err != nil {
 			return nil, status.Errorf(codes.Internal, "reactivate agent: %v", err)
 		}
+		ended = m.endedHere(req)
 		m.log.Info("agent re-registered", "agent", id, "hostname", info.Hostname, "tasks", len(req.Tasks))
 	} else {
 		if id == "" {
@@ -133,6 +134,23 @@ func (m *Master) adoptable(id mezzo.AgentID, req *api.AgentSubscribeRequest) (us
 		adopt = append(adopt, t)
 	}
 	return used, adopt, ended
+}
+
+// endedHere lists the live tasks a re-registering agent reports that the
+// master has already reported terminal (see adoptable).
+func (m *Master) endedHere(req *api.AgentSubscribeRequest) []taskKey {
+	var ended []taskKey
+	for _, rt := range req.Tasks {
+		fw := m.frameworks[mezzo.FrameworkID(rt.FrameworkId)]
+		st, err := api.StateFromProto(rt.State)
+		if fw == nil || err != nil || st.Terminal() {
+			continue
+		}
+		if t := fw.tasks[mezzo.TaskID(rt.GetTask().GetTaskId())]; t != nil && t.state.Terminal() {
+			ended = append(ended, taskKey{fw: fw.id, id: t.info.ID})
+		}
+	}
+	return ended
 }
 
 // authAgent finds the agent a call belongs to and checks its session.
@@ -222,12 +240,13 @@ func (m *Master) agentUpdate(ag *agentRec, req *api.AgentUpdateRequest) error {
 		}
 		return nil
 	}
-	if t := fw.tasks[st.TaskID]; t != nil && t.agent == ag.id {
+	if t := fw.tasks[st.TaskID]; t != nil && (t.agent == ag.id || t.unknown) {
 		_, dup := t.seen[st.UUID]
 		if !dup && t.state.Terminal() {
-			// The master ended the task on its own (its agent was removed)
-			// and told the framework; a later word from the agent would be
-			// a second terminal state. Acknowledge it for the framework and
+			// The master ended the task on its own (its agent was removed,
+			// or it answered TASK_LOST for it unknown) and told the
+			// framework; a later word from the agent would be a second
+			// terminal state. Acknowledge it for the framework and
 			// say the master's end again instead: the framework may have
 			// been disconnected when it was first said, and nothing
 			// resends what the master itself decides.

@@ -2,6 +2,8 @@ package master_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -211,4 +213,55 @@ func TestUpdatesAcksKillReconcileTeardown(t *testing.T) {
 	agent.WaitFor("the master's ack of a removed framework's update", wait, func(seen mastertest.AgentSeen) bool {
 		return seen.Acks[len(seen.Acks)-1] == "late"
 	})
+}
+
+// A TASK_LOST the master answers for a task it does not know is final: an
+// agent that turns up with the task later (a launch from a leader that
+// died, say) is told to kill it, and the framework hears that TASK_LOST
+// again instead of the agent's end. Both ways back: a re-registration
+// within the ping timeout, and a return after the agent was removed.
+func TestUnknownTaskAnsweredLostStaysLost(t *testing.T) {
+	for _, removed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("removed=%v", removed), func(t *testing.T) {
+			const total = "cpus:2;mem:512"
+			timeout := 5 * time.Second
+			if removed {
+				timeout = 300 * time.Millisecond
+			}
+			m, addr := startMaster(t, master.Config{PingInterval: 50 * time.Millisecond, PingTimeout: timeout})
+			agent := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h1", Resources: total})
+			s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "ghosts"})
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			if _, err := s.Client.Reconcile(ctx, &api.ReconcileRequest{Header: s.Header(),
+				Tasks: []*api.ReconcileRequest_Task{{TaskId: "ghost", AgentId: string(agent.ID())}}}); err != nil {
+				t.Fatal(err)
+			}
+			if st := s.NextUpdate("ghost", wait); st.State != mezzo.TaskLost || st.Reason != mezzo.ReasonReconciliation {
+				t.Fatalf("reconciliation of an unknown task: %s %s; want TASK_LOST %s", st.State, st.Reason, mezzo.ReasonReconciliation)
+			}
+			agent.Kill()
+			if removed {
+				for deadline := time.Now().Add(wait); len(snapshot(t, m).Agents) > 0; time.Sleep(10 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("the agent was not removed after its ping timeout")
+					}
+				}
+			}
+			back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Hostname: "h1", Resources: total,
+				Running: []*api.RunningTask{{FrameworkId: string(s.ID), Task: api.TaskToProto(task("ghost", "cpus:1;mem:128")), State: api.TaskState_TASK_RUNNING}}})
+			back.WaitFor("the kill of ghost", wait, func(seen mastertest.AgentSeen) bool {
+				return len(seen.Kills) == 1 && seen.Kills[0] == "ghost"
+			})
+			const uuid = "ghost-finished"
+			back.Send(s.ID, mezzo.TaskStatus{TaskID: "ghost", State: mezzo.TaskFinished, UUID: uuid})
+			back.WaitFor("the master's acknowledgement of ghost's TASK_FINISHED", wait, func(seen mastertest.AgentSeen) bool {
+				return slices.Contains(seen.Acks, uuid)
+			})
+			if st := s.NextUpdate("ghost", wait); st.State != mezzo.TaskLost {
+				t.Fatalf("after the agent's late TASK_FINISHED the framework heard %s of ghost; want the master's TASK_LOST again", st.State)
+			}
+			waitSettled(t, m, total) // ghost was not adopted
+		})
+	}
 }

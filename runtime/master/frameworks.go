@@ -385,7 +385,16 @@ func (m *Master) endTask(fw *framework, t *task, st mezzo.TaskStatus, forward bo
 		}
 		m.markDirty(t.agent)
 	}
-	fw.completed = append(fw.completed, t.info.ID)
+	fw.retire(t.info.ID)
+	if forward {
+		fw.send(statusEvent(st))
+	}
+}
+
+// retire adds an ended task to the framework's completed ones, forgetting
+// the oldest past completedKept.
+func (fw *framework) retire(id mezzo.TaskID) {
+	fw.completed = append(fw.completed, id)
 	if len(fw.completed) > completedKept {
 		old := fw.completed[0]
 		fw.completed = fw.completed[1:]
@@ -393,9 +402,18 @@ func (m *Master) endTask(fw *framework, t *task, st mezzo.TaskStatus, forward bo
 			delete(fw.tasks, old)
 		}
 	}
-	if forward {
-		fw.send(statusEvent(st))
+}
+
+// unknownLost answers TASK_LOST for a task the master does not know, and
+// remembers that answer (task.unknown): it is final.
+func (m *Master) unknownLost(fw *framework, id mezzo.TaskID, agent mezzo.AgentID, reason mezzo.Reason, msg string) {
+	st := mezzo.TaskStatus{TaskID: id, AgentID: agent, State: mezzo.TaskLost, Reason: reason, Message: msg, Time: time.Now()}
+	if fw.tasks[id] == nil {
+		fw.tasks[id] = &task{fw: fw.id, agent: agent, info: mezzo.TaskInfo{ID: id, AgentID: agent}, state: mezzo.TaskLost,
+			latest: st, seen: map[string]struct{}{}, unknown: true}
+		fw.retire(id)
 	}
+	fw.send(statusEvent(st))
 }
 
 func (m *Master) kill(fw *framework, id mezzo.TaskID) {
@@ -404,8 +422,7 @@ func (m *Master) kill(fw *framework, id mezzo.TaskID) {
 	case t == nil && m.deferKill(fw, id):
 		m.log.Info("kill of a task not known yet held until agents are back", "framework", fw.id, "task", id)
 	case t == nil:
-		fw.send(statusEvent(mezzo.TaskStatus{TaskID: id, State: mezzo.TaskLost, Reason: mezzo.ReasonTaskUnknown,
-			Message: fmt.Sprintf("task %s is not known to the master", id), Time: time.Now()}))
+		m.unknownLost(fw, id, "", mezzo.ReasonTaskUnknown, fmt.Sprintf("task %s is not known to the master", id))
 	case t.state.Terminal():
 		fw.send(statusEvent(reconciled(t)))
 	default:
@@ -455,7 +472,6 @@ func (m *Master) reconcile(fw *framework, req *api.ReconcileRequest) {
 		if m.deferReconcile(fw, id, mezzo.AgentID(rt.AgentId)) {
 			continue
 		}
-		fw.send(statusEvent(mezzo.TaskStatus{TaskID: id, AgentID: mezzo.AgentID(rt.AgentId), State: mezzo.TaskLost,
-			Reason: mezzo.ReasonReconciliation, Message: "task unknown to the master", Time: time.Now()}))
+		m.unknownLost(fw, id, mezzo.AgentID(rt.AgentId), mezzo.ReasonReconciliation, "task unknown to the master")
 	}
 }

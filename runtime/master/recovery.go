@@ -322,9 +322,7 @@ func (m *Master) answerHeld(rec *recovery, id mezzo.AgentID) {
 // answerLost answers held tasks the leader still does not know with
 // TASK_LOST (and those it learnt of meanwhile with their state).
 func (m *Master) answerLost(held map[taskKey]struct{}, msg string) {
-	keys := sortedTaskKeys(held)
-	now := time.Now()
-	for _, k := range keys {
+	for _, k := range sortedTaskKeys(held) {
 		fw := m.frameworks[k.fw]
 		if fw == nil {
 			continue
@@ -333,7 +331,7 @@ func (m *Master) answerLost(held map[taskKey]struct{}, msg string) {
 			fw.send(statusEvent(reconciled(t)))
 			continue
 		}
-		fw.send(statusEvent(mezzo.TaskStatus{TaskID: k.id, State: mezzo.TaskLost, Reason: mezzo.ReasonReconciliation, Message: msg, Time: now}))
+		m.unknownLost(fw, k.id, "", mezzo.ReasonReconciliation, msg)
 	}
 }
 

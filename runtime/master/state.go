@@ -53,6 +53,11 @@ type task struct {
 	latest   mezzo.TaskStatus
 	seen     map[string]struct{} // update UUIDs already applied
 	started  time.Time           // first TASK_RUNNING, for cpu·s
+	// unknown: the master answered TASK_LOST for a task it did not know
+	// (reconciliation, kill); kept like a finished task so that an agent
+	// turning up with it later is told to kill it and the framework
+	// hears that TASK_LOST again instead of a second terminal state.
+	unknown bool
 }
 
 type execKey struct {
