@@ -51,6 +51,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 			if fw := m.frameworks[t.fw]; fw != nil {
 				m.endTask(fw, t, mezzo.TaskStatus{TaskID: t.info.ID, AgentID: id, ExecutorID: t.executor, State: mezzo.TaskLost,
 					Reason: mezzo.ReasonAgentRestarted, Message: fmt.Sprintf("agent %s re-registered without this task", id)}, true)
+				t.ownEnd = true
 			}
 		}
 		if err := m.alloc.ActivateAgent(id); err != nil {
@@ -85,6 +86,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		}
 		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", res.String(), "adopted_tasks", len(adopt))
 	}
+	m.rememberEnded(id, req)
 	m.agentAdmitted(id, info.Hostname)
 	m.keepDrained(id)
 	ag.out = out
@@ -134,6 +136,31 @@ func (m *Master) adoptable(id mezzo.AgentID, req *api.AgentSubscribeRequest) (us
 		adopt = append(adopt, t)
 	}
 	return used, adopt, ended
+}
+
+// rememberEnded records the ended tasks a (re-)registering agent reports
+// (their last updates not yet acknowledged) that the master does not know:
+// a new leader must answer a reconciliation of such a task with its end,
+// not call it unknown (TASK_LOST) while the agent's TASK_FINISHED is on
+// its way.
+func (m *Master) rememberEnded(id mezzo.AgentID, req *api.AgentSubscribeRequest) {
+	now := time.Now()
+	for _, rt := range req.Tasks {
+		fw := m.frameworks[mezzo.FrameworkID(rt.FrameworkId)]
+		st, err := api.StateFromProto(rt.State)
+		if fw == nil || err != nil || !st.Terminal() {
+			continue
+		}
+		info, err := api.TaskFromProto(rt.Task)
+		if err != nil || info.ID == "" || fw.tasks[info.ID] != nil {
+			continue
+		}
+		info.AgentID = id
+		t := &task{fw: fw.id, agent: id, info: info, executor: mezzo.ExecutorID(rt.ExecutorId), state: st, seen: map[string]struct{}{}}
+		t.latest = mezzo.TaskStatus{TaskID: info.ID, AgentID: id, ExecutorID: t.executor, State: st, Time: now}
+		fw.tasks[info.ID] = t
+		fw.retire(info.ID)
+	}
 }
 
 // endedHere lists the live tasks a re-registering agent reports that the
@@ -197,10 +224,13 @@ func (m *Master) removeAgent(ag *agentRec, why string) {
 	delete(m.agents, ag.id)
 	m.forgetLiveness(ag)
 	m.agentForgotten(ag.id)
+	now := time.Now()
 	for _, t := range tasks {
 		if fw := m.frameworks[t.fw]; fw != nil {
 			m.endTask(fw, t, mezzo.TaskStatus{TaskID: t.info.ID, AgentID: ag.id, ExecutorID: t.executor, State: mezzo.TaskLost,
-				Reason: mezzo.ReasonAgentLost, Message: why}, true)
+				Reason: mezzo.ReasonAgentLost, Message: why, Time: now}, true)
+			t.ownEnd = true
+			m.ha.reg.putLost(fw.id, lostRecord{Task: t.info.ID, Agent: ag.id, Reason: mezzo.ReasonAgentLost, At: now})
 		}
 	}
 	if ag.out != nil {
@@ -242,7 +272,7 @@ func (m *Master) agentUpdate(ag *agentRec, req *api.AgentUpdateRequest) error {
 	}
 	if t := fw.tasks[st.TaskID]; t != nil && (t.agent == ag.id || t.unknown) {
 		_, dup := t.seen[st.UUID]
-		if !dup && t.state.Terminal() {
+		if !dup && t.ownEnd {
 			// The master ended the task on its own (its agent was removed,
 			// or it answered TASK_LOST for it unknown) and told the
 			// framework; a later word from the agent would be a second

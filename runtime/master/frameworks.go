@@ -409,11 +409,17 @@ func (fw *framework) retire(id mezzo.TaskID) {
 func (m *Master) unknownLost(fw *framework, id mezzo.TaskID, agent mezzo.AgentID, reason mezzo.Reason, msg string) {
 	st := mezzo.TaskStatus{TaskID: id, AgentID: agent, State: mezzo.TaskLost, Reason: reason, Message: msg, Time: time.Now()}
 	if fw.tasks[id] == nil {
-		fw.tasks[id] = &task{fw: fw.id, agent: agent, info: mezzo.TaskInfo{ID: id, AgentID: agent}, state: mezzo.TaskLost,
-			latest: st, seen: map[string]struct{}{}, unknown: true}
-		fw.retire(id)
+		fw.tombstone(st)
+		m.ha.reg.putLost(fw.id, lostRecord{Task: id, Agent: agent, Reason: reason, At: st.Time})
 	}
 	fw.send(statusEvent(st))
+}
+
+// tombstone remembers a task the master declared lost without knowing it.
+func (fw *framework) tombstone(st mezzo.TaskStatus) {
+	fw.tasks[st.TaskID] = &task{fw: fw.id, agent: st.AgentID, info: mezzo.TaskInfo{ID: st.TaskID, AgentID: st.AgentID},
+		state: st.State, latest: st, seen: map[string]struct{}{}, ownEnd: true, unknown: true}
+	fw.retire(st.TaskID)
 }
 
 func (m *Master) kill(fw *framework, id mezzo.TaskID) {

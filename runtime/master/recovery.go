@@ -93,6 +93,7 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 			fw.principal = rf.principal
 		}
 	}
+	m.restoreLost(st.lost, now)
 	if len(st.agents) > 0 {
 		rec := &recovery{known: make(map[mezzo.AgentID]bool, len(st.agents)), deadline: now.Add(m.cfg.HA.RecoveryTimeout)}
 		for _, id := range st.agents {
@@ -106,6 +107,30 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 	m.allDirty = true
 	m.ha.epochA.Store(epoch) // the role (acting, Leader) turns here
 	m.announceElected()
+}
+
+// restoreLost re-creates the tasks earlier leaders declared lost on their
+// own (registry.go), so the agents that turn up with them are told to kill
+// them and their updates are answered with that TASK_LOST again. Records
+// of frameworks gone, or older than lostKept, are deleted.
+func (m *Master) restoreLost(lost map[mezzo.FrameworkID][]lostRecord, now time.Time) {
+	ids := make([]mezzo.FrameworkID, 0, len(lost))
+	for id := range lost {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		fw := m.frameworks[id]
+		for _, l := range lost[id] {
+			switch {
+			case fw == nil || now.Sub(l.At) > lostKept:
+				m.ha.reg.delLost(id, l.Task)
+			case fw.tasks[l.Task] == nil:
+				fw.tombstone(mezzo.TaskStatus{TaskID: l.Task, AgentID: l.Agent, State: mezzo.TaskLost, Reason: l.Reason,
+					Message: "declared lost by an earlier leader", Time: l.At})
+			}
+		}
+	}
 }
 
 // stepDown ends a term: every stream is closed with Unavailable (clients

@@ -28,29 +28,56 @@ type recoveringLeader struct {
 	running func(ids ...mezzo.TaskID) []*api.RunningTask
 }
 
-func startRecoveringLeader(t *testing.T, recoveryTimeout time.Duration) *recoveringLeader {
+// startEtcd runs an embedded etcd for one test.
+func startEtcd(t *testing.T) *etcdtest.Server {
 	t.Helper()
 	e, err := etcdtest.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	ha := func(id string) master.Config {
-		return master.Config{MasterID: id, PingInterval: time.Second, PingTimeout: 10 * time.Second,
-			HA: master.HAConfig{Etcd: e.Endpoints(), LeaseTTL: time.Second, RecoveryFraction: 1, RecoveryTimeout: recoveryTimeout}}
-	}
-	leads := func(m *master.Master) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !(m.Leader() && m.Epoch() > 0) {
-			if time.Now().After(deadline) {
-				t.Fatal("no leader elected in 30 s")
-			}
-			time.Sleep(10 * time.Millisecond)
+	return e
+}
+
+// haConfig is a master elected on e that waits for every agent, at most
+// recoveryTimeout, after it wins.
+func haConfig(e *etcdtest.Server, id string, recoveryTimeout time.Duration) master.Config {
+	return master.Config{MasterID: id, PingInterval: time.Second, PingTimeout: 10 * time.Second,
+		HA: master.HAConfig{Etcd: e.Endpoints(), LeaseTTL: time.Second, RecoveryFraction: 1, RecoveryTimeout: recoveryTimeout}}
+}
+
+// leads waits until m leads.
+func leads(t *testing.T, m *master.Master) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !(m.Leader() && m.Epoch() > 0) {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader elected in 30 s")
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	m1, addr1 := startMaster(t, ha("m1"))
-	leads(m1)
+}
+
+// etcdCount counts the keys under prefix.
+func etcdCount(t *testing.T, e *etcdtest.Server, prefix string) int64 {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	r, err := cli.Get(t.Context(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Count
+}
+
+func startRecoveringLeader(t *testing.T, recoveryTimeout time.Duration) *recoveringLeader {
+	t.Helper()
+	e := startEtcd(t)
+	m1, addr1 := startMaster(t, haConfig(e, "m1", recoveryTimeout))
+	leads(t, m1)
 	info := mezzo.FrameworkInfo{Name: "fw", FailoverTimeout: time.Hour}
 	s1 := mastertest.Subscribe(t, addr1, info)
 	info.ID = s1.ID
@@ -70,34 +97,37 @@ func startRecoveringLeader(t *testing.T, recoveryTimeout time.Duration) *recover
 	b := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "b", Resources: res, Running: running("b1", "b2")})
 
 	// The registry must hold both agents and the framework before the crash.
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ra, err1 := cli.Get(t.Context(), "/mezzo/agents/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		rf, err2 := cli.Get(t.Context(), "/mezzo/frameworks/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err1 == nil && err2 == nil && ra.Count == 2 && rf.Count == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the registry does not hold both agents and the framework after 30 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRegistry(t, e, "both agents and the framework", map[string]int64{"/mezzo/agents/": 2, "/mezzo/frameworks/": 1})
 	aID, bID := a.ID(), b.ID()
 	a.Kill()
 	b.Kill()
 	s1.Close()
 	m1.Crash()
 
-	m2, addr2 := startMaster(t, ha("m2"))
-	leads(m2)
+	m2, addr2 := startMaster(t, haConfig(e, "m2", recoveryTimeout))
+	leads(t, m2)
 	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res, Running: running("a1")})
 	s2 := mastertest.Subscribe(t, addr2, info)
 	return &recoveringLeader{m: m2, addr: addr2, a: aID, b: bID, s: s2, running: running}
+}
+
+// waitRegistry waits until etcd holds want[prefix] keys under each prefix.
+func waitRegistry(t *testing.T, e *etcdtest.Server, what string, want map[string]int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok := true
+		for p, n := range want {
+			ok = ok && etcdCount(t, e, p) == n
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the registry does not hold %s after 30 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // updatesUntil returns the updates the framework receives until every
@@ -163,7 +193,8 @@ func TestReconcileWhileRecovering(t *testing.T) {
 		&api.ReconcileRequest_Task{TaskId: "b1", AgentId: b},
 		&api.ReconcileRequest_Task{TaskId: "b2"},
 		&api.ReconcileRequest_Task{TaskId: "x-on-a", AgentId: a},
-		&api.ReconcileRequest_Task{TaskId: "x-on-b", AgentId: b})
+		&api.ReconcileRequest_Task{TaskId: "x-on-b", AgentId: b},
+		&api.ReconcileRequest_Task{TaskId: "b3", AgentId: b})
 	reconcile(t, s) // implicit
 	reconcile(t, s, &api.ReconcileRequest_Task{TaskId: "sentinel", AgentId: a})
 	got, n := updatesUntil(t, s, "sentinel")
@@ -173,7 +204,7 @@ func TestReconcileWhileRecovering(t *testing.T) {
 	want(t, got, "a1", mezzo.TaskRunning, "")
 	want(t, got, "x-on-a", mezzo.TaskLost, "unknown")
 	want(t, got, "sentinel", mezzo.TaskLost, "unknown")
-	for _, id := range []mezzo.TaskID{"b1", "b2", "x-on-b"} {
+	for _, id := range []mezzo.TaskID{"b1", "b2", "b3", "x-on-b"} {
 		if st, ok := got[id]; ok {
 			t.Errorf("%s answered %s (%q) while its agent may still come back", id, st.State, st.Message)
 		}
@@ -182,13 +213,18 @@ func TestReconcileWhileRecovering(t *testing.T) {
 		t.Fatalf("the leader stopped waiting for agent %s (%v): the window under test closed", b, err)
 	}
 
-	mastertest.StartAgent(t, r.addr, mastertest.AgentOptions{ID: r.b, Hostname: "b", Resources: "cpus:4;mem:1024", Running: r.running("b1", "b2")})
-	got, n = updatesUntil(t, s, "b1", "b2", "x-on-b")
+	// B comes back running b1 and b2; b3 finished meanwhile, its
+	// TASK_FINISHED not yet acknowledged: B still reports it, ended.
+	onB := r.running("b1", "b2", "b3")
+	onB[2].State = api.StateToProto(mezzo.TaskFinished)
+	mastertest.StartAgent(t, r.addr, mastertest.AgentOptions{ID: r.b, Hostname: "b", Resources: "cpus:4;mem:1024", Running: onB})
+	got, n = updatesUntil(t, s, "b1", "b2", "b3", "x-on-b")
 	want(t, got, "b1", mezzo.TaskRunning, "")
 	want(t, got, "b2", mezzo.TaskRunning, "")
+	want(t, got, "b3", mezzo.TaskFinished, "")
 	want(t, got, "x-on-b", mezzo.TaskLost, "re-registered without it")
-	if len(n) != 3 || n["b1"] != 1 || n["b2"] != 1 || n["x-on-b"] != 1 {
-		t.Errorf("answers when %s came back: %v; want b1, b2, x-on-b once each", b, n)
+	if len(n) != 4 || n["b1"] != 1 || n["b2"] != 1 || n["b3"] != 1 || n["x-on-b"] != 1 {
+		t.Errorf("answers when %s came back: %v; want b1, b2, b3, x-on-b once each", b, n)
 	}
 }
 
@@ -244,5 +280,44 @@ func TestKillWhileRecovering(t *testing.T) {
 	}
 	if st, ok := got["b1"]; ok {
 		t.Errorf("b1 answered %s before its agent reported the kill", st.State)
+	}
+}
+
+// TestDeclaredLostSurvivesFailover: a TASK_LOST a leader said on its own
+// (here, for a task it did not know) binds the next leader too: the agent
+// that turns up with the task after the failover is told to kill it, and
+// the framework hears TASK_LOST again, not the agent's end.
+func TestDeclaredLostSurvivesFailover(t *testing.T) {
+	e := startEtcd(t)
+	m1, addr1 := startMaster(t, haConfig(e, "m1", time.Minute))
+	leads(t, m1)
+	info := mezzo.FrameworkInfo{Name: "fw", FailoverTimeout: time.Hour}
+	s1 := mastertest.Subscribe(t, addr1, info)
+	info.ID = s1.ID
+	const res = "cpus:4;mem:1024"
+	a := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "a", Resources: res})
+	reconcile(t, s1, &api.ReconcileRequest_Task{TaskId: "ghost", AgentId: string(a.ID())})
+	got, _ := updatesUntil(t, s1, "ghost")
+	want(t, got, "ghost", mezzo.TaskLost, "unknown")
+	waitRegistry(t, e, "the agent, the framework and ghost's loss",
+		map[string]int64{"/mezzo/agents/": 1, "/mezzo/frameworks/": 1, "/mezzo/lost/": 1})
+	aID := a.ID()
+	a.Kill()
+	s1.Close()
+	m1.Crash()
+
+	m2, addr2 := startMaster(t, haConfig(e, "m2", time.Minute))
+	leads(t, m2)
+	s2 := mastertest.Subscribe(t, addr2, info)
+	back := mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res,
+		Running: []*api.RunningTask{{FrameworkId: string(info.ID), State: api.StateToProto(mezzo.TaskRunning),
+			Task: api.TaskToProto(mezzo.TaskInfo{ID: "ghost", Resources: mezzo.MustParseResources("cpus:1;mem:64")})}}})
+	back.WaitFor("the kill of ghost", 10*time.Second, func(seen mastertest.AgentSeen) bool {
+		return len(seen.Kills) == 1 && seen.Kills[0] == "ghost"
+	})
+	back.Send(info.ID, mezzo.TaskStatus{TaskID: "ghost", State: mezzo.TaskKilled, UUID: "ghost-killed"})
+	got, _ = updatesUntil(t, s2, "ghost")
+	if st := got["ghost"]; st.State != mezzo.TaskLost {
+		t.Fatalf("after the failover the agent's TASK_KILLED of ghost reached the framework as %s (%q); want the first leader's TASK_LOST again", st.State, st.Message)
 	}
 }

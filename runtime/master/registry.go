@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -36,6 +38,17 @@ import (
 //     recovered). The principal keeps another principal from taking a
 //     framework over after a failover. Deleted when the framework is
 //     removed.
+//   - PREFIX/lost/FRAMEWORK/TASK (value: JSON lostRecord): tasks the
+//     master declared TASK_LOST on its own, without word from their
+//     agent: the live tasks of an agent it removed, and tasks it answered
+//     lost because it did not know them (reconciliation, kill). A later
+//     word from the agent (it comes back, a launch from a leader that died
+//     turns up) must not give the framework a second terminal state, and
+//     only the master that said it knows it was said: a new leader
+//     re-creates these as ended tasks, so such an agent is told to kill
+//     the task and the framework hears TASK_LOST again instead. Deleted
+//     with the framework, or by the leader that finds one older than
+//     lostKept.
 //   - PREFIX/leader/…: the election itself (concurrency.Election keys,
 //     value: JSON leaderValue), which clients read to find the leader.
 //
@@ -52,9 +65,21 @@ type registry struct {
 }
 
 type regOp struct {
-	key   string
-	value string // "" with del
-	del   bool
+	key    string
+	value  string // "" with del
+	del    bool
+	prefix bool // with del: every key under key
+}
+
+// lostKept is how long a declared loss is remembered across failovers: an
+// agent away longer than this is assumed to have ended the task.
+const lostKept = 24 * time.Hour
+
+type lostRecord struct {
+	Task   mezzo.TaskID  `json:"task"`
+	Agent  mezzo.AgentID `json:"agent,omitempty"`
+	Reason mezzo.Reason  `json:"reason,omitempty"`
+	At     time.Time     `json:"at"`
 }
 
 type frameworkRecord struct {
@@ -97,6 +122,27 @@ func (r *registry) putFramework(info mezzo.FrameworkInfo, principal string) {
 func (r *registry) delFramework(id mezzo.FrameworkID) {
 	if r != nil {
 		r.q.push(regOp{key: frameworkKey(r.prefix, id), del: true})
+		r.q.push(regOp{key: lostPrefix(r.prefix, id), del: true, prefix: true})
+	}
+}
+
+func lostPrefix(prefix string, fw mezzo.FrameworkID) string {
+	return prefix + "/lost/" + url.PathEscape(string(fw)) + "/"
+}
+
+// putLost records a task the master declared lost on its own.
+func (r *registry) putLost(fw mezzo.FrameworkID, l lostRecord) {
+	if r == nil {
+		return
+	}
+	v, _ := json.Marshal(l)
+	r.q.push(regOp{key: lostPrefix(r.prefix, fw) + url.PathEscape(string(l.Task)), value: string(v)})
+}
+
+// delLost forgets one.
+func (r *registry) delLost(fw mezzo.FrameworkID, task mezzo.TaskID) {
+	if r != nil {
+		r.q.push(regOp{key: lostPrefix(r.prefix, fw) + url.PathEscape(string(task)), del: true})
 	}
 }
 
@@ -148,9 +194,21 @@ func (r *registry) run(ctx context.Context) {
 			if last[op.key] != i {
 				continue
 			}
-			if op.del {
+			switch {
+			case op.del && op.prefix:
+				// etcd refuses a transaction whose range delete overlaps
+				// a put: this one goes alone.
+				if !flush() {
+					return
+				}
+				ops = append(ops, clientv3.OpDelete(op.key, clientv3.WithPrefix()))
+				if !flush() {
+					return
+				}
+				continue
+			case op.del:
 				ops = append(ops, clientv3.OpDelete(op.key))
-			} else {
+			default:
 				ops = append(ops, clientv3.OpPut(op.key, op.value))
 			}
 			if len(ops) == txnOps && !flush() {
@@ -167,6 +225,7 @@ func (r *registry) run(ctx context.Context) {
 type registryState struct {
 	agents     []mezzo.AgentID
 	frameworks []recoveredFramework
+	lost       map[mezzo.FrameworkID][]lostRecord // oldest first
 }
 
 type recoveredFramework struct {
@@ -201,6 +260,26 @@ func loadRegistry(ctx context.Context, cli *clientv3.Client, prefix string) (reg
 			return st, fmt.Errorf("registry: %s: %w", kv.Key, err)
 		}
 		st.frameworks = append(st.frameworks, recoveredFramework{info: info, principal: rec.Principal})
+	}
+	resp, err = cli.Get(ctx, prefix+"/lost/", clientv3.WithPrefix())
+	if err != nil {
+		return st, fmt.Errorf("registry: reading lost tasks: %w", err)
+	}
+	st.lost = map[mezzo.FrameworkID][]lostRecord{}
+	for _, kv := range resp.Kvs {
+		var l lostRecord
+		fw, _, ok := strings.Cut(strings.TrimPrefix(string(kv.Key), prefix+"/lost/"), "/")
+		if err := json.Unmarshal(kv.Value, &l); err != nil || !ok {
+			return st, fmt.Errorf("registry: %s: not a lost task record: %v", kv.Key, err)
+		}
+		id, err := url.PathUnescape(fw)
+		if err != nil {
+			return st, fmt.Errorf("registry: %s: %w", kv.Key, err)
+		}
+		st.lost[mezzo.FrameworkID(id)] = append(st.lost[mezzo.FrameworkID(id)], l)
+	}
+	for _, ls := range st.lost {
+		sort.Slice(ls, func(i, j int) bool { return ls[i].At.Before(ls[j].At) })
 	}
 	return st, nil
 }

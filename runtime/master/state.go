@@ -53,10 +53,13 @@ type task struct {
 	latest   mezzo.TaskStatus
 	seen     map[string]struct{} // update UUIDs already applied
 	started  time.Time           // first TASK_RUNNING, for cpu·s
-	// unknown: the master answered TASK_LOST for a task it did not know
-	// (reconciliation, kill); kept like a finished task so that an agent
-	// turning up with it later is told to kill it and the framework
-	// hears that TASK_LOST again instead of a second terminal state.
+	// ownEnd: the master ended the task on its own, not on its agent's
+	// word (the agent was removed, or the master answered TASK_LOST for a
+	// task it did not know). The agent's own end, should it come, would be
+	// a second terminal state: the master answers it with its own instead.
+	ownEnd bool
+	// unknown: ended as unknown (reconciliation, kill, or an earlier
+	// leader's record), so on whatever agent it turns up.
 	unknown bool
 }
 
