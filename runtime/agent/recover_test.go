@@ -80,16 +80,6 @@ func checkpointsByExecutor(t *testing.T, dir string) map[mezzo.ExecutorID]loaded
 	return out
 }
 
-func alivePid(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] != "Z"
-}
-
 // An agent that stops leaving its executors running (as a crashed one
 // does) and starts again on the same work directory takes back the
 // executors that are still there, whatever happened to them meanwhile:
@@ -166,7 +156,7 @@ func testRestartReconnects(t *testing.T, iso string) {
 		if !ok || len(cp.tasks) != 1 || cp.tasks[0].ID != mezzo.TaskID(id) || cp.cp.Token == "" || cp.fw.ID != "fw" {
 			t.Fatalf("checkpoint of %s's executor: %+v", id, cp)
 		}
-		if !alivePid(cp.cp.Container.Pid) {
+		if !isolation.Alive(cp.cp.Container.Pid) {
 			t.Fatalf("%s's executor (pid %d) did not survive the agent's stop", id, cp.cp.Container.Pid)
 		}
 	}
@@ -189,7 +179,7 @@ func testRestartReconnects(t *testing.T, iso string) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return !alivePid(diesPid) && !alivePid(cps["command-dies"].cp.Container.Pid) })
+	waitFor(t, func() bool { return !isolation.Alive(diesPid) && !isolation.Alive(cps["command-dies"].cp.Container.Pid) })
 
 	cfg.DetachOnStop = false
 	second, _ := startAgent(t, m, cfg)
@@ -273,7 +263,7 @@ func testRestartReconnects(t *testing.T, iso string) {
 			}
 		}
 	}
-	if alivePid(mute) {
+	if isolation.Alive(mute) {
 		t.Errorf("the executor that did not reconnect (pid %d) is still alive", mute)
 	}
 	if cps := checkpointsByExecutor(t, dir); len(cps) != 0 {
@@ -297,7 +287,7 @@ func TestRestartWithCleanupKillsExecutors(t *testing.T) {
 	stop()
 	cps := checkpointsByExecutor(t, dir)
 	pid := cps["command-t"].cp.Container.Pid
-	if !alivePid(pid) {
+	if !isolation.Alive(pid) {
 		t.Fatal("executor did not survive the stop")
 	}
 	startAgent(t, m, Config{WorkDir: dir, Recover: RecoverCleanup})
@@ -312,7 +302,7 @@ func TestRestartWithCleanupKillsExecutors(t *testing.T) {
 	if s.State != mezzo.TaskLost || s.Reason != mezzo.ReasonAgentRestarted {
 		t.Errorf("after a cleanup restart: %v %s, want TASK_LOST for the restart", s.State, s.Reason)
 	}
-	waitFor(t, func() bool { return !alivePid(pid) })
+	waitFor(t, func() bool { return !isolation.Alive(pid) })
 	if _, err := New(Config{Master: m.addr, WorkDir: dir, Recover: "maybe", Resources: mezzo.Cpus(1)}); err == nil || !strings.Contains(err.Error(), "maybe") {
 		t.Errorf("Recover \"maybe\": err %v, want it named", err)
 	}

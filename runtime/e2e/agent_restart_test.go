@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/isolation"
 )
 
 // recorder launches its tasks together on the first offer that holds them
@@ -114,16 +115,6 @@ func executorPids(t *testing.T, workDir string) map[mezzo.TaskID]int {
 	return out
 }
 
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] != "Z"
-}
-
 // An agent killed with -9 while tasks run, and restarted on the same work
 // directory before the master gives up on it, reconnects to the executors:
 // the task that kept running finishes normally, and the framework sees its
@@ -158,12 +149,12 @@ func TestAgentKill9AndRestartKeepsRunningTasks(t *testing.T) {
 	})
 
 	ag.kill9(t)
-	if !processAlive(pids["runs"]) {
+	if !isolation.Alive(pids["runs"]) {
 		t.Fatalf("the executor of runs (pid %d) died with its agent", pids["runs"])
 	}
 	_ = syscall.Kill(pids["dies"], syscall.SIGKILL)
 	_ = syscall.Kill(diesTask, syscall.SIGKILL)
-	eventually(t, "the killed executor to be gone", 10*time.Second, func() bool { return !processAlive(pids["dies"]) })
+	eventually(t, "the killed executor to be gone", 10*time.Second, func() bool { return !isolation.Alive(pids["dies"]) })
 
 	restarted := time.Now()
 	ag = startAgent(t, addr, "cpus:2;mem:512", work)
@@ -208,7 +199,7 @@ func TestAgentKill9AndRestartKeepsRunningTasks(t *testing.T) {
 	if ended := r.ended("dies"); len(ended) != 1 || ended[0].State != mezzo.TaskLost || ended[0].Reason != mezzo.ReasonAgentRestarted {
 		t.Errorf("dies: terminal updates %+v (all: %v), want one TASK_LOST for the agent restart", ended, r.states("dies"))
 	}
-	if processAlive(pids["runs"]) {
+	if isolation.Alive(pids["runs"]) {
 		t.Errorf("the executor of the finished task (pid %d) is still running", pids["runs"])
 	}
 }

@@ -103,7 +103,15 @@ func TestChaos(t *testing.T) {
 			t.Errorf("framework %s: %s", k.name, p)
 		}
 		n, _ := k.done()
-		t.Logf("framework %s: %d tasks, terminal states %v, %d terminal updates delivered again", k.name, n, states, redelivered)
+		k.mu.Lock()
+		why := map[mezzo.Reason]int{}
+		for id, ts := range k.terminal {
+			if ts[mezzo.TaskLost] > 0 {
+				why[k.endedWhy[id]]++
+			}
+		}
+		k.mu.Unlock()
+		t.Logf("framework %s: %d tasks, terminal states %v (TASK_LOST by reason %v), %d terminal updates delivered again", k.name, n, states, why, redelivered)
 	}
 	eventually(t, "allocator totals to match the 3 live agents", 30*time.Second, func() bool {
 		s, err := lead.state()

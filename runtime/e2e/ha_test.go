@@ -179,6 +179,7 @@ type tracker struct {
 	agent    map[mezzo.TaskID]mezzo.AgentID           // where each was launched
 	terminal map[mezzo.TaskID]map[mezzo.TaskState]int // terminal updates, reconciliation answers included
 	latest   map[mezzo.TaskID]mezzo.TaskStatus        // latest update of any kind
+	endedWhy map[mezzo.TaskID]mezzo.Reason            // reason of the first terminal update
 	recon    map[mezzo.TaskID][]mezzo.TaskStatus      // reconciliation answers
 	regs     int
 	paused   bool
@@ -186,7 +187,7 @@ type tracker struct {
 
 func newTracker(name, cmd string, max int) *tracker {
 	return &tracker{name: name, cmd: cmd, max: max, need: mezzo.MustParseResources("cpus:0.25;mem:16"),
-		launched: map[mezzo.TaskID]int{}, agent: map[mezzo.TaskID]mezzo.AgentID{}, terminal: map[mezzo.TaskID]map[mezzo.TaskState]int{},
+		launched: map[mezzo.TaskID]int{}, agent: map[mezzo.TaskID]mezzo.AgentID{}, terminal: map[mezzo.TaskID]map[mezzo.TaskState]int{}, endedWhy: map[mezzo.TaskID]mezzo.Reason{},
 		latest: map[mezzo.TaskID]mezzo.TaskStatus{}, recon: map[mezzo.TaskID][]mezzo.TaskStatus{}}
 }
 
@@ -246,6 +247,7 @@ func (k *tracker) StatusUpdate(_ mezzo.Driver, st mezzo.TaskStatus) {
 	if st.State.Terminal() {
 		if k.terminal[st.TaskID] == nil {
 			k.terminal[st.TaskID] = map[mezzo.TaskState]int{}
+			k.endedWhy[st.TaskID] = st.Reason
 		}
 		k.terminal[st.TaskID][st.State]++
 	}

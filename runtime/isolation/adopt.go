@@ -47,6 +47,14 @@ func procStat(pid int) (start uint64, state byte, err error) {
 	return start, f[0][0], nil
 }
 
+// Alive reports whether pid names a live process (one that exists and is
+// not a zombie): what a caller holding a Handle's pid, or an executor's,
+// checks to see whether it outlived its agent.
+func Alive(pid int) bool {
+	_, state, err := procStat(pid)
+	return err == nil && state != 'Z' && state != 'X'
+}
+
 // running reports whether h still names a live process: the pid exists,
 // has the recorded start time (it was not reused) and is not a zombie.
 func running(h Handle) bool {

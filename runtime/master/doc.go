@@ -79,6 +79,10 @@
 // etcd says its lease is gone or nothing was answered for a TTL past its
 // acting window. While the new leader waits for agents, reconciliation of
 // tasks it does not know yet is held until their agent is back or the
-// wait ends, never answered TASK_LOST while the agent may return. Crash
-// stops a master as kill -9 would.
+// wait ends, never answered TASK_LOST while the agent may return. A
+// TASK_LOST the master says on its own (a removed agent's tasks, a task it
+// does not know) is final, across failovers too: the agent that turns up
+// with such a task is told to kill it and its word is answered with that
+// TASK_LOST again, so a framework that reconciles after every failover
+// sees each task end exactly once. Crash stops a master as kill -9 would.
 package master
