@@ -402,6 +402,7 @@ func (w masterWatch) perDecision(w0 masterWatch, placed int, row *ScalabilityRow
 	}
 	row.MasterCPUMSPerDecision = ms(w.cpu-w0.cpu) / float64(placed)
 	delta := func(name string) float64 { return w.metrics[name] - w0.metrics[name] }
+	row.MasterMSPerDecision = 1000 * delta("mezzo_master_loop_busy_seconds_total") / float64(placed)
 	if n := delta("mezzo_master_allocation_cycle_seconds_count"); n > 0 {
 		row.CycleMeanMS = 1000 * delta("mezzo_master_allocation_cycle_seconds_sum") / n
 	}

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"math"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -63,5 +66,46 @@ func TestRunPi(t *testing.T) {
 	v, err := strconv.ParseFloat(m[1], 64)
 	if err != nil || math.Abs(v-math.Pi) > 0.1 {
 		t.Fatalf("estimate %q is not within 0.1 of π", m[1])
+	}
+}
+
+// The scalability experiment runs its master as a child process by
+// default; the row must still carry the master's own figures, read from
+// that process (its /metrics and /proc), not from the experiment's.
+func TestScalabilityExperimentMasterInItsOwnProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, mezzoBin, "experiment", "scalability", "--agents", "20", "--frameworks", "4",
+		"--task-durations", "exp:500ms", "--probes", "2", "--window", "500ms", "--fill-timeout", "30s",
+		"--out", t.TempDir(), "--json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mezzo experiment scalability: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Rows []struct {
+			Agents            int     `json:"agents"`
+			AgentsActive      int     `json:"agents_active"`
+			MasterMSPerDec    float64 `json:"master_ms_per_decision"`
+			MasterCPUMSPerDec float64 `json:"master_cpu_ms_per_decision"`
+			MasterRSSMiB      float64 `json:"master_rss_mib"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("output is not the JSON summary: %v\n%s", err, out)
+	}
+	if len(res.Rows) != 1 {
+		t.Fatalf("rows %+v, want one (20 agents, real runtime)", res.Rows)
+	}
+	r := res.Rows[0]
+	t.Logf("%+v", r)
+	if r.Agents != 20 || r.AgentsActive != 20 {
+		t.Errorf("agents %d, active at the end %d; want 20 and 20", r.Agents, r.AgentsActive)
+	}
+	if r.MasterMSPerDec <= 0 || r.MasterCPUMSPerDec <= 0 || r.MasterRSSMiB <= 0 {
+		t.Errorf("master loop %.4f ms and CPU %.4f ms per decision, RSS %.1f MiB: want all read from the master's process",
+			r.MasterMSPerDec, r.MasterCPUMSPerDec, r.MasterRSSMiB)
 	}
 }

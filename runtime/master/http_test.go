@@ -177,6 +177,9 @@ func TestMetricsAndStateAfterScriptedRun(t *testing.T) {
 			t.Errorf("histogram %s has %v observations, want some", h, n)
 		}
 	}
+	if busy, ok := metric(fams, "mezzo_master_loop_busy_seconds_total", nil); !ok || busy <= 0 {
+		t.Errorf("mezzo_master_loop_busy_seconds_total = %v, want the loop's busy time", busy)
+	}
 	m.SetLeader(false)
 	if v, _ := metric(scrape(t, base), "mezzo_master_leader", nil); v != 0 {
 		t.Errorf("after SetLeader(false), mezzo_master_leader = %v", v)

@@ -74,7 +74,13 @@ func newObserver() *observer {
 		Help:    "Time a message (gRPC call, stream event, state request) waits before the master's loop runs it.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
 	})
-	o.reg.MustRegister(o.cycle, o.queue)
+	// The loop's busy time, so a master in another process (the
+	// scalability experiment's) reports its serial cost per decision too.
+	busy := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "mezzo", Subsystem: "master", Name: "loop_busy_seconds_total",
+		Help: "Time the master's loop spent running messages and allocation cycles (not waiting): its serial cost.",
+	}, func() float64 { return o.loop.read().Busy().Seconds() })
+	o.reg.MustRegister(o.cycle, o.queue, busy)
 	return o
 }
 
