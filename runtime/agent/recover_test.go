@@ -179,7 +179,9 @@ func testRestartReconnects(t *testing.T, iso string) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return !isolation.Alive(diesPid) && !isolation.Alive(cps["command-dies"].cp.Container.Pid) })
+	waitFor(t, func() bool {
+		return !isolation.Alive(diesPid) && !isolation.Alive(cps["command-dies"].cp.Container.Pid)
+	})
 
 	cfg.DetachOnStop = false
 	second, _ := startAgent(t, m, cfg)
