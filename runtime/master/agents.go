@@ -36,9 +36,10 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 	m.recoverFrameworks(req)
 	var ended []taskKey // live on the agent, already ended here
 	ag := m.agents[id]
+	fresh := ag == nil
 	if ag != nil && !ag.info.Resources.Equal(res) {
 		m.removeAgent(ag, fmt.Sprintf("agent %s re-registered with different resources (%s, was %s)", id, res, ag.info.Resources))
-		ag = nil
+		ag, fresh = nil, true
 	}
 	if ag != nil {
 		if ag.out != nil {
@@ -88,7 +89,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 	}
 	m.rememberEnded(id, req)
 	m.agentAdmitted(id, info.Hostname)
-	m.keepDrained(id)
+	m.keepDrained(ag, fresh)
 	ag.out = out
 	ag.sessionID = m.nextID("s")
 	ag.live = newLiveness(ag.sessionID, now)

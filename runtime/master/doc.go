@@ -62,8 +62,9 @@
 // (schedulers see it through driver.InverseOfferHandler). Nothing is
 // killed by a drain. With an ACL the calls need a bearer token from
 // Config.OperatorCredentials and kill_tasks / drain_agents; without one
-// they answer loopback clients only. Drains live in the leader's memory:
-// a new leader after a failover does not know them.
+// they answer loopback clients only. Drains are kept in etcd with standby
+// masters: a new leader keeps the agent drained and, when it comes back,
+// sends its frameworks the inverse offers again.
 //
 // # Standby masters
 //

@@ -299,16 +299,26 @@ func (m *Master) drain(id mezzo.AgentID, deadline time.Time, principal string) (
 		rec.since = old.since
 	}
 	m.drains[id] = rec
+	m.ha.reg.putDrain(id, drainRecord{Since: rec.since, Deadline: rec.deadline})
 	withdrawn, err := m.alloc.DeactivateAgent(id)
 	if err != nil {
 		return DrainResult{}, opErrorf(http.StatusInternalServerError, "deactivate agent %s: %v", id, err)
 	}
 	m.rescinded(withdrawn, "agent draining for maintenance")
 
-	res := DrainResult{Agent: string(id), Hostname: ag.info.Hostname, Since: rec.since, Already: already, Frameworks: []DrainedFramework{}}
+	res := DrainResult{Agent: string(id), Hostname: ag.info.Hostname, Since: rec.since, Already: already, Frameworks: m.askToMove(ag, deadline)}
 	if !deadline.IsZero() {
 		res.Deadline = &deadline
 	}
+	m.log.Info("agent draining", "principal", principal, "agent", id, "hostname", ag.info.Hostname,
+		"deadline", deadline, "frameworks_asked", len(res.Frameworks), "offers_withdrawn", len(withdrawn))
+	return res, nil
+}
+
+// askToMove sends every framework with live tasks on a draining agent an
+// inverse offer listing them, and says who was asked.
+func (m *Master) askToMove(ag *agentRec, deadline time.Time) []DrainedFramework {
+	asked := []DrainedFramework{}
 	byFw := map[mezzo.FrameworkID][]string{}
 	var order []mezzo.FrameworkID
 	for _, t := range ag.sortedTasks() { // sorted by framework, then task
@@ -330,13 +340,11 @@ func (m *Master) drain(id mezzo.AgentID, deadline time.Time, principal string) (
 			continue
 		}
 		fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_InverseOffer_{InverseOffer: &api.SchedulerEvent_InverseOffer{
-			AgentId: string(id), TaskIds: byFw[fwID], DeadlineUnixNanos: nanos,
+			AgentId: string(ag.id), TaskIds: byFw[fwID], DeadlineUnixNanos: nanos,
 		}}})
-		res.Frameworks = append(res.Frameworks, DrainedFramework{ID: string(fwID), Name: fw.info.Name, Connected: fw.out != nil, Tasks: byFw[fwID]})
+		asked = append(asked, DrainedFramework{ID: string(fwID), Name: fw.info.Name, Connected: fw.out != nil, Tasks: byFw[fwID]})
 	}
-	m.log.Info("agent draining", "principal", principal, "agent", id, "hostname", ag.info.Hostname,
-		"deadline", deadline, "frameworks_asked", len(res.Frameworks), "offers_withdrawn", len(withdrawn))
-	return res, nil
+	return asked
 }
 
 // undrain ends an agent's maintenance; a connected agent is offered again
@@ -349,6 +357,7 @@ func (m *Master) undrain(id mezzo.AgentID, principal string) (UndrainResult, err
 		return UndrainResult{}, opErrorf(http.StatusConflict, "agent %s is not draining", id)
 	}
 	delete(m.drains, id)
+	m.ha.reg.delDrain(id)
 	res := UndrainResult{Agent: string(id)}
 	if ag := m.agents[id]; ag != nil && ag.out != nil {
 		if err := m.alloc.ActivateAgent(id); err != nil {
@@ -362,15 +371,24 @@ func (m *Master) undrain(id mezzo.AgentID, principal string) (UndrainResult, err
 }
 
 // keepDrained keeps a (re-)registering agent out of offers while it is
-// under maintenance: registration activates it in the allocator.
-func (m *Master) keepDrained(id mezzo.AgentID) {
-	if _, ok := m.drains[id]; !ok {
+// under maintenance: registration activates it in the allocator. An agent
+// new to this master (after a failover, or back after its removal) has its
+// frameworks asked again to move their tasks: the inverse offers the
+// drain sent may have gone with an earlier leader.
+func (m *Master) keepDrained(ag *agentRec, fresh bool) {
+	d, ok := m.drains[ag.id]
+	if !ok {
 		return
 	}
-	withdrawn, err := m.alloc.DeactivateAgent(id)
+	withdrawn, err := m.alloc.DeactivateAgent(ag.id)
 	if err != nil {
-		m.log.Error("keep drained agent out of offers", "agent", id, "err", err)
+		m.log.Error("keep drained agent out of offers", "agent", ag.id, "err", err)
 		return
 	}
 	m.rescinded(withdrawn, "agent draining for maintenance")
+	if fresh {
+		if asked := m.askToMove(ag, d.deadline); len(asked) > 0 {
+			m.log.Info("draining agent back; its frameworks asked again to move", "agent", ag.id, "frameworks_asked", len(asked))
+		}
+	}
 }

@@ -94,6 +94,10 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 		}
 	}
 	m.restoreLost(st.lost, now)
+	m.drains = make(map[mezzo.AgentID]drainRec, len(st.drains))
+	for id, d := range st.drains {
+		m.drains[id] = drainRec{since: d.Since, deadline: d.Deadline}
+	}
 	if len(st.agents) > 0 {
 		rec := &recovery{known: make(map[mezzo.AgentID]bool, len(st.agents)), deadline: now.Add(m.cfg.HA.RecoveryTimeout)}
 		for _, id := range st.agents {

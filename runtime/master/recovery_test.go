@@ -2,6 +2,7 @@ package master_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -320,4 +321,51 @@ func TestDeclaredLostSurvivesFailover(t *testing.T) {
 	if st := got["ghost"]; st.State != mezzo.TaskLost {
 		t.Fatalf("after the failover the agent's TASK_KILLED of ghost reached the framework as %s (%q); want the first leader's TASK_LOST again", st.State, st.Message)
 	}
+}
+
+// TestDrainSurvivesFailover: a drain lives in the registry. The next
+// leader keeps the agent out of offers and asks the agent's framework
+// again to move its task (the first inverse offer may have been lost with
+// the old leader); an undrain there offers the agent again and ends the
+// record.
+func TestDrainSurvivesFailover(t *testing.T) {
+	e := startEtcd(t)
+	m1, addr1 := startMaster(t, haConfig(e, "m1", time.Minute))
+	leads(t, m1)
+	base1 := startHTTP(t, m1)
+	info := mezzo.FrameworkInfo{Name: "fw", FailoverTimeout: time.Hour}
+	s1 := mastertest.Subscribe(t, addr1, info)
+	info.ID = s1.ID
+	const res = "cpus:4;mem:1024"
+	running := []*api.RunningTask{{FrameworkId: string(info.ID), State: api.StateToProto(mezzo.TaskRunning),
+		Task: api.TaskToProto(mezzo.TaskInfo{ID: "t1", Resources: mezzo.MustParseResources("cpus:1;mem:64")})}}
+	a := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "a", Resources: res, Running: running})
+	if code, body := post(t, base1+"/api/v1/agents/"+string(a.ID())+"/drain?deadline=1h", ""); code != http.StatusAccepted {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	waitRegistry(t, e, "the agent, the framework and the drain",
+		map[string]int64{"/mezzo/agents/": 1, "/mezzo/frameworks/": 1, "/mezzo/drains/": 1})
+	aID := a.ID()
+	a.Kill()
+	s1.Close()
+	m1.Crash()
+
+	m2, addr2 := startMaster(t, haConfig(e, "m2", time.Minute))
+	leads(t, m2)
+	base2 := startHTTP(t, m2)
+	s2 := mastertest.Subscribe(t, addr2, info)
+	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res, Running: running})
+	inv := s2.Next("the inverse offer again", 10*time.Second, func(ev *api.SchedulerEvent) bool { return ev.GetInverseOffer() != nil }).GetInverseOffer()
+	if inv.AgentId != string(aID) || strings.Join(inv.TaskIds, ",") != "t1" || inv.DeadlineUnixNanos == 0 {
+		t.Errorf("inverse offer after the failover %v; want agent %s, task t1, the drain's deadline", inv, aID)
+	}
+	time.Sleep(400 * time.Millisecond) // allocation cycles
+	if offers := s2.PendingOffers(); len(offers) > 0 {
+		t.Fatalf("the drained agent was offered by the new leader: %v", offers)
+	}
+	if code, body := post(t, base2+"/api/v1/agents/"+string(aID)+"/undrain", ""); code != http.StatusAccepted {
+		t.Fatalf("undrain on the new leader: %d %s", code, body)
+	}
+	offerOn(t, s2, aID)
+	waitRegistry(t, e, "no drain", map[string]int64{"/mezzo/drains/": 0})
 }

@@ -49,6 +49,10 @@ import (
 //     the task and the framework hears TASK_LOST again instead. Deleted
 //     with the framework, or by the leader that finds one older than
 //     lostKept.
+//   - PREFIX/drains/AGENT (value: JSON drainRecord): agents under
+//     maintenance. An operator's drain is a decision no agent or framework
+//     reports back: without it a new leader would offer a drained machine
+//     again. Deleted on undrain.
 //   - PREFIX/leader/…: the election itself (concurrency.Election keys,
 //     value: JSON leaderValue), which clients read to find the leader.
 //
@@ -128,6 +132,29 @@ func (r *registry) delFramework(id mezzo.FrameworkID) {
 
 func lostPrefix(prefix string, fw mezzo.FrameworkID) string {
 	return prefix + "/lost/" + url.PathEscape(string(fw)) + "/"
+}
+
+type drainRecord struct {
+	Since    time.Time `json:"since"`
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+func drainKey(prefix string, id mezzo.AgentID) string {
+	return prefix + "/drains/" + url.PathEscape(string(id))
+}
+
+// putDrain and delDrain record an agent's maintenance and its end.
+func (r *registry) putDrain(id mezzo.AgentID, d drainRecord) {
+	if r != nil {
+		v, _ := json.Marshal(d)
+		r.q.push(regOp{key: drainKey(r.prefix, id), value: string(v)})
+	}
+}
+
+func (r *registry) delDrain(id mezzo.AgentID) {
+	if r != nil {
+		r.q.push(regOp{key: drainKey(r.prefix, id), del: true})
+	}
 }
 
 // putLost records a task the master declared lost on its own.
@@ -226,6 +253,7 @@ type registryState struct {
 	agents     []mezzo.AgentID
 	frameworks []recoveredFramework
 	lost       map[mezzo.FrameworkID][]lostRecord // oldest first
+	drains     map[mezzo.AgentID]drainRecord
 }
 
 type recoveredFramework struct {
@@ -280,6 +308,22 @@ func loadRegistry(ctx context.Context, cli *clientv3.Client, prefix string) (reg
 	}
 	for _, ls := range st.lost {
 		sort.Slice(ls, func(i, j int) bool { return ls[i].At.Before(ls[j].At) })
+	}
+	resp, err = cli.Get(ctx, prefix+"/drains/", clientv3.WithPrefix())
+	if err != nil {
+		return st, fmt.Errorf("registry: reading drains: %w", err)
+	}
+	st.drains = map[mezzo.AgentID]drainRecord{}
+	for _, kv := range resp.Kvs {
+		var d drainRecord
+		id, err := url.PathUnescape(strings.TrimPrefix(string(kv.Key), prefix+"/drains/"))
+		if err == nil {
+			err = json.Unmarshal(kv.Value, &d)
+		}
+		if err != nil {
+			return st, fmt.Errorf("registry: %s: not a drain record: %v", kv.Key, err)
+		}
+		st.drains[mezzo.AgentID(id)] = d
 	}
 	return st, nil
 }
