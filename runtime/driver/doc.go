@@ -15,7 +15,7 @@
 //
 // Callbacks and AfterFunc functions of one driver run on one goroutine, one
 // at a time, in arrival order: scheduler code needs no locks. Driver methods
-// are synchronous gRPC calls and may be used from callbacks.
+// queue their calls (batch.go) and may be used from callbacks.
 //
 // Status updates that carry a UUID are acknowledged by the driver right
 // after the StatusUpdate callback returns, without holding up the next
@@ -29,7 +29,12 @@
 // missed) the driver re-subscribes with its framework ID, backing off from
 // MinBackoff to MaxBackoff with jitter, and calls Registered again. A master
 // that refuses the framework (removed, bad request) ends the driver with the
-// scheduler's Error callback.
+// scheduler's Error callback. Tasks launched while it has no master come
+// back TASK_LOST (REASON_MASTER_DISCONNECTED), as from Mesos's driver. A
+// launch in a call that broke on the way may or may not have reached the
+// old master: a scheduler learns which by reconciling its unfinished tasks
+// in Registered (explicitly, naming their agents), and a TASK_LOST answer
+// is final.
 //
 // Maintenance: a scheduler that also implements [InverseOfferHandler] is
 // told when an operator drains an agent it runs tasks on (`mezzo drain`),
