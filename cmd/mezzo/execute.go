@@ -54,7 +54,7 @@ func runExecute(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := driver.New(driver.Config{Master: *masterAddr, Framework: mezzo.FrameworkInfo{Name: *name, Role: *role, User: *user}, Logger: log, DialOptions: dopts}, s)
+	d, err := driver.New(driver.Config{Master: *masterAddr, Framework: mezzo.FrameworkInfo{Name: *name, Role: *role, User: *user}, Logger: log, DialOptions: dopts, Reconcile: true}, s)
 	if err != nil {
 		return err
 	}

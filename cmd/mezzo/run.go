@@ -151,7 +151,7 @@ func runFramework(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := driver.New(driver.Config{Master: o.master, Framework: info, Seed: o.seed, Logger: log, DialOptions: dopts}, fw.Scheduler)
+	d, err := driver.New(driver.Config{Master: o.master, Framework: info, Seed: o.seed, Logger: log, DialOptions: dopts, Reconcile: true}, fw.Scheduler)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,10 @@ var _ mezzo.Driver = (*Driver)(nil)
 // driver: a framework learns a launch's fate one way, through its status
 // updates, and a retry after re-subscription is its own choice.
 func (d *Driver) LaunchTasks(offers []mezzo.OfferID, tasks []mezzo.TaskInfo, f mezzo.Filters) error {
+	if d.open != nil {
+		// Before the call leaves: its tasks' updates may come back at once.
+		d.open.launched(offers, tasks)
+	}
 	h, err := d.header()
 	if err == nil {
 		req := &api.AcceptRequest{Header: h, Filters: api.FiltersToProto(f)}
@@ -44,6 +48,11 @@ func (d *Driver) LaunchTasks(offers []mezzo.OfferID, tasks []mezzo.TaskInfo, f m
 // the callback in progress (LaunchTasks is usually called from one).
 func (d *Driver) lostUnsent(tasks []mezzo.TaskInfo, why error) {
 	now := time.Now()
+	if d.open != nil {
+		for _, t := range tasks {
+			d.open.ended(t.ID)
+		}
+	}
 	sts := make([]mezzo.TaskStatus, len(tasks))
 	for i, t := range tasks {
 		sts[i] = mezzo.TaskStatus{TaskID: t.ID, AgentID: t.AgentID, State: mezzo.TaskLost, Reason: mezzo.ReasonMasterDisconnected,
@@ -59,6 +68,9 @@ func (d *Driver) lostUnsent(tasks []mezzo.TaskInfo, why error) {
 
 // DeclineOffer gives an offer back.
 func (d *Driver) DeclineOffer(id mezzo.OfferID, f mezzo.Filters) error {
+	if d.open != nil {
+		d.open.answered(id)
+	}
 	h, err := d.header()
 	if err != nil {
 		return err

@@ -45,6 +45,11 @@ type Config struct {
 	// DialOptions are added to the gRPC dial (insecure credentials are
 	// the default).
 	DialOptions []grpc.DialOption
+	// Reconcile: after each re-subscription the driver reconciles, for
+	// the scheduler, the tasks it launched and has not delivered an end
+	// for (reconcile.go). Off by default, as in Mesos's driver, where
+	// reconciling is the scheduler's own business.
+	Reconcile bool
 }
 
 // ErrStopped is what Wait returns after Stop (or the scheduler's own
@@ -94,6 +99,9 @@ type Driver struct {
 	pendingStop atomic.Pointer[bool]
 	// batch queues calls to the master (batch.go).
 	batch batcher
+	// open tracks launched tasks not seen to end, with Config.Reconcile
+	// (reconcile.go); nil without.
+	open *openTasks
 }
 
 type session struct {
@@ -134,6 +142,9 @@ func New(cfg Config, s mezzo.Scheduler) (*Driver, error) {
 		client: api.NewSchedulerAPIClient(mc.Conn()),
 		queue:  make(chan func(), 1024),
 		done:   make(chan struct{}),
+	}
+	if cfg.Reconcile {
+		d.open = newOpenTasks()
 	}
 	return d, nil
 }
@@ -314,7 +325,13 @@ func (d *Driver) subscribeOnce() (connected bool, err error) {
 			d.session.Store(s)
 			d.fwID.Store(&s.framework)
 			d.log.Info("subscribed", "framework", s.framework, "master", d.mc.Current(), "master_id", e.Subscribed.MasterId, "epoch", e.Subscribed.MasterEpoch)
+			if d.open != nil {
+				d.open.answered()
+			}
 			d.enqueue(func() { d.sched.Registered(d, s.framework) })
+			if d.open != nil {
+				d.enqueue(d.reconcileOpen)
+			}
 		case *api.SchedulerEvent_Offers_:
 			offers := make([]mezzo.Offer, 0, len(e.Offers.Offers))
 			for _, p := range e.Offers.Offers {
@@ -325,9 +342,15 @@ func (d *Driver) subscribeOnce() (connected bool, err error) {
 				}
 				offers = append(offers, o)
 			}
+			if d.open != nil {
+				d.open.offered(offers)
+			}
 			d.enqueue(func() { d.sched.ResourceOffers(d, offers) })
 		case *api.SchedulerEvent_Rescind_:
 			id := mezzo.OfferID(e.Rescind.OfferId)
+			if d.open != nil {
+				d.open.answered(id)
+			}
 			d.enqueue(func() { d.sched.OfferRescinded(d, id) })
 		case *api.SchedulerEvent_Update_:
 			st, err := api.StatusFromProto(e.Update.Status)
@@ -336,6 +359,9 @@ func (d *Driver) subscribeOnce() (connected bool, err error) {
 				continue
 			}
 			d.enqueue(func() {
+				if d.open != nil && st.State.Terminal() {
+					d.open.ended(st.TaskID)
+				}
 				d.sched.StatusUpdate(d, st)
 				if st.UUID != "" {
 					d.acknowledge(st)

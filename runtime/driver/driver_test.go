@@ -243,3 +243,52 @@ func TestLaunchWhileDisconnectedComesBackLost(t *testing.T) {
 		}
 	}
 }
+
+// oneTask launches t1 on the first offer (naming no agent: the offer does)
+// and records status updates.
+type oneTask struct {
+	statusLog
+	sent bool
+}
+
+func (o *oneTask) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
+	for _, of := range offers {
+		if o.sent {
+			_ = d.DeclineOffer(of.ID, mezzo.Filters{})
+			continue
+		}
+		o.sent = true
+		_ = d.LaunchTasks([]mezzo.OfferID{of.ID}, []mezzo.TaskInfo{{ID: "t1", Resources: mezzo.MustParseResources("cpus:1;mem:64")}}, mezzo.Filters{})
+	}
+}
+
+// With Config.Reconcile a driver that re-subscribes asks about the tasks it
+// launched and never heard end, naming their agents: a master that does
+// not know one (here the launch died with the master before it) answers
+// TASK_LOST, and that reaches the scheduler.
+func TestReconcileAfterResubscribing(t *testing.T) {
+	m1, addr := startMaster(t, "127.0.0.1:0")
+	agent := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Resources: "cpus:2;mem:256"})
+	s := &oneTask{statusLog: statusLog{batch: batch{done: make(chan struct{})}}}
+	d, err := driver.New(driver.Config{Master: addr, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: quiet, Reconcile: true}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(false)
+	agent.WaitFor("the launch of t1", wait, func(seen mastertest.AgentSeen) bool { return len(seen.Launched) == 1 })
+	m1.Stop()
+	_, _ = startMaster(t, addr)
+	waitFor(t, "t1's reconciliation", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.got) > 0
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.got[0]; st.TaskID != "t1" || st.State != mezzo.TaskLost || st.Reason != mezzo.ReasonReconciliation || st.AgentID != agent.ID() {
+		t.Errorf("after re-subscribing: %+v; want t1 TASK_LOST %s on %s", st, mezzo.ReasonReconciliation, agent.ID())
+	}
+}

@@ -176,7 +176,6 @@ type tracker struct {
 	mu       sync.Mutex
 	seq      int
 	launched map[mezzo.TaskID]int                     // launch count per task
-	agent    map[mezzo.TaskID]mezzo.AgentID           // where each was launched
 	terminal map[mezzo.TaskID]map[mezzo.TaskState]int // terminal updates, reconciliation answers included
 	latest   map[mezzo.TaskID]mezzo.TaskStatus        // latest update of any kind
 	endedWhy map[mezzo.TaskID]mezzo.Reason            // reason of the first terminal update
@@ -187,30 +186,17 @@ type tracker struct {
 
 func newTracker(name, cmd string, max int) *tracker {
 	return &tracker{name: name, cmd: cmd, max: max, need: mezzo.MustParseResources("cpus:0.25;mem:16"),
-		launched: map[mezzo.TaskID]int{}, agent: map[mezzo.TaskID]mezzo.AgentID{}, terminal: map[mezzo.TaskID]map[mezzo.TaskState]int{}, endedWhy: map[mezzo.TaskID]mezzo.Reason{},
+		launched: map[mezzo.TaskID]int{}, terminal: map[mezzo.TaskID]map[mezzo.TaskState]int{}, endedWhy: map[mezzo.TaskID]mezzo.Reason{},
 		latest: map[mezzo.TaskID]mezzo.TaskStatus{}, recon: map[mezzo.TaskID][]mezzo.TaskStatus{}}
 }
 
-// Registered reconciles, after a re-subscription, every task not seen to
-// end, as a Mesos framework must after a failover: a launch accepted by a
-// leader that died before passing it on is heard of no other way. The
-// master's answer is final (a TASK_LOST for a task it does not know stays
-// the task's end), so a terminal answer counts as the task's end.
-func (k *tracker) Registered(d mezzo.Driver, _ mezzo.FrameworkID) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.regs++
-	var open []mezzo.TaskStatus
-	for id := range k.launched {
-		if len(k.terminal[id]) == 0 {
-			open = append(open, mezzo.TaskStatus{TaskID: id, AgentID: k.agent[id]})
-		}
-	}
-	if len(open) > 0 {
-		sort.Slice(open, func(i, j int) bool { return open[i].TaskID < open[j].TaskID })
-		_ = d.ReconcileTasks(open)
-	}
-}
+// Registered counts registrations. The driver reconciles the tasks not
+// seen to end after each re-subscription (driver.Config.Reconcile), as a
+// Mesos framework must after a failover: a launch accepted by a leader
+// that died before passing it on is heard of no other way. The master's
+// answer is final (a TASK_LOST for a task it does not know stays the
+// task's end), so a terminal answer counts as the task's end.
+func (k *tracker) Registered(mezzo.Driver, mezzo.FrameworkID) { k.mu.Lock(); k.regs++; k.mu.Unlock() }
 
 func (k *tracker) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 	k.mu.Lock()
@@ -222,7 +208,6 @@ func (k *tracker) ResourceOffers(d mezzo.Driver, offers []mezzo.Offer) {
 			k.seq++
 			id := mezzo.TaskID(fmt.Sprintf("%s-%d", k.name, k.seq))
 			k.launched[id]++
-			k.agent[id] = o.AgentID
 			tasks = append(tasks, mezzo.TaskInfo{ID: id, AgentID: o.AgentID, Resources: k.need,
 				Command: &mezzo.CommandInfo{Value: k.cmd, Shell: true}})
 			left = left.Sub(k.need)
@@ -309,7 +294,7 @@ func (k *tracker) check(wantAllEnded bool) (problems []string, states map[mezzo.
 // startHADriver runs a framework against every master.
 func startHADriver(t *testing.T, masters string, info mezzo.FrameworkInfo, s mezzo.Scheduler) *driver.Driver {
 	t.Helper()
-	d, err := driver.New(driver.Config{Master: masters, Framework: info, Logger: quiet, MaxBackoff: time.Second}, s)
+	d, err := driver.New(driver.Config{Master: masters, Framework: info, Logger: quiet, MaxBackoff: time.Second, Reconcile: true}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
