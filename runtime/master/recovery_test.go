@@ -321,6 +321,11 @@ func TestDeclaredLostSurvivesFailover(t *testing.T) {
 	if st := got["ghost"]; st.State != mezzo.TaskLost {
 		t.Fatalf("after the failover the agent's TASK_KILLED of ghost reached the framework as %s (%q); want the first leader's TASK_LOST again", st.State, st.Message)
 	}
+	// The record goes with its framework.
+	if _, err := s2.Client.Teardown(t.Context(), &api.TeardownRequest{Header: s2.Header()}); err != nil {
+		t.Fatal(err)
+	}
+	waitRegistry(t, e, "neither the framework nor its lost tasks", map[string]int64{"/mezzo/frameworks/": 0, "/mezzo/lost/": 0})
 }
 
 // TestDrainSurvivesFailover: a drain lives in the registry. The next
