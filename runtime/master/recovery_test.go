@@ -29,6 +29,24 @@ type recoveringLeader struct {
 	running func(ids ...mezzo.TaskID) []*api.RunningTask
 }
 
+// runningTask is a task of fw an agent reports running (cpus:1;mem:64).
+func runningTask(fw mezzo.FrameworkID, id mezzo.TaskID) *api.RunningTask {
+	return &api.RunningTask{FrameworkId: string(fw), State: api.StateToProto(mezzo.TaskRunning),
+		Task: api.TaskToProto(mezzo.TaskInfo{ID: id, Resources: mezzo.MustParseResources("cpus:1;mem:64")})}
+}
+
+// failOver crashes leader m with its agent and its scheduler, as a
+// machine failure would, and returns the master elected next on e.
+func failOver(t *testing.T, e *etcdtest.Server, m *master.Master, a *mastertest.FakeAgent, s *mastertest.Scheduler) (*master.Master, string) {
+	t.Helper()
+	a.Kill()
+	s.Close()
+	m.Crash()
+	next, addr := startMaster(t, haConfig(e, "m2", time.Minute))
+	leads(t, next)
+	return next, addr
+}
+
 // startEtcd runs an embedded etcd for one test.
 func startEtcd(t *testing.T) *etcdtest.Server {
 	t.Helper()
@@ -82,14 +100,10 @@ func startRecoveringLeader(t *testing.T, recoveryTimeout time.Duration) *recover
 	info := mezzo.FrameworkInfo{Name: "fw", FailoverTimeout: time.Hour}
 	s1 := mastertest.Subscribe(t, addr1, info)
 	info.ID = s1.ID
-	task := func(id mezzo.TaskID) *api.RunningTask {
-		return &api.RunningTask{FrameworkId: string(info.ID), State: api.StateToProto(mezzo.TaskRunning),
-			Task: api.TaskToProto(mezzo.TaskInfo{ID: id, Resources: mezzo.MustParseResources("cpus:1;mem:64")})}
-	}
 	running := func(ids ...mezzo.TaskID) []*api.RunningTask {
 		var out []*api.RunningTask
 		for _, id := range ids {
-			out = append(out, task(id))
+			out = append(out, runningTask(info.ID, id))
 		}
 		return out
 	}
@@ -303,16 +317,10 @@ func TestDeclaredLostSurvivesFailover(t *testing.T) {
 	waitRegistry(t, e, "the agent, the framework and ghost's loss",
 		map[string]int64{"/mezzo/agents/": 1, "/mezzo/frameworks/": 1, "/mezzo/lost/": 1})
 	aID := a.ID()
-	a.Kill()
-	s1.Close()
-	m1.Crash()
-
-	m2, addr2 := startMaster(t, haConfig(e, "m2", time.Minute))
-	leads(t, m2)
+	_, addr2 := failOver(t, e, m1, a, s1)
 	s2 := mastertest.Subscribe(t, addr2, info)
 	back := mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res,
-		Running: []*api.RunningTask{{FrameworkId: string(info.ID), State: api.StateToProto(mezzo.TaskRunning),
-			Task: api.TaskToProto(mezzo.TaskInfo{ID: "ghost", Resources: mezzo.MustParseResources("cpus:1;mem:64")})}}})
+		Running: []*api.RunningTask{runningTask(info.ID, "ghost")}})
 	back.WaitFor("the kill of ghost", 10*time.Second, func(seen mastertest.AgentSeen) bool {
 		return len(seen.Kills) == 1 && seen.Kills[0] == "ghost"
 	})
@@ -342,8 +350,7 @@ func TestDrainSurvivesFailover(t *testing.T) {
 	s1 := mastertest.Subscribe(t, addr1, info)
 	info.ID = s1.ID
 	const res = "cpus:4;mem:1024"
-	running := []*api.RunningTask{{FrameworkId: string(info.ID), State: api.StateToProto(mezzo.TaskRunning),
-		Task: api.TaskToProto(mezzo.TaskInfo{ID: "t1", Resources: mezzo.MustParseResources("cpus:1;mem:64")})}}
+	running := []*api.RunningTask{runningTask(info.ID, "t1")}
 	a := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "a", Resources: res, Running: running})
 	if code, body := post(t, base1+"/api/v1/agents/"+string(a.ID())+"/drain?deadline=1h", ""); code != http.StatusAccepted {
 		t.Fatalf("drain: %d %s", code, body)
@@ -351,12 +358,7 @@ func TestDrainSurvivesFailover(t *testing.T) {
 	waitRegistry(t, e, "the agent, the framework and the drain",
 		map[string]int64{"/mezzo/agents/": 1, "/mezzo/frameworks/": 1, "/mezzo/drains/": 1})
 	aID := a.ID()
-	a.Kill()
-	s1.Close()
-	m1.Crash()
-
-	m2, addr2 := startMaster(t, haConfig(e, "m2", time.Minute))
-	leads(t, m2)
+	m2, addr2 := failOver(t, e, m1, a, s1)
 	base2 := startHTTP(t, m2)
 	s2 := mastertest.Subscribe(t, addr2, info)
 	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res, Running: running})
