@@ -168,7 +168,7 @@ func testCgroupsAdopt(t *testing.T, old, iso *cgroupsIsolator) {
 	if !slices.Equal(removed, []string{"ended", "orphan", "straggler"}) {
 		t.Errorf("removed %v, want [ended orphan straggler]", removed)
 	}
-	if alive(child) {
+	if Alive(child) {
 		t.Errorf("the straggler's child %d survived Recover", child)
 	}
 	if running(orphan) {

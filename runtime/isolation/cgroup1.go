@@ -251,14 +251,17 @@ func (g *v1Group) kill() error {
 		}
 		return err
 	}
-	frozen := freeze(filepath.Join(freezer, "freezer.state"), "FROZEN")
+	state := filepath.Join(freezer, "freezer.state")
+	_ = freeze(state, "FROZEN")
 	pids, err := pidsUnder(freezer)
 	if err == nil {
 		err = killAll(pids)
 	}
-	if frozen {
-		_ = freeze(filepath.Join(freezer, "freezer.state"), "THAWED")
-	}
+	// Thaw even when the freeze did not complete: a cgroup left FREEZING
+	// keeps the tasks already frozen, and a frozen task does not die of
+	// SIGKILL until thawed. A stopped task (SIGSTOP) can hold a v1 cgroup
+	// in FREEZING past freeze's wait, and the container then never emptied.
+	_ = freeze(state, "THAWED")
 	return err
 }
 

@@ -272,7 +272,7 @@ func TestCgroupsKillKillsEveryProcess(t *testing.T) {
 	// The grandchild left the process group and session; only the cgroup
 	// still holds it. It must be gone (or a zombie awaiting its reaper).
 	deadline := time.Now().Add(2 * time.Second)
-	for alive(grandchild) {
+	for Alive(grandchild) {
 		if time.Now().After(deadline) {
 			t.Fatalf("grandchild %d survived Kill", grandchild)
 		}
@@ -281,17 +281,6 @@ func TestCgroupsKillKillsEveryProcess(t *testing.T) {
 	if err := c.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// alive reports whether pid runs (a zombie does not).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 func TestCgroupsDestroyRemovesTheCgroup(t *testing.T) {
@@ -431,4 +420,48 @@ func TestNewErrors(t *testing.T) {
 			t.Errorf("New(cgroups) as non-root: err = %v; want it to say root is needed and suggest --isolation=process", err)
 		}
 	}
+}
+
+// A stopped process (SIGSTOP: an executor a debugger or the operator
+// paused) can hold a v1 cgroup in FREEZING: Kill must still end every
+// process, the ones the half-done freeze caught included.
+func TestCgroupsKillWithAStoppedProcess(t *testing.T) {
+	iso := newTestCgroups(t)
+	cmd := helperCmd("tree")
+	out, _ := cmd.StdoutPipe()
+	c, err := iso.Start("stopped", cmd, Limits{CPUs: 1, MemBytes: 256 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grandchild, err := strconv.Atoi(strings.Fields(readLine(t, out))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := c.Wait(); info.Signal != syscall.SIGKILL {
+		t.Fatalf("stopped process: %v, want killed", info)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for Alive(grandchild) {
+		if time.Now().After(deadline) {
+			t.Fatalf("grandchild %d survived Kill (state %s)", grandchild, procState(grandchild))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func procState(pid int) string {
+	_, st, err := procStat(pid)
+	if err != nil {
+		return err.Error()
+	}
+	return string(st)
 }

@@ -67,7 +67,7 @@ func TestProcessIsolatorKillKillsTheGroup(t *testing.T) {
 		t.Errorf("Wait after Kill = %v; want SIGKILL", info)
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for alive(child) {
+	for Alive(child) {
 		if time.Now().After(deadline) {
 			t.Fatalf("child %d in the process group survived Kill", child)
 		}
