@@ -19,8 +19,9 @@ import (
 // unset, see `make chaos`): three masters elected on etcd, three agents
 // and two frameworks running short tasks, while a seeded random master or
 // agent is killed with -9 every few seconds and restarted. At the end
-// every task reached exactly one terminal state the framework saw, and
-// the leader's allocator totals match the live agents.
+// every task reached exactly one terminal state the framework saw, no
+// executor was started twice, and the leader's allocator totals match the
+// live agents.
 func TestChaos(t *testing.T) {
 	spec := os.Getenv("MEZZO_CHAOS")
 	if spec == "" {
@@ -113,6 +114,26 @@ func TestChaos(t *testing.T) {
 		k.mu.Unlock()
 		t.Logf("framework %s: %d tasks, terminal states %v (TASK_LOST by reason %v), %d terminal updates delivered again", k.name, n, states, why, redelivered)
 	}
+	// No task ran twice: every agent that ever ran logged each executor it
+	// started (an adopted one is not started again).
+	started := map[string]int{}
+	re := regexp.MustCompile(`msg="executor started" framework=\S+ executor=(\S+)`)
+	for _, p := range procs {
+		if p.cmd.Args[1] != "agent" {
+			continue
+		}
+		for _, m := range re.FindAllStringSubmatch(p.Output(), -1) {
+			started[m[1]]++
+		}
+	}
+	if n, _ := fa.done(); len(started) == 0 && n > 0 {
+		t.Errorf("no \"executor started\" line in any agent's log: the check below checks nothing")
+	}
+	for ex, n := range started {
+		if n > 1 {
+			t.Errorf("executor %s started %d times", ex, n)
+		}
+	}
 	eventually(t, "allocator totals to match the 3 live agents", 30*time.Second, func() bool {
 		s, err := lead.state()
 		if err != nil {
@@ -131,7 +152,7 @@ func TestChaos(t *testing.T) {
 		return live == 3 && s.Summary.AgentsActive == 3 && r.Total["cpus"] == 6 && cpus == 6 && r.Total["mem"] == 1536 && mem == 1536 &&
 			r.Used["cpus"] == 0 && r.Free["cpus"]+r.Offered["cpus"] == 6
 	})
-	t.Logf("survived %v: kills %v", dur, kills)
+	t.Logf("survived %v: kills %v; %d executors started, each once", dur, kills, len(started))
 }
 
 // dumpUnended logs, for each task of k that has not ended (at most 10),
