@@ -35,6 +35,7 @@ func runSim(ctx context.Context, args []string) error {
 	sharing := fs.String("sharing", "fifo", "hadoop sharing between its own jobs: fifo or fair")
 	check := fs.Bool("check", false, "check the allocator's invariants after every event (slow)")
 	latency := fs.Duration("latency", sim.DefaultLatency, "one-way message latency")
+	prof := profileFlags(fs)
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
 	}
@@ -67,9 +68,16 @@ func runSim(ctx context.Context, args []string) error {
 	// A replay allocates many short-lived values and keeps little: trading
 	// memory for fewer collections speeds it up by a good fraction.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	stop, err := prof.start()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	res, runErr := s.Run()
 	wall := time.Since(start)
+	if err := stop(); err != nil {
+		return err
+	}
 	if bar != nil {
 		_ = bar.Finish()
 	}
