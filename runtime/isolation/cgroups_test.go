@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 )
@@ -250,36 +249,43 @@ func TestCgroupsLimitsAreWrittenAndUpdated(t *testing.T) {
 	}
 }
 
+// Kill ends every process of the container, a grandchild that left the
+// process group and session included, also when the started process is
+// stopped (SIGSTOP: an executor a debugger or the operator paused), which
+// can hold a v1 cgroup in FREEZING.
 func TestCgroupsKillKillsEveryProcess(t *testing.T) {
-	iso := newTestCgroups(t)
-	cmd := helperCmd("tree")
-	out, _ := cmd.StdoutPipe()
-	c, err := iso.Start("tree", cmd, Limits{CPUs: 1, MemBytes: 256 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fields := strings.Fields(readLine(t, out)) // "<grandchild pid> ready"
-	grandchild, err := strconv.Atoi(fields[0])
-	if err != nil {
-		t.Fatalf("helper said %q", fields)
-	}
-	if err := c.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if info, _ := c.Wait(); info.Signal != syscall.SIGKILL {
-		t.Fatalf("started process: %v, want killed", info)
-	}
-	// The grandchild left the process group and session; only the cgroup
-	// still holds it. It must be gone (or a zombie awaiting its reaper).
-	deadline := time.Now().Add(2 * time.Second)
-	for Alive(grandchild) {
-		if time.Now().After(deadline) {
-			t.Fatalf("grandchild %d survived Kill", grandchild)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := c.Destroy(); err != nil {
-		t.Fatal(err)
+	for _, stopped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stopped=%v", stopped), func(t *testing.T) {
+			iso := newTestCgroups(t)
+			cmd := helperCmd("tree")
+			out, _ := cmd.StdoutPipe()
+			c, err := iso.Start("tree", cmd, Limits{CPUs: 1, MemBytes: 256 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fields := strings.Fields(readLine(t, out)) // "<grandchild pid> ready"
+			grandchild, err := strconv.Atoi(fields[0])
+			if err != nil {
+				t.Fatalf("helper said %q", fields)
+			}
+			if stopped {
+				if err := syscall.Kill(cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if info, _ := c.Wait(); info.Signal != syscall.SIGKILL {
+				t.Fatalf("started process: %v, want killed", info)
+			}
+			// Only the cgroup still holds the grandchild. It must be gone
+			// (or a zombie awaiting its reaper).
+			waitGone(t, grandchild, "the grandchild")
+			if err := c.Destroy(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
@@ -420,48 +426,4 @@ func TestNewErrors(t *testing.T) {
 			t.Errorf("New(cgroups) as non-root: err = %v; want it to say root is needed and suggest --isolation=process", err)
 		}
 	}
-}
-
-// A stopped process (SIGSTOP: an executor a debugger or the operator
-// paused) can hold a v1 cgroup in FREEZING: Kill must still end every
-// process, the ones the half-done freeze caught included.
-func TestCgroupsKillWithAStoppedProcess(t *testing.T) {
-	iso := newTestCgroups(t)
-	cmd := helperCmd("tree")
-	out, _ := cmd.StdoutPipe()
-	c, err := iso.Start("stopped", cmd, Limits{CPUs: 1, MemBytes: 256 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	grandchild, err := strconv.Atoi(strings.Fields(readLine(t, out))[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if info, _ := c.Wait(); info.Signal != syscall.SIGKILL {
-		t.Fatalf("stopped process: %v, want killed", info)
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for Alive(grandchild) {
-		if time.Now().After(deadline) {
-			t.Fatalf("grandchild %d survived Kill (state %s)", grandchild, procState(grandchild))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := c.Destroy(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func procState(pid int) string {
-	_, st, err := procStat(pid)
-	if err != nil {
-		return err.Error()
-	}
-	return string(st)
 }

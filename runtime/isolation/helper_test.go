@@ -123,3 +123,17 @@ func requireRoot(t testing.TB) {
 		t.Skip("no cgroup file system at /sys/fs/cgroup")
 	}
 }
+
+// waitGone fails the test unless pid ends (or is a zombie) within 2 s of a
+// Kill.
+func waitGone(t *testing.T, pid int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for Alive(pid) {
+		if time.Now().After(deadline) {
+			_, state, _ := procStat(pid)
+			t.Fatalf("%s (pid %d, state %c) survived Kill", what, pid, state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

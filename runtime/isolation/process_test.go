@@ -6,7 +6,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mezzo-cluster/mezzo"
 )
@@ -66,13 +65,7 @@ func TestProcessIsolatorKillKillsTheGroup(t *testing.T) {
 	if info, _ := c.Wait(); info.Signal != syscall.SIGKILL {
 		t.Errorf("Wait after Kill = %v; want SIGKILL", info)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for Alive(child) {
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d in the process group survived Kill", child)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitGone(t, child, "the child in the process group")
 }
 
 func TestLimitsFor(t *testing.T) {
