@@ -32,6 +32,7 @@ func runAgent(ctx context.Context, args []string) error {
 	hostname := fs.String("hostname", "", "hostname to report (default: the machine's)")
 	recoverMode := fs.String("recover", agent.RecoverReconnect, "what to do with the executors a previous run on --work-dir left running: reconnect (adopt them and their tasks) or cleanup (kill them; their tasks are lost)")
 	reregister := fs.Duration("executor-reregister-timeout", 5*time.Second, "with --recover=reconnect, how long executors of a previous run have to reconnect before they are killed")
+	recoveryTimeout := fs.Duration("executor-recovery-timeout", 15*time.Second, "how long executors wait for this agent when it goes away (crash, restart, upgrade) before ending their tasks; Mesos uses 15m")
 	keepExecutors := fs.Bool("keep-executors-on-exit", false, "on SIGINT/SIGTERM, leave the executors running for the next agent run to reconnect to (e.g. an upgrade); default: shut them down. A crashed agent always leaves them")
 	sec := addSecurityFlags(fs, false)
 	logf := addLogFlags(fs, "info")
@@ -54,6 +55,9 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	if *reregister <= 0 {
 		return fmt.Errorf("--executor-reregister-timeout %v: want a positive duration", *reregister)
+	}
+	if *recoveryTimeout <= 0 {
+		return fmt.Errorf("--executor-recovery-timeout %v: want a positive duration", *recoveryTimeout)
 	}
 	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
 		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
@@ -109,7 +113,7 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
 		WorkDir: *workDir, Isolation: *isolation, Logger: log, MasterConn: mc,
-		Recover: *recoverMode, ExecutorReregisterTimeout: *reregister, DetachOnStop: *keepExecutors,
+		Recover: *recoverMode, ExecutorReregisterTimeout: *reregister, ExecutorRecoveryTimeout: *recoveryTimeout, DetachOnStop: *keepExecutors,
 		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers)})
 	if err != nil {
 		return err

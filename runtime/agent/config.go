@@ -71,9 +71,15 @@ type Config struct {
 	// DetachOnStop makes Run, when ctx ends, leave the executors running
 	// for the next run to reconnect to (an agent upgrade that does not
 	// disturb tasks), instead of shutting them down. Executors give up on
-	// an agent that does not come back within their reconnect timeout
-	// (executor.Config.ReconnectTimeout, 15 s) and end their tasks.
+	// an agent that does not come back within ExecutorRecoveryTimeout and
+	// end their tasks.
 	DetachOnStop bool
+	// ExecutorRecoveryTimeout is how long the executors this agent starts
+	// wait for it when it goes away (a crash, a restart, an upgrade)
+	// before they end their tasks: executor.Config.ReconnectTimeout,
+	// passed in their environment. Default 15 s; Mesos's recovery_timeout
+	// is 15 min. Executors keep the value they were started with.
+	ExecutorRecoveryTimeout time.Duration
 	// StatusRetry is the first resend delay of an unacknowledged status
 	// update (default 10 s, as Mesos); it doubles up to StatusRetryMax
 	// (default 10 min).

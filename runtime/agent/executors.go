@@ -191,6 +191,9 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 		executor.EnvExecutorToken+"="+ex.token,
 		executor.EnvSandbox+"="+sandbox,
 	)
+	if d := a.cfg.ExecutorRecoveryTimeout; d > 0 {
+		cmd.Env = append(cmd.Env, executor.EnvRecoveryTimeout+"="+d.String())
+	}
 	stdout, err := os.Create(filepath.Join(sandbox, "stdout"))
 	if err != nil {
 		return nil, err

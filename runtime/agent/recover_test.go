@@ -16,6 +16,7 @@ import (
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/executor"
 	"github.com/mezzo-cluster/mezzo/runtime/isolation"
 )
 
@@ -353,5 +354,42 @@ func TestCheckpointOfAGoneExecutor(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, checkpointDir, "*")); len(files) != 0 {
 		t.Errorf("checkpoints left: %v", files)
+	}
+}
+
+// The executors an agent starts learn from their environment how long to
+// wait for it (Config.ExecutorRecoveryTimeout); without it they wait 15 s.
+func TestExecutorsAreToldTheRecoveryTimeout(t *testing.T) {
+	for _, c := range []struct {
+		timeout time.Duration
+		want    string
+	}{{2 * time.Minute, executor.EnvRecoveryTimeout + "=2m0s"}, {0, ""}} {
+		m := startFakeMaster(t, true)
+		dir, files := t.TempDir(), t.TempDir()
+		_, stop := startAgent(t, m, Config{WorkDir: dir, Isolation: "process", ExecutorRecoveryTimeout: c.timeout})
+		<-m.subscribes
+		m.events <- launchEvent1("fw", loopTask("t", files))
+		if s := m.nextUpdate(t, "t"); s.State != mezzo.TaskRunning {
+			t.Fatalf("t: %v %q, want RUNNING", s.State, s.Message)
+		}
+		cp, ok := checkpointsByExecutor(t, dir)["command-t"]
+		if !ok {
+			t.Fatal("no checkpoint of t's executor")
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cp.cp.Container.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if strings.HasPrefix(kv, executor.EnvRecoveryTimeout+"=") {
+				got = kv
+			}
+		}
+		if got != c.want {
+			t.Errorf("ExecutorRecoveryTimeout %v: executor environment has %q, want %q", c.timeout, got, c.want)
+		}
+		touch(t, filepath.Join(files, "t.stop"))
+		stop()
 	}
 }

@@ -45,6 +45,11 @@ func TestBadFlagsSayWhatIsWrong(t *testing.T) {
 	if code == 0 || !strings.Contains(out, `"mem:lots"`) || !strings.Contains(out, "not a number") {
 		t.Errorf("malformed resources: exit %d, output %q; want a failure naming the entry", code, out)
 	}
+	out, code = runMezzo(t, 10*time.Second, "agent", "--master", "127.0.0.1:1", "--resources", "cpus:1;mem:64", "--work-dir", t.TempDir(),
+		"--executor-recovery-timeout", "0s")
+	if code == 0 || !strings.Contains(out, "--executor-recovery-timeout") {
+		t.Errorf("zero recovery timeout: exit %d, output %q; want a failure naming the flag", code, out)
+	}
 	out, code = runMezzo(t, 10*time.Second, "master", "--policy", "fastest")
 	if code == 0 || !strings.Contains(out, "fastest") || !strings.Contains(out, "drf") {
 		t.Errorf("unknown policy: exit %d, output %q; want a failure listing the known ones", code, out)

@@ -18,6 +18,10 @@ const (
 	// certificate chains to; unset, the executor dials without TLS (an
 	// agent of a version before TLS).
 	EnvAgentCA = "MEZZO_AGENT_CA"
+	// EnvRecoveryTimeout is Config.ReconnectTimeout as a Go duration
+	// ("15m"): how long the executor waits for an agent that went away
+	// (restarted, upgraded) before it ends its tasks. Unset: 15 s.
+	EnvRecoveryTimeout = "MEZZO_RECOVERY_TIMEOUT"
 )
 
 // Config says where an executor's agent is and who the executor is.
@@ -46,6 +50,13 @@ func ConfigFromEnv() (Config, error) {
 		Token:       os.Getenv(EnvExecutorToken),
 		Sandbox:     os.Getenv(EnvSandbox),
 		AgentCA:     os.Getenv(EnvAgentCA),
+	}
+	if v := os.Getenv(EnvRecoveryTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("executor: environment variable %s=%q: want a positive duration such as 15m", EnvRecoveryTimeout, v)
+		}
+		c.ReconnectTimeout = d
 	}
 	for _, v := range []struct{ name, val string }{
 		{EnvAgentEndpoint, c.Endpoint}, {EnvFrameworkID, c.FrameworkID},

@@ -22,7 +22,8 @@
 //
 // The executor outlives its agent: while the agent is unreachable (crashed,
 // or restarting for an upgrade) Run keeps re-subscribing and buffers the
-// updates, for up to Config.ReconnectTimeout; an agent that comes back on
+// updates, for up to Config.ReconnectTimeout (MEZZO_RECOVERY_TIMEOUT, set
+// by the agent's --executor-recovery-timeout); an agent that comes back on
 // the same work directory recovers the executor and receives the buffered
 // updates, each stored once. If the agent does not come back, or refuses the
 // executor, Run calls the Executor's Shutdown (the command executor kills

@@ -186,6 +186,23 @@ func TestConfigFromEnvNamesMissingVariable(t *testing.T) {
 	}
 }
 
+func TestConfigFromEnvReadsTheRecoveryTimeout(t *testing.T) {
+	t.Setenv(EnvAgentEndpoint, "127.0.0.1:1")
+	t.Setenv(EnvFrameworkID, "fw")
+	t.Setenv(EnvExecutorID, "ex")
+	t.Setenv(EnvExecutorToken, "tok")
+	t.Setenv(EnvRecoveryTimeout, "15m")
+	if c, err := ConfigFromEnv(); err != nil || c.ReconnectTimeout != 15*time.Minute {
+		t.Errorf("%s=15m: reconnect timeout %v (%v), want 15m", EnvRecoveryTimeout, c.ReconnectTimeout, err)
+	}
+	for _, bad := range []string{"soon", "-1s", "0s"} {
+		t.Setenv(EnvRecoveryTimeout, bad)
+		if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), EnvRecoveryTimeout) {
+			t.Errorf("%s=%s: want an error naming it, got %v", EnvRecoveryTimeout, bad, err)
+		}
+	}
+}
+
 func TestCommandExecutor(t *testing.T) {
 	dir := t.TempDir()
 	f, _ := startExecutor(t, &Command{Dir: dir, GracePeriod: 200 * time.Millisecond})
