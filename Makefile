@@ -114,7 +114,10 @@ fuzz-short:
 
 # make chaos: kill random masters and agents (-9) for CHAOS_TIME while two
 # frameworks run short tasks (runtime/e2e TestChaos); not part of make test.
+# CHAOS_RECOVER=cleanup has restarted agents kill, not adopt, the executors
+# their killed run left.
 CHAOS_TIME ?= 2m
+CHAOS_RECOVER ?= reconnect
 .PHONY: chaos
 chaos:
-	MEZZO_CHAOS=$(CHAOS_TIME) $(GO) test ./runtime/e2e/ -run '^TestChaos$$' -v -count=1 -timeout 30m
+	MEZZO_CHAOS=$(CHAOS_TIME) MEZZO_CHAOS_RECOVER=$(CHAOS_RECOVER) $(GO) test ./runtime/e2e/ -run '^TestChaos$$' -v -count=1 -timeout 30m

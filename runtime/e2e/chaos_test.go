@@ -31,6 +31,12 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatalf("MEZZO_CHAOS=%q: want a duration such as 2m: %v", spec, err)
 	}
+	// MEZZO_CHAOS_RECOVER picks what restarted agents do with the executors
+	// their killed run left: reconnect (the default) or cleanup.
+	recoverMode := os.Getenv("MEZZO_CHAOS_RECOVER")
+	if recoverMode == "" {
+		recoverMode = "reconnect"
+	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6))
 
 	e := startEtcd(t)
@@ -47,7 +53,7 @@ func TestChaos(t *testing.T) {
 	agents := make([]*proc, 3)
 	for i := range agents {
 		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("agent-%d", i))
-		agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i])
+		agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i], "--recover", recoverMode)
 		procs = append(procs, agents[i])
 	}
 	fa, fb := newTracker("a", "sleep 0.3", 1<<30), newTracker("b", "sleep 0.5", 1<<30)
@@ -75,7 +81,7 @@ func TestChaos(t *testing.T) {
 			agents[i].kill9(t)
 			kills["agent"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
-			agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i])
+			agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i], "--recover", recoverMode)
 			procs = append(procs, agents[i])
 		}
 	}
@@ -152,7 +158,7 @@ func TestChaos(t *testing.T) {
 		return live == 3 && s.Summary.AgentsActive == 3 && r.Total["cpus"] == 6 && cpus == 6 && r.Total["mem"] == 1536 && mem == 1536 &&
 			r.Used["cpus"] == 0 && r.Free["cpus"]+r.Offered["cpus"] == 6
 	})
-	t.Logf("survived %v: kills %v; %d executors started, each once", dur, kills, len(started))
+	t.Logf("survived %v (--recover=%s): kills %v; %d executors started, each once", dur, recoverMode, kills, len(started))
 }
 
 // dumpUnended logs, for each task of k that has not ended (at most 10),

@@ -159,9 +159,10 @@ func masterList(ms []*haMaster) string {
 }
 
 // startHAAgent runs an agent that knows every master and etcd.
-func startHAAgent(t *testing.T, masters, etcd, resources, workDir string) *proc {
+func startHAAgent(t *testing.T, masters, etcd, resources, workDir string, extra ...string) *proc {
 	t.Helper()
-	return start(t, "agent", "--master", masters, "--etcd", etcd, "--resources", resources, "--work-dir", workDir, "--isolation", "process", "--log-level", "debug")
+	args := []string{"agent", "--master", masters, "--etcd", etcd, "--resources", resources, "--work-dir", workDir, "--isolation", "process", "--log-level", "debug"}
+	return start(t, append(args, extra...)...)
 }
 
 // tracker is a framework that launches short tasks, numbered, until it
