@@ -303,7 +303,9 @@ func (m *Master) agentUpdate(ag *agentRec, req *api.AgentUpdateRequest) error {
 			t.state, t.latest = st.State, st
 		}
 	}
-	m.log.Debug("status update", "framework", fwID, "agent", ag.id, "task", st.TaskID, "state", st.State, "uuid", st.UUID)
+	if m.debugging() {
+		m.log.Debug("status update", "framework", fwID, "agent", ag.id, "task", st.TaskID, "state", st.State, "uuid", st.UUID)
+	}
 	m.obs.awaitAck(fwID, st.TaskID, st.UUID)
 	fw.send(statusEvent(st))
 	return nil
@@ -326,7 +328,9 @@ func (m *Master) acknowledge(fw *framework, req *api.AcknowledgeRequest) error {
 		agentID = t.agent
 	}
 	ag := m.agents[agentID]
-	m.log.Debug("acknowledgement", "framework", fw.id, "agent", agentID, "task", req.TaskId, "uuid", req.Uuid, "agent_here", ag != nil)
+	if m.debugging() {
+		m.log.Debug("acknowledgement", "framework", fw.id, "agent", agentID, "task", req.TaskId, "uuid", req.Uuid, "agent_here", ag != nil)
+	}
 	if ag == nil {
 		return nil // the agent is gone; its updates went with it
 	}

@@ -364,3 +364,11 @@ func (m *Master) sortedAgents() []*agentRec {
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
 }
+
+// debugging says whether debug records are kept. The loop checks it before
+// a per-task debug record (each status update, each acknowledgement):
+// building the record's arguments costs four allocations and about 0.2 µs
+// even when the level drops it, on the loop that bounds the master.
+func (m *Master) debugging() bool {
+	return m.log.Enabled(context.Background(), slog.LevelDebug)
+}
