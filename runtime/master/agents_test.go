@@ -30,16 +30,43 @@ func launchOne(t *testing.T, s *mastertest.Scheduler, agent *mastertest.FakeAgen
 	})
 }
 
-func TestLostAgentTasksAreLostAndItMayComeBack(t *testing.T) {
-	const total = "cpus:2;mem:512"
+// runningT1 starts a master that pings every 50 ms and gives an agent up
+// after 300 ms, one agent of total, and framework name with task t1
+// running there.
+func runningT1(t *testing.T, name, total string) (*master.Master, string, *mastertest.FakeAgent, *mastertest.Scheduler) {
+	t.Helper()
 	m, addr := startMaster(t, master.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 300 * time.Millisecond})
 	agent := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h1", Resources: total})
-	s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "lost"})
+	s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: name})
 	launchOne(t, s, agent, "t1")
 	agent.Report(s.ID, "t1", mezzo.TaskRunning, "")
 	if st := s.NextUpdate("t1", wait); st.State != mezzo.TaskRunning {
 		t.Fatalf("t1 %s, want running", st.State)
 	}
+	return m, addr, agent, s
+}
+
+// returnsKilled brings agent back (same ID) still running task id of s,
+// which the master has already said is lost: the master must tell it to
+// kill the task and acknowledge the task's end, end, that it then sends.
+func returnsKilled(t *testing.T, addr string, agent *mastertest.FakeAgent, s *mastertest.Scheduler, total string, id mezzo.TaskID, end mezzo.TaskState) {
+	t.Helper()
+	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Hostname: "h1", Resources: total,
+		Running: []*api.RunningTask{{FrameworkId: string(s.ID), Task: api.TaskToProto(task(string(id), "cpus:1;mem:128")), State: api.TaskState_TASK_RUNNING}}})
+	back.WaitFor("the kill of "+string(id), wait, func(seen mastertest.AgentSeen) bool {
+		return len(seen.Kills) == 1 && seen.Kills[0] == id
+	})
+	// A fresh fake agent numbers its UUIDs from 1 again: name this one.
+	uuid := "after-return-" + string(id)
+	back.Send(s.ID, mezzo.TaskStatus{TaskID: id, State: end, Message: "ended on the master's word", UUID: uuid})
+	back.WaitFor(fmt.Sprintf("the master's acknowledgement of %s's %s", id, end), wait, func(seen mastertest.AgentSeen) bool {
+		return slices.Contains(seen.Acks, uuid)
+	})
+}
+
+func TestLostAgentTasksAreLostAndItMayComeBack(t *testing.T) {
+	const total = "cpus:2;mem:512"
+	m, addr, agent, s := runningT1(t, "lost", total)
 
 	killed := time.Now()
 	agent.Kill()
@@ -74,35 +101,13 @@ func TestLostAgentTasksAreLostAndItMayComeBack(t *testing.T) {
 // keeps the framework's one terminal state (no RUNNING, no KILLED after LOST).
 func TestRemovedAgentsTasksStayEnded(t *testing.T) {
 	const total = "cpus:2;mem:512"
-	m, addr := startMaster(t, master.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 300 * time.Millisecond})
-	agent := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h1", Resources: total})
-	s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "gone"})
-	launchOne(t, s, agent, "t1")
-	agent.Report(s.ID, "t1", mezzo.TaskRunning, "")
-	if st := s.NextUpdate("t1", wait); st.State != mezzo.TaskRunning {
-		t.Fatalf("t1 %s, want running", st.State)
-	}
+	m, addr, agent, s := runningT1(t, "gone", total)
 	agent.Kill()
 	if st := s.NextUpdate("t1", wait); st.State != mezzo.TaskLost {
 		t.Fatalf("t1 after its agent was removed: %s, want TASK_LOST", st.State)
 	}
 
-	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Hostname: "h1", Resources: total,
-		Running: []*api.RunningTask{{FrameworkId: string(s.ID), Task: api.TaskToProto(task("t1", "cpus:1;mem:128")), State: api.TaskState_TASK_RUNNING}}})
-	back.WaitFor("the kill of t1", wait, func(seen mastertest.AgentSeen) bool {
-		return len(seen.Kills) == 1 && seen.Kills[0] == "t1"
-	})
-	// A fresh fake agent numbers its UUIDs from 1 again: name this one.
-	const uuid = "after-return-1"
-	back.Send(s.ID, mezzo.TaskStatus{TaskID: "t1", State: mezzo.TaskKilled, Message: "killed on the master's word", UUID: uuid})
-	back.WaitFor("the master's acknowledgement of t1's TASK_KILLED", wait, func(seen mastertest.AgentSeen) bool {
-		for _, a := range seen.Acks {
-			if a == uuid {
-				return true
-			}
-		}
-		return false
-	})
+	returnsKilled(t, addr, agent, s, total, "t1", mezzo.TaskKilled)
 	// The agent's resources are all free again: t1 was not adopted.
 	waitSettled(t, m, total)
 	// Instead of the agent's TASK_KILLED the framework hears the master's
@@ -248,16 +253,7 @@ func TestUnknownTaskAnsweredLostStaysLost(t *testing.T) {
 					}
 				}
 			}
-			back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Hostname: "h1", Resources: total,
-				Running: []*api.RunningTask{{FrameworkId: string(s.ID), Task: api.TaskToProto(task("ghost", "cpus:1;mem:128")), State: api.TaskState_TASK_RUNNING}}})
-			back.WaitFor("the kill of ghost", wait, func(seen mastertest.AgentSeen) bool {
-				return len(seen.Kills) == 1 && seen.Kills[0] == "ghost"
-			})
-			const uuid = "ghost-finished"
-			back.Send(s.ID, mezzo.TaskStatus{TaskID: "ghost", State: mezzo.TaskFinished, UUID: uuid})
-			back.WaitFor("the master's acknowledgement of ghost's TASK_FINISHED", wait, func(seen mastertest.AgentSeen) bool {
-				return slices.Contains(seen.Acks, uuid)
-			})
+			returnsKilled(t, addr, agent, s, total, "ghost", mezzo.TaskFinished)
 			if st := s.NextUpdate("ghost", wait); st.State != mezzo.TaskLost {
 				t.Fatalf("after the agent's late TASK_FINISHED the framework heard %s of ghost; want the master's TASK_LOST again", st.State)
 			}
