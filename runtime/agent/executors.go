@@ -53,6 +53,26 @@ type executorProc struct {
 	lost bool
 }
 
+// newExecutorProc is an executor's record with its signals and no tasks
+// yet; started and adopted executors alike.
+func newExecutorProc(fw mezzo.FrameworkID, info mezzo.ExecutorInfo, command bool, token, sandbox string) *executorProc {
+	return &executorProc{fw: fw, info: info, command: command, token: token, sandbox: sandbox, tasks: map[mezzo.TaskID]*task{},
+		notify: make(chan struct{}, 1), exited: make(chan struct{}), settled: make(chan struct{}), subscribed: make(chan struct{})}
+}
+
+// frameworkLocked returns the record of a framework with tasks here, made
+// on first use, with info as its latest FrameworkInfo; the caller holds
+// Agent.mu.
+func (a *Agent) frameworkLocked(info mezzo.FrameworkInfo) *framework {
+	fw := a.frameworks[info.ID]
+	if fw == nil {
+		fw = &framework{executors: map[mezzo.ExecutorID]*executorProc{}}
+		a.frameworks[info.ID] = fw
+	}
+	fw.info = info
+	return fw
+}
+
 // send queues an event for the executor; the caller holds Agent.mu.
 func (ex *executorProc) send(ev *api.ExecutorEvent) {
 	ex.queue = append(ex.queue, ev)
@@ -83,12 +103,7 @@ func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
 		log.Warn("launch of a task that is already running; ignored")
 		return
 	}
-	fw := a.frameworks[fwInfo.ID]
-	if fw == nil {
-		fw = &framework{executors: map[mezzo.ExecutorID]*executorProc{}}
-		a.frameworks[fwInfo.ID] = fw
-	}
-	fw.info = fwInfo
+	fw := a.frameworkLocked(fwInfo)
 	tk := &task{fw: fwInfo.ID, info: t, state: mezzo.TaskStaging}
 	a.tasks[k] = tk
 	log.Debug("launching task")
@@ -155,9 +170,8 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	if err := os.MkdirAll(sandbox, 0o755); err != nil {
 		return nil, err
 	}
-	ex := &executorProc{fw: fwID, info: info, command: command, token: newID(), sandbox: sandbox,
-		tasks: map[mezzo.TaskID]*task{first.info.ID: first}, notify: make(chan struct{}, 1), exited: make(chan struct{}),
-		settled: make(chan struct{}), subscribed: make(chan struct{})}
+	ex := newExecutorProc(fwID, info, command, newID(), sandbox)
+	ex.tasks[first.info.ID] = first
 
 	var cmd *exec.Cmd
 	if info.Command != nil {

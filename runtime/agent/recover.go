@@ -249,16 +249,9 @@ func (a *Agent) recoverExecutors(latest map[streamKey]mezzo.TaskStatus) map[stre
 			a.removeCheckpoint(l.containerID)
 			continue
 		}
-		fw := a.frameworks[l.fw.ID]
-		if fw == nil {
-			fw = &framework{executors: map[mezzo.ExecutorID]*executorProc{}}
-			a.frameworks[l.fw.ID] = fw
-		}
-		fw.info = l.fw
-		ex := &executorProc{fw: l.fw.ID, info: l.info, command: l.cp.Command, token: l.cp.Token, sandbox: l.cp.Sandbox,
-			container: c, containerID: l.containerID, handle: l.cp.Container, tasks: map[mezzo.TaskID]*task{},
-			notify: make(chan struct{}, 1), exited: make(chan struct{}), settled: make(chan struct{}), subscribed: make(chan struct{}),
-			adopted: true}
+		fw := a.frameworkLocked(l.fw)
+		ex := newExecutorProc(l.fw.ID, l.info, l.cp.Command, l.cp.Token, l.cp.Sandbox)
+		ex.container, ex.containerID, ex.handle, ex.adopted = c, l.containerID, l.cp.Container, true
 		for _, ti := range l.tasks {
 			k := streamKey{l.fw.ID, ti.ID}
 			last, seen := latest[k]
