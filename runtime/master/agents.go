@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -181,17 +182,33 @@ func (m *Master) endedHere(req *api.AgentSubscribeRequest) []taskKey {
 	return ended
 }
 
-// authAgent finds the agent a call belongs to and checks its session.
-func (m *Master) authAgent(h *api.AgentHeader) (*agentRec, error) {
+// authAgent finds the agent a call belongs to, lets the call through only
+// from its current registration and principal (checkAgentCall), and notes
+// that the agent was heard from.
+func (m *Master) authAgent(ctx context.Context, h *api.AgentHeader) (*agentRec, error) {
 	ag := m.agents[mezzo.AgentID(h.GetAgentId())]
 	if ag == nil {
-		return nil, status.Errorf(codes.NotFound, "agent %q is not registered", h.GetAgentId())
+		return nil, errAgentUnknown(h)
 	}
-	if ag.sessionID != h.GetSessionId() {
-		return nil, status.Errorf(codes.FailedPrecondition, "agent %s: session %q is not its current registration", ag.id, h.GetSessionId())
+	if err := m.checkAgentCall(ctx, h, ag.sessionID, ag.principal); err != nil {
+		return nil, err
 	}
 	ag.live.stamp(time.Now())
 	return ag, nil
+}
+
+func errAgentUnknown(h *api.AgentHeader) error {
+	return status.Errorf(codes.NotFound, "agent %q is not registered", h.GetAgentId())
+}
+
+// checkAgentCall lets an agent's call through only from the registration
+// (session) and the principal the agent holds now: on the loop for every
+// agent call, off it for pongs (liveness.go).
+func (m *Master) checkAgentCall(ctx context.Context, h *api.AgentHeader, session, principal string) error {
+	if session != h.GetSessionId() {
+		return status.Errorf(codes.FailedPrecondition, "agent %s: session %q is not its current registration", h.GetAgentId(), h.GetSessionId())
+	}
+	return m.checkAgentPrincipal(ctx, mezzo.AgentID(h.GetAgentId()), principal)
 }
 
 // agentGone handles the end of an agent's stream: its offers are withdrawn

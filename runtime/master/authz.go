@@ -94,9 +94,15 @@ func (m *Master) authorizeTaskUser(fw *framework, t *mezzo.TaskInfo) string {
 // checkAgent lets only the principal that registered an agent speak for
 // it.
 func (m *Master) checkAgent(ctx context.Context, ag *agentRec) error {
-	if p := security.PrincipalFrom(ctx); p != ag.principal {
-		m.log.Warn("not authorized", "principal", p, "action", "agent call", "object", string(ag.id), "owner", ag.principal)
-		return status.Errorf(codes.PermissionDenied, "not authorized: agent %s belongs to another principal than %q", ag.id, p)
+	return m.checkAgentPrincipal(ctx, ag.id, ag.principal)
+}
+
+// checkAgentPrincipal refuses a call about agent id from a principal other
+// than owner, the one that registered it.
+func (m *Master) checkAgentPrincipal(ctx context.Context, id mezzo.AgentID, owner string) error {
+	if p := security.PrincipalFrom(ctx); p != owner {
+		m.log.Warn("not authorized", "principal", p, "action", "agent call", "object", string(id), "owner", owner)
+		return status.Errorf(codes.PermissionDenied, "not authorized: agent %s belongs to another principal than %q", id, p)
 	}
 	return nil
 }

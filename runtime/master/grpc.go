@@ -183,11 +183,8 @@ func (s *agentServer) onAgent(ctx context.Context, h *api.AgentHeader, f func(ag
 		if !s.m.acting(time.Now()) {
 			return s.m.notLeader()
 		}
-		ag, err := s.m.authAgent(h)
+		ag, err := s.m.authAgent(ctx, h)
 		if err != nil {
-			return err
-		}
-		if err := s.m.checkAgent(ctx, ag); err != nil {
 			return err
 		}
 		return f(ag)

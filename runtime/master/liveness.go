@@ -8,12 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
-	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // Agent liveness. Every agent is pinged once per PingInterval and must
@@ -108,15 +104,11 @@ func (m *Master) forgetLiveness(ag *agentRec) {
 func (m *Master) pong(ctx context.Context, h *api.AgentHeader) error {
 	v, ok := m.ping.live.Load(mezzo.AgentID(h.GetAgentId()))
 	if !ok {
-		return status.Errorf(codes.NotFound, "agent %q is not registered", h.GetAgentId())
+		return errAgentUnknown(h)
 	}
 	l := v.(*liveness)
-	if l.session != h.GetSessionId() {
-		return status.Errorf(codes.FailedPrecondition, "agent %s: session %q is not its current registration", h.GetAgentId(), h.GetSessionId())
-	}
-	if p := security.PrincipalFrom(ctx); p != l.principal {
-		m.log.Warn("not authorized", "principal", p, "action", "agent call", "object", h.GetAgentId(), "owner", l.principal)
-		return status.Errorf(codes.PermissionDenied, "not authorized: agent %s belongs to another principal than %q", h.GetAgentId(), p)
+	if err := m.checkAgentCall(ctx, h, l.session, l.principal); err != nil {
+		return err
 	}
 	l.stamp(time.Now())
 	return nil
