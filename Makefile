@@ -112,6 +112,12 @@ fuzz-short:
 		grep -v 'gathering baseline' $$log | tail -3; \
 	done; rm -f $$log
 
+# make attack: every probe of runtime/attack, the hostile-tenant and
+# broken-machine suite, the slow ones included (make test runs the fast ones).
+.PHONY: attack
+attack:
+	MEZZO_ATTACK=all $(GO) test ./runtime/attack/ -count=1 -timeout 25m
+
 # make chaos: kill random masters and agents (-9) for CHAOS_TIME while two
 # frameworks run short tasks (runtime/e2e TestChaos); not part of make test.
 # CHAOS_RECOVER=cleanup has restarted agents kill, not adopt, the executors

@@ -29,6 +29,7 @@ func runAgent(ctx context.Context, args []string) error {
 	attributes := fs.String("attributes", "", "agent attributes, e.g. 'rack:r1;zone:a'")
 	workDir := fs.String("work-dir", "", "directory for the agent ID, sandboxes and status updates (required)")
 	isolation := fs.String("isolation", "process", "executor isolation: cgroups or process")
+	cgroupParent := fs.String("cgroup-parent", "mezzo", "with --isolation cgroups, the parent cgroup of this agent's containers (one per agent on a machine: an agent removes what it finds there that it did not start)")
 	hostname := fs.String("hostname", "", "hostname to report (default: the machine's)")
 	recoverMode := fs.String("recover", agent.RecoverReconnect, "what to do with the executors a previous run on --work-dir left running: reconnect (adopt them and their tasks) or cleanup (kill them; their tasks are lost)")
 	reregister := fs.Duration("executor-reregister-timeout", 5*time.Second, "with --recover=reconnect, how long executors of a previous run have to reconnect before they are killed")
@@ -112,7 +113,7 @@ func runAgent(ctx context.Context, args []string) error {
 		}
 	}
 	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
-		WorkDir: *workDir, Isolation: *isolation, Logger: log, MasterConn: mc,
+		WorkDir: *workDir, Isolation: *isolation, CgroupParent: *cgroupParent, Logger: log, MasterConn: mc,
 		Recover: *recoverMode, ExecutorReregisterTimeout: *reregister, ExecutorRecoveryTimeout: *recoveryTimeout, DetachOnStop: *keepExecutors,
 		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers)})
 	if err != nil {
