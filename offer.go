@@ -76,6 +76,12 @@ type FrameworkInfo struct {
 	FailoverTimeout time.Duration
 	// Constraints narrow the offers the framework receives.
 	Constraints OfferConstraints
+	// Principal owns the framework: the identity it registered with. A
+	// master sets it from the authenticated caller (a scheduler may leave
+	// it empty, or name only itself), and it travels with the framework to
+	// agents, so a master that rebuilds the framework from them knows whose
+	// it is. Empty without authentication.
+	Principal string
 }
 
 // DefaultRole is the role of frameworks that name none.

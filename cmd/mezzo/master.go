@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ func runMaster(ctx context.Context, args []string) error {
 	allocEvery := fs.Duration("allocation-interval", time.Second, "period of full allocation cycles (freed resources are offered at once)")
 	offerTimeout := fs.Duration("offer-timeout", 0, "rescind offers unanswered this long (0: never)")
 	failover := fs.Duration("failover-timeout", time.Minute, "how long a disconnected framework keeps its tasks, unless it names its own")
+	lim := addTenantLimitFlags(fs)
 	sec := addSecurityFlags(fs, true)
 	logf := addLogFlags(fs, "info")
 	etcd := fs.String("etcd", "", "etcd client URLs (comma-separated): run as leader or standby, elected on etcd (empty: a single master)")
@@ -37,6 +39,9 @@ func runMaster(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := lim.check(*failover); err != nil {
+		return err
 	}
 	stopProf, err := prof.start()
 	if err != nil {
@@ -58,13 +63,15 @@ func runMaster(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	m, err := master.New(master.Config{
+	cfg := master.Config{
 		Listen: *listen, Policy: *policy, PolicyOptions: alloc.PolicyOptions{Seed: *seed},
 		PingInterval: *ping, PingTimeout: *pingTimeout, AllocationInterval: *allocEvery,
 		OfferTimeout: *offerTimeout, FailoverTimeout: *failover, Logger: log,
 		ServerOptions: srvOpts, Authorizer: authz, HTTP: httpSec, OperatorCredentials: opCreds,
 		HA: master.HAConfig{Etcd: splitList(*etcd), Prefix: *etcdPrefix, Advertise: *advertise, LeaseTTL: *leaseTTL},
-	})
+	}
+	lim.apply(&cfg)
+	m, err := master.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -121,4 +128,67 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// tenantLimitFlags bound what one principal may make the master hold:
+// subscriptions a second, frameworks at once, how long a framework's tasks
+// outlive its scheduler, and how many removed frameworks are remembered.
+type tenantLimitFlags struct {
+	maxFrameworks  int
+	maxFailover    time.Duration
+	subscribeRate  float64
+	subscribeBurst int
+	maxCompleted   int
+}
+
+func addTenantLimitFlags(fs *flag.FlagSet) *tenantLimitFlags {
+	l := &tenantLimitFlags{}
+	fs.IntVar(&l.maxFrameworks, "max-frameworks-per-principal", master.DefaultMaxFrameworksPerPrincipal,
+		"frameworks one principal may have registered at once (0: no cap); without authentication all callers are one principal")
+	fs.DurationVar(&l.maxFailover, "max-failover-timeout", master.DefaultMaxFailoverTimeout,
+		"longest failover timeout a framework may ask for; a subscription asking for more is refused")
+	fs.Float64Var(&l.subscribeRate, "subscribe-rate-limit", master.DefaultSubscribeRate,
+		"subscriptions per second allowed per principal (0: unlimited)")
+	fs.IntVar(&l.subscribeBurst, "subscribe-rate-burst", master.DefaultSubscribeBurst,
+		"burst of subscriptions allowed per principal")
+	fs.IntVar(&l.maxCompleted, "max-completed-frameworks", master.DefaultMaxCompletedFrameworks,
+		"removed frameworks the master remembers (their stats, and that their IDs may not come back)")
+	return l
+}
+
+// check refuses values that make no sense, naming the flag.
+func (l *tenantLimitFlags) check(failover time.Duration) error {
+	switch {
+	case l.maxFrameworks < 0:
+		return fmt.Errorf("--max-frameworks-per-principal %d is negative (0 means no cap)", l.maxFrameworks)
+	case l.maxFailover <= 0:
+		return fmt.Errorf("--max-failover-timeout %v must be positive", l.maxFailover)
+	case failover > l.maxFailover:
+		return fmt.Errorf("--failover-timeout %v is above --max-failover-timeout %v", failover, l.maxFailover)
+	case math.IsNaN(l.subscribeRate) || math.IsInf(l.subscribeRate, 0) || l.subscribeRate < 0:
+		return fmt.Errorf("--subscribe-rate-limit %g is not a rate: give subscriptions per second, 0 for unlimited", l.subscribeRate)
+	case l.subscribeBurst < 1:
+		return fmt.Errorf("--subscribe-rate-burst %d must be at least 1", l.subscribeBurst)
+	case l.maxCompleted < 0:
+		return fmt.Errorf("--max-completed-frameworks %d is negative", l.maxCompleted)
+	}
+	return nil
+}
+
+// apply puts the limits in a master's configuration, whose zero values
+// mean the defaults and negative ones none.
+func (l *tenantLimitFlags) apply(c *master.Config) {
+	c.MaxFrameworksPerPrincipal = l.maxFrameworks
+	if l.maxFrameworks == 0 {
+		c.MaxFrameworksPerPrincipal = -1
+	}
+	c.MaxFailoverTimeout = l.maxFailover
+	c.SubscribeRate, c.SubscribeBurst = l.subscribeRate, l.subscribeBurst
+	if l.subscribeRate == 0 {
+		c.SubscribeRate = -1
+	}
+	c.MaxCompletedFrameworks = l.maxCompleted
+	if l.maxCompleted == 0 {
+		c.MaxCompletedFrameworks = -1
+	}
 }

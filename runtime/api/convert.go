@@ -272,6 +272,7 @@ func FrameworkToProto(f mezzo.FrameworkInfo) *FrameworkInfo {
 		Role:                 f.Role,
 		User:                 f.User,
 		FailoverTimeoutNanos: int64(f.FailoverTimeout),
+		Principal:            f.Principal,
 		Constraints: &OfferConstraints{
 			MinResources: ResourcesToProto(f.Constraints.MinResources),
 			Agents:       agents,
@@ -299,6 +300,7 @@ func FrameworkFromProto(p *FrameworkInfo) (mezzo.FrameworkInfo, error) {
 		User:            p.User,
 		FailoverTimeout: time.Duration(p.FailoverTimeoutNanos),
 		Constraints:     mezzo.OfferConstraints{MinResources: min, Agents: agents},
+		Principal:       p.Principal,
 	}, nil
 }
 

@@ -129,7 +129,7 @@ func TestOfferFrameworkFiltersRoundTrip(t *testing.T) {
 		t.Errorf("offer (-want +got):\n%s", d)
 	}
 
-	f := mezzo.FrameworkInfo{ID: "f1", Name: "pi", Role: "science", User: "u", FailoverTimeout: time.Minute,
+	f := mezzo.FrameworkInfo{ID: "f1", Name: "pi", Role: "science", User: "u", FailoverTimeout: time.Minute, Principal: "analytics",
 		Constraints: mezzo.OfferConstraints{MinResources: mezzo.Cpus(1), Agents: []mezzo.AgentID{"a1", "a2"}}}
 	gotF, err := FrameworkFromProto(wire(t, FrameworkToProto(f)))
 	if err != nil {

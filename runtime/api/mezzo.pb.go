@@ -895,6 +895,14 @@ func (x *OfferConstraints) GetAgents() []string {
 
 // FrameworkInfo describes a framework. framework_id is empty on first
 // registration and set when a (failed-over) scheduler re-subscribes.
+//
+// principal is who owns the framework (Mesos's FrameworkInfo.principal).
+// The master sets it from the authenticated caller at every subscription
+// (a scheduler that names another principal is refused with
+// PermissionDenied), so the FrameworkInfo it sends agents with a launch
+// carries the owner; agents keep it with their tasks and report it when
+// they re-register, and a master rebuilding the framework from them gives
+// it back only to that principal.
 type FrameworkInfo struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	FrameworkId          string                 `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId,proto3" json:"framework_id,omitempty"`
@@ -903,6 +911,7 @@ type FrameworkInfo struct {
 	User                 string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
 	FailoverTimeoutNanos int64                  `protobuf:"varint,5,opt,name=failover_timeout_nanos,json=failoverTimeoutNanos,proto3" json:"failover_timeout_nanos,omitempty"`
 	Constraints          *OfferConstraints      `protobuf:"bytes,6,opt,name=constraints,proto3" json:"constraints,omitempty"`
+	Principal            string                 `protobuf:"bytes,7,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -977,6 +986,13 @@ func (x *FrameworkInfo) GetConstraints() *OfferConstraints {
 		return x.Constraints
 	}
 	return nil
+}
+
+func (x *FrameworkInfo) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
 }
 
 // Empty is the answer of calls that return nothing but success; failures
@@ -1162,14 +1178,15 @@ const file_mezzo_proto_rawDesc = "" +
 	"\frefuse_nanos\x18\x01 \x01(\x03R\vrefuseNanos\"d\n" +
 	"\x10OfferConstraints\x128\n" +
 	"\rmin_resources\x18\x01 \x01(\v2\x13.mezzo.v1.ResourcesR\fminResources\x12\x16\n" +
-	"\x06agents\x18\x02 \x03(\tR\x06agents\"\xe2\x01\n" +
+	"\x06agents\x18\x02 \x03(\tR\x06agents\"\x80\x02\n" +
 	"\rFrameworkInfo\x12!\n" +
 	"\fframework_id\x18\x01 \x01(\tR\vframeworkId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x12\n" +
 	"\x04user\x18\x04 \x01(\tR\x04user\x124\n" +
 	"\x16failover_timeout_nanos\x18\x05 \x01(\x03R\x14failoverTimeoutNanos\x12<\n" +
-	"\vconstraints\x18\x06 \x01(\v2\x1a.mezzo.v1.OfferConstraintsR\vconstraints\"\a\n" +
+	"\vconstraints\x18\x06 \x01(\v2\x1a.mezzo.v1.OfferConstraintsR\vconstraints\x12\x1c\n" +
+	"\tprincipal\x18\a \x01(\tR\tprincipal\"\a\n" +
 	"\x05Empty\"Y\n" +
 	"\n" +
 	"LeaderHint\x12\x18\n" +

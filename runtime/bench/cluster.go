@@ -113,6 +113,15 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		if mcfg.Logger == nil {
 			mcfg.Logger = cfg.Logger
 		}
+		// The emulated frameworks all subscribe as the one anonymous
+		// principal, hundreds at once: the per-principal subscription
+		// limits are for tenants, not for a benchmark's frameworks.
+		if mcfg.MaxFrameworksPerPrincipal == 0 {
+			mcfg.MaxFrameworksPerPrincipal = -1
+		}
+		if mcfg.SubscribeRate == 0 {
+			mcfg.SubscribeRate = -1
+		}
 		m, err := master.New(mcfg)
 		if err != nil {
 			cancel()

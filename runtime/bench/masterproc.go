@@ -42,11 +42,14 @@ func startMasterProc(ctx context.Context, argv []string, ping, allocEvery time.D
 	if err != nil {
 		return nil, err
 	}
-	// --rate-limit 0: the benchmark's frameworks all call as the one
-	// anonymous principal, whose default 100 calls/s would throttle 200
-	// frameworks together (the probe's accept among them); a cluster's
-	// frameworks have principals of their own.
-	args := append(append([]string(nil), argv[1:]...), "--listen", addr, "--http", httpAddr, "--log-level", "warn", "--rate-limit", "0")
+	// --rate-limit 0 and no subscription limits: the benchmark's
+	// frameworks all call as the one anonymous principal, whose default
+	// 100 calls/s would throttle 200 frameworks together (the probe's
+	// accept among them), and whose default cap of 100 frameworks would
+	// refuse half of them; a cluster's frameworks have principals of
+	// their own.
+	args := append(append([]string(nil), argv[1:]...), "--listen", addr, "--http", httpAddr, "--log-level", "warn", "--rate-limit", "0",
+		"--subscribe-rate-limit", "0", "--max-frameworks-per-principal", "0")
 	if ping > 0 {
 		args = append(args, "--ping-interval", ping.String())
 	}

@@ -29,6 +29,16 @@ func (s *schedulerServer) Calls(ctx context.Context, req *api.CallBatch) (*api.E
 		}
 	}
 	return s.onFrameworkAs(ctx, req.GetHeader(), action, func(fw *framework) error {
+		// Another principal passed for its kill_tasks grant: that grant
+		// covers the kills, not whatever else rides in the batch.
+		if p := security.PrincipalFrom(ctx); p != fw.info.Principal {
+			for i, c := range req.GetCalls() {
+				if c.GetKill() == nil {
+					m.log.Warn("not authorized", "principal", p, "action", "call", "object", string(fw.id), "owner", fw.info.Principal, "index", i)
+					return status.Errorf(codes.PermissionDenied, "not authorized: principal %s may only kill tasks of framework %s, and call %d of the batch is not a kill", quotePrincipal(p), fw.id, i)
+				}
+			}
+		}
 		for i, c := range req.GetCalls() {
 			if err := m.runCall(fw, c); err != nil {
 				m.log.Debug("batched call refused", "framework", fw.id, "index", i, "err", err)

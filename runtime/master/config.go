@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,6 +44,33 @@ type Config struct {
 	// FailoverTimeout is how long a disconnected framework that named no
 	// failover timeout of its own keeps its tasks. Default 1 minute.
 	FailoverTimeout time.Duration
+	// MaxFailoverTimeout is the longest failover timeout a framework may
+	// ask for; a subscription asking for more is refused with
+	// InvalidArgument naming the limit (as Mesos refuses a FrameworkInfo
+	// it cannot honour), so a framework never believes its tasks are kept
+	// longer than they are. Default 1 week.
+	MaxFailoverTimeout time.Duration
+	// MaxFrameworksPerPrincipal caps the frameworks one principal may have
+	// registered at once (connected, or disconnected within their failover
+	// timeout); a registration over it is refused with ResourceExhausted.
+	// A re-subscription of a registered framework never counts again.
+	// Without authentication every caller is the one anonymous principal
+	// and shares the cap. Default 100; negative: no cap.
+	MaxFrameworksPerPrincipal int
+	// SubscribeRate and SubscribeBurst rate-limit subscriptions per
+	// principal (a token bucket, like security.Limiter): SubscribeRate a
+	// second on average, SubscribeBurst at once; over it a subscription is
+	// refused with ResourceExhausted before it costs the loop anything.
+	// Anonymous callers share one bucket (Mesos's aggregate default).
+	// Defaults 10/s and 100 (a principal's frameworks all re-subscribing
+	// after a failover fit in the burst); a negative rate: no limit.
+	SubscribeRate  float64
+	SubscribeBurst int
+	// MaxCompletedFrameworks bounds the removed frameworks the master
+	// remembers (their stats, and that their IDs may not come back);
+	// beyond it the oldest are forgotten (Mesos's
+	// max_completed_frameworks). Default 50; negative: none kept.
+	MaxCompletedFrameworks int
 	// MasterID names this master instance in IDs; default derived from
 	// the start time.
 	MasterID string
@@ -93,12 +121,25 @@ type HAConfig struct {
 	// (Mesos's allocator waits for 80 %). Default 0.8; 1 waits for all.
 	RecoveryFraction float64
 	// RecoveryTimeout bounds that wait; agents not back by then are
-	// dropped from the registry. Default 10 s.
+	// dropped from the registry. Default 10 s. It is also, for every
+	// master (with etcd or alone), how long after it starts leading a
+	// subscription naming a framework ID it does not know is answered
+	// Unavailable (retry: the framework's agents may not be back yet)
+	// rather than refused.
 	RecoveryTimeout time.Duration
 }
 
 // DefaultPingInterval is Config.PingInterval's default.
 const DefaultPingInterval = 15 * time.Second
+
+// Defaults of the limits on what one principal may register.
+const (
+	DefaultMaxFailoverTimeout        = 7 * 24 * time.Hour
+	DefaultMaxFrameworksPerPrincipal = 100
+	DefaultSubscribeRate             = 10.0
+	DefaultSubscribeBurst            = 100
+	DefaultMaxCompletedFrameworks    = 50
+)
 
 func (c Config) withDefaults() Config {
 	if c.Listen == "" {
@@ -124,6 +165,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FailoverTimeout <= 0 {
 		c.FailoverTimeout = time.Minute
+	}
+	if c.MaxFailoverTimeout <= 0 {
+		c.MaxFailoverTimeout = DefaultMaxFailoverTimeout
+	}
+	if c.MaxFrameworksPerPrincipal == 0 {
+		c.MaxFrameworksPerPrincipal = DefaultMaxFrameworksPerPrincipal
+	}
+	if c.SubscribeRate == 0 {
+		c.SubscribeRate = DefaultSubscribeRate
+	}
+	if c.SubscribeBurst <= 0 {
+		c.SubscribeBurst = DefaultSubscribeBurst
+	}
+	if c.MaxCompletedFrameworks == 0 {
+		c.MaxCompletedFrameworks = DefaultMaxCompletedFrameworks
 	}
 	if c.MasterID == "" {
 		c.MasterID = fmt.Sprintf("m%x", time.Now().UnixNano()&0xffffffffff)
@@ -162,6 +218,12 @@ func (c Config) validate() error {
 	}
 	if c.HA.RecoveryFraction > 1 {
 		return fmt.Errorf("master: recovery fraction %g is above 1", c.HA.RecoveryFraction)
+	}
+	if c.FailoverTimeout > c.MaxFailoverTimeout {
+		return fmt.Errorf("master: default failover timeout %v is above the maximum failover timeout %v", c.FailoverTimeout, c.MaxFailoverTimeout)
+	}
+	if math.IsNaN(c.SubscribeRate) || math.IsInf(c.SubscribeRate, 0) {
+		return fmt.Errorf("master: subscription rate %g is not a number of subscriptions a second", c.SubscribeRate)
 	}
 	if c.HA.LeaseTTL < time.Second {
 		return fmt.Errorf("master: lease TTL %v is under etcd's 1 s minimum", c.HA.LeaseTTL)

@@ -24,17 +24,12 @@ func (m *Master) Snapshot(ctx context.Context) (Snapshot, error) {
 var errReplaced = status.Error(codes.Aborted, "replaced by a newer subscription")
 
 // subscribeFramework registers a new framework or reconnects a known one
-// onto a new stream.
+// onto a new stream; maySubscribe has let the caller in.
 func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.SchedulerEvent]) (*framework, error) {
-	if info.ID != "" {
-		if _, gone := m.removed[info.ID]; gone {
-			return nil, status.Errorf(codes.NotFound, "framework %s was removed; subscribe without an ID to register anew", info.ID)
-		}
-	}
 	fw := m.frameworks[info.ID]
 	if fw == nil {
 		if info.ID == "" {
-			info.ID = mezzo.FrameworkID(m.nextID("F"))
+			info.ID = m.newFrameworkID()
 		}
 		if err := m.alloc.AddFramework(info.ID, info); err != nil {
 			return nil, status.Errorf(codes.Internal, "register framework: %v", err)
@@ -42,7 +37,7 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 		fw = &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}}
 		fw.stats.TasksByState = map[string]int{}
 		m.frameworks[fw.id] = fw
-		m.log.Info("framework registered", "framework", fw.id, "name", info.Name, "role", info.RoleOrDefault())
+		m.log.Info("framework registered", "framework", fw.id, "name", info.Name, "role", info.RoleOrDefault(), "principal", info.Principal)
 	} else {
 		if fw.out != nil {
 			fw.out.close(errReplaced)
@@ -57,7 +52,6 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 		m.log.Warn("scheduler too slow: its event queue is full; disconnecting it", "framework", id, "limit", limit)
 	})
 	fw.disconnectedAt = time.Time{}
-	fw.recovered = false
 	fw.streamID = m.nextID("s")
 	out.push(&api.SchedulerEvent{Event: &api.SchedulerEvent_Subscribed_{Subscribed: &api.SchedulerEvent_Subscribed{
 		FrameworkId:            string(fw.id),
@@ -68,6 +62,18 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 	}}})
 	m.allDirty = true
 	return fw, nil
+}
+
+// newFrameworkID hands out a framework ID no framework here has or had:
+// an agent may have brought back a framework of an earlier master that
+// shared this one's ID prefix.
+func (m *Master) newFrameworkID() mezzo.FrameworkID {
+	for {
+		id := mezzo.FrameworkID(m.nextID("F"))
+		if m.frameworks[id] == nil && m.removed[id] == nil {
+			return id
+		}
+	}
 }
 
 // frameworkGone handles the end of a framework's stream.
@@ -83,30 +89,17 @@ func (m *Master) frameworkGone(id mezzo.FrameworkID, streamID string) {
 	for _, o := range withdrawn {
 		m.markDirty(o.AgentID)
 	}
-	m.log.Info("framework disconnected", "framework", id, "failover_timeout", fw.failoverTimeout(m.cfg.FailoverTimeout))
+	m.log.Info("framework disconnected", "framework", id, "failover_timeout", fw.failoverTimeout(m.cfg.FailoverTimeout, m.cfg.MaxFailoverTimeout))
 }
 
 // expireFrameworks removes frameworks disconnected past their failover
 // timeout.
 func (m *Master) expireFrameworks(now time.Time) {
 	for _, fw := range m.sortedFrameworks() {
-		if fw.out == nil && !fw.disconnectedAt.IsZero() && now.Sub(fw.disconnectedAt) >= fw.failoverTimeout(m.cfg.FailoverTimeout) {
+		if fw.out == nil && !fw.disconnectedAt.IsZero() && now.Sub(fw.disconnectedAt) >= fw.failoverTimeout(m.cfg.FailoverTimeout, m.cfg.MaxFailoverTimeout) {
 			m.removeFramework(fw, "failover timeout elapsed")
 		}
 	}
-}
-
-// authFramework finds the framework a call belongs to and checks its
-// stream ID.
-func (m *Master) authFramework(h *api.CallHeader) (*framework, error) {
-	fw := m.frameworks[mezzo.FrameworkID(h.GetFrameworkId())]
-	if fw == nil {
-		return nil, status.Errorf(codes.NotFound, "framework %q is not registered", h.GetFrameworkId())
-	}
-	if fw.out == nil || fw.streamID != h.GetStreamId() {
-		return nil, status.Errorf(codes.FailedPrecondition, "framework %s: stream %q is not its current subscription", fw.id, h.GetStreamId())
-	}
-	return fw, nil
 }
 
 // removeFramework kills a framework's tasks, withdraws its offers and
@@ -149,7 +142,7 @@ func (m *Master) removeFramework(fw *framework, why string) {
 		fw.out = nil
 	}
 	delete(m.frameworks, fw.id)
-	m.removed[fw.id] = fw
+	m.rememberRemoved(fw)
 	m.ha.reg.delFramework(fw.id)
 	m.log.Info("framework removed", "framework", fw.id, "why", why)
 }
@@ -309,7 +302,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 		return
 	}
 	m.markDirty(agentID)
-	m.obs.accepted(fw.id, len(ids))
+	m.obs.accepted(len(ids))
 	if len(launch) == 0 {
 		return
 	}
@@ -325,6 +318,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 		pts = append(pts, api.TaskToProto(t.info))
 		names = append(names, string(t.info.ID))
 	}
+	m.obs.launched(len(launch))
 	ag.send(&api.AgentEvent{Event: &api.AgentEvent_LaunchTasks_{LaunchTasks: &api.AgentEvent_LaunchTasks{
 		Framework: api.FrameworkToProto(fw.info), Tasks: pts, MasterEpoch: m.ha.epoch,
 	}}})
@@ -358,7 +352,7 @@ func (m *Master) decline(fw *framework, req *api.DeclineRequest) error {
 	if err := m.alloc.Decline(time.Now(), fw.id, ids, api.FiltersFromProto(req.Filters)); err != nil {
 		return status.Error(codes.NotFound, err.Error())
 	}
-	m.obs.declined(fw.id, len(ids))
+	m.obs.declined(len(ids))
 	return nil
 }
 
@@ -378,6 +372,7 @@ func (m *Master) endTask(fw *framework, t *task, st mezzo.TaskStatus, forward bo
 		fw.stats.CPUSeconds += t.info.Resources.Get(mezzo.CPUs) * st.Time.Sub(t.started).Seconds()
 	}
 	fw.stats.TasksByState[st.State.String()]++
+	m.obs.ended(st.State)
 	if ag := m.agents[t.agent]; ag != nil {
 		delete(ag.tasks, t)
 		if err := m.alloc.Recover(fw.id, t.agent, t.info.Resources); err != nil {

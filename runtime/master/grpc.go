@@ -23,11 +23,17 @@ var empty = &api.Empty{}
 
 func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.SchedulerAPI_SubscribeServer) error {
 	m := s.m
+	principal := security.PrincipalFrom(stream.Context())
+	if err := m.limitSubscribe(principal); err != nil {
+		return err
+	}
 	info, err := api.FrameworkFromProto(req.GetFramework())
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	principal := security.PrincipalFrom(stream.Context())
+	if err := m.validFramework(&info, principal); err != nil {
+		return err
+	}
 	if err := m.authorize(stream.Context(), principal, security.RegisterFramework, info.RoleOrDefault()); err != nil {
 		return err
 	}
@@ -36,19 +42,18 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 	var id mezzo.FrameworkID
 	var streamID string
 	err = m.call(stream.Context(), func() error {
-		if !m.acting(time.Now()) {
+		now := time.Now()
+		if !m.acting(now) {
 			return m.notLeader()
 		}
-		m.claimRecovered(info.ID, principal)
-		if err := m.mayResubscribe(info.ID, principal); err != nil {
+		if err := m.maySubscribe(stream.Context(), info, now); err != nil {
 			return err
 		}
 		fw, err := m.subscribeFramework(info, out)
 		if err != nil {
 			return err
 		}
-		fw.principal = principal
-		m.ha.reg.putFramework(fw.info, principal)
+		m.ha.reg.putFramework(fw.info, fw.info.Principal)
 		id, streamID = fw.id, fw.streamID
 		return nil
 	})
@@ -72,11 +77,8 @@ func (s *schedulerServer) onFrameworkAs(ctx context.Context, h *api.CallHeader, 
 		if !s.m.acting(time.Now()) {
 			return s.m.notLeader()
 		}
-		fw, err := s.m.authFramework(h)
+		fw, err := s.m.frameworkFor(ctx, h, action)
 		if err != nil {
-			return err
-		}
-		if err := s.m.checkCaller(ctx, fw, action); err != nil {
 			return err
 		}
 		return f(fw)

@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -126,22 +127,27 @@ func (v *View) frameworkPrincipal(id mezzo.FrameworkID) (string, bool) {
 // mayReadSandbox lets the caller (the principal in ctx) read the sandboxes
 // of its own frameworks, and of other principals' frameworks when the ACL
 // grants it read_sandbox over their principal. It returns the HTTP status
-// of a refusal.
+// of a refusal. A caller that may not read the framework's sandboxes is
+// refused in the same words whether the framework exists or not, and is
+// not told whose it is; only one that may read every framework's is told
+// a framework is unknown.
 func (m *Master) mayReadSandbox(ctx context.Context, v *View, fw mezzo.FrameworkID) (int, error) {
 	if allowsAll(m.cfg.Authorizer) {
 		return 0, nil
 	}
+	p := security.PrincipalFrom(ctx)
 	owner, ok := v.frameworkPrincipal(fw)
-	if !ok {
+	switch {
+	case ok && p != "" && p == owner:
+		return 0, nil
+	case ok && m.cfg.Authorizer.Allow(ctx, p, security.ReadSandbox, owner) == nil:
+		return 0, nil
+	case !ok && m.cfg.Authorizer.Allow(ctx, p, security.ReadSandbox, security.Any) == nil:
 		return http.StatusNotFound, fmt.Errorf("framework %s is not known to the master", fw)
 	}
-	p := security.PrincipalFrom(ctx)
-	if p != "" && p == owner {
-		return 0, nil
+	if !ok {
+		owner = "(none: no such framework)"
 	}
-	if err := m.cfg.Authorizer.Allow(ctx, p, security.ReadSandbox, owner); err != nil {
-		m.log.Warn("not authorized", "principal", p, "action", string(security.ReadSandbox), "object", owner, "framework", string(fw))
-		return http.StatusForbidden, fmt.Errorf("not authorized: principal %q may not read the sandbox of framework %s, which belongs to principal %q (no read_sandbox rule allows it)", p, fw, owner)
-	}
-	return 0, nil
+	m.log.Warn("not authorized", "principal", p, "action", string(security.ReadSandbox), "object", owner, "framework", string(fw))
+	return http.StatusForbidden, errors.New(notActable(p, security.ReadSandbox, "the sandboxes of framework "+string(fw)))
 }

@@ -155,8 +155,8 @@ func TestHTTPSandboxOnlyOwnOrGranted(t *testing.T) {
 	}{
 		{"analytics its own", "tok-analytics", "", "analytics", 200, []string{"contents of /sandbox/" + string(c.fws["analytics"])}},
 		{"analytics by certificate, its own", "", "analytics", "analytics", 200, nil},
-		{"analytics reading other's", "tok-analytics", "", "other", 403, []string{`"analytics"`, "read the sandbox", string(c.fws["other"]), `"other"`, "read_sandbox"}},
-		{"other reading analytics'", "", "other", "analytics", 403, []string{`"other"`, `"analytics"`}},
+		{"analytics reading other's", "tok-analytics", "", "other", 403, []string{`"analytics"`, "read_sandbox for the sandboxes of framework " + string(c.fws["other"])}},
+		{"other reading analytics'", "", "other", "analytics", 403, []string{`"other"`, "read_sandbox"}},
 		{"admin, granted read_sandbox over ANY", "tok-admin", "", "other", 200, []string{"contents of"}},
 		{"nobody", "", "", "analytics", 401, []string{"no credentials"}},
 		{"a wrong token", "tok-nope", "", "analytics", 401, []string{"invalid bearer token"}},
@@ -174,6 +174,16 @@ func TestHTTPSandboxOnlyOwnOrGranted(t *testing.T) {
 	}
 	if code, body := c.get(t, "/sandbox/"+string(c.agent)+"/no-such-fw/ex/stdout", "tok-admin", ""); code != http.StatusNotFound {
 		t.Errorf("unknown framework: %d %q, want 404", code, body)
+	}
+	// A principal that may read only its own sandboxes learns nothing of
+	// other frameworks: whose they are, or whether they exist at all.
+	_, other := c.get(t, c.sandbox("other"), "tok-analytics", "")
+	code, unknown := c.get(t, "/sandbox/"+string(c.agent)+"/no-such-fw/ex/stdout", "tok-analytics", "")
+	if code != http.StatusForbidden || strings.ReplaceAll(other, string(c.fws["other"]), "F") != strings.ReplaceAll(unknown, "no-such-fw", "F") {
+		t.Errorf("analytics reading an unknown framework's sandbox: %d %q; want 403 in the words of another's (%q)", code, unknown, other)
+	}
+	if strings.Contains(other, `"other"`) {
+		t.Errorf("the refusal %q names the framework's owner", other)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/alloc"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // Master is a running mezzo master. Build it with New, then Start (or
@@ -31,6 +32,9 @@ type Master struct {
 	inbox chan func()
 	done  chan struct{} // closed when the loop has ended
 
+	// subscribes rate-limits subscriptions per principal (nil: no limit).
+	subscribes *security.Limiter
+
 	startOnce sync.Once
 	lis       net.Listener
 	srv       *grpc.Server
@@ -41,6 +45,14 @@ type Master struct {
 	alloc      *alloc.Allocator
 	frameworks map[mezzo.FrameworkID]*framework
 	removed    map[mezzo.FrameworkID]*framework // torn down; kept for stats and to ack stray updates
+	// removedOrder lists m.removed oldest first, so that only the newest
+	// MaxCompletedFrameworks are kept (forgetRemoved).
+	removedOrder []mezzo.FrameworkID
+	// learnUntil ends the window after this master starts leading in
+	// which a subscription naming a framework ID it does not know is
+	// asked to retry, not refused: the framework's agents, which tell the
+	// master whose it is, may not have re-registered yet (recovery.go).
+	learnUntil time.Time
 	agents     map[mezzo.AgentID]*agentRec
 	dirty      map[mezzo.AgentID]struct{}
 	allDirty   bool
@@ -80,6 +92,9 @@ func New(cfg Config) (*Master, error) {
 		agents:     map[mezzo.AgentID]*agentRec{},
 		dirty:      map[mezzo.AgentID]struct{}{},
 		drains:     map[mezzo.AgentID]drainRec{},
+	}
+	if cfg.SubscribeRate > 0 {
+		m.subscribes = security.NewLimiter(cfg.SubscribeRate, cfg.SubscribeBurst, nil)
 	}
 	m.ha.init(len(cfg.HA.Etcd) > 0)
 	return m, nil
@@ -206,6 +221,9 @@ func (m *Master) post(f func()) {
 func (m *Master) Run(ctx context.Context) {
 	defer close(m.loopDone)
 	defer close(m.done)
+	if !m.ha.enabled {
+		m.learnUntil = time.Now().Add(m.cfg.HA.RecoveryTimeout)
+	}
 	allocTick := time.NewTicker(m.cfg.AllocationInterval)
 	pingTick := time.NewTicker(m.pingTick())
 	beatTick := time.NewTicker(m.cfg.HeartbeatInterval)
@@ -324,7 +342,7 @@ func (m *Master) sendOffers(offers []mezzo.Offer) {
 			continue
 		}
 		fw.stats.OffersReceived += len(byFw[id])
-		m.obs.sent(id, len(byFw[id]))
+		m.obs.sent(len(byFw[id]))
 		fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Offers_{Offers: &api.SchedulerEvent_Offers{Offers: byFw[id]}}})
 	}
 }
@@ -335,7 +353,7 @@ func (m *Master) rescinded(offers []mezzo.Offer, why string) {
 	for _, o := range offers {
 		m.markDirty(o.AgentID)
 		if fw := m.frameworks[o.FrameworkID]; fw != nil {
-			m.obs.rescinded(o.FrameworkID)
+			m.obs.rescinded()
 			m.log.Debug("offer rescinded", "framework", o.FrameworkID, "agent", o.AgentID, "offer", o.ID, "why", why)
 			fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Rescind_{Rescind: &api.SchedulerEvent_Rescind{OfferId: string(o.ID)}}})
 		}

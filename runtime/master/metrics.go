@@ -19,10 +19,21 @@ import (
 //
 // The counters and histograms are safe from any goroutine; pending is
 // owned by the loop.
+//
+// Every series counts; none names a framework, a role or a principal:
+// /metrics is open to anyone who reaches the HTTP port (scrapers carry no
+// credentials), and which tenants run what is for view_state holders
+// (/state, /frameworks). A per-framework label would also add series for
+// every framework ever registered, a flood's worth of them.
 type observer struct {
 	reg *prometheus.Registry
 
-	offersSent, offersAccepted, offersDeclined, offersRescinded *prometheus.CounterVec
+	offersSent, offersAccepted, offersDeclined, offersRescinded prometheus.Counter
+	tasksLaunched                                               prometheus.Counter
+	tasksEnded                                                  *prometheus.CounterVec
+	// subscriptionsRefused counts subscriptions refused for a limit, by
+	// which (limitRate, limitFrameworks).
+	subscriptionsRefused *prometheus.CounterVec
 
 	cycle *prometheus.HistogramVec
 	queue prometheus.Histogram
@@ -53,15 +64,24 @@ func newObserver() *observer {
 	o.views.maxAge = DefaultViewMaxAge
 	o.shares = newShareRing(shareSamples)
 	o.leader.Store(true)
-	counter := func(name, help string) *prometheus.CounterVec {
-		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mezzo", Subsystem: "master", Name: name, Help: help}, []string{"framework"})
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mezzo", Subsystem: "master", Name: name, Help: help})
 		o.reg.MustRegister(c)
 		return c
 	}
-	o.offersSent = counter("offers_sent_total", "Offers sent to each framework.")
-	o.offersAccepted = counter("offers_accepted_total", "Offers a framework used in a valid accept.")
-	o.offersDeclined = counter("offers_declined_total", "Offers a framework declined.")
+	counterBy := func(name, help, label string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mezzo", Subsystem: "master", Name: name, Help: help}, []string{label})
+		o.reg.MustRegister(c)
+		return c
+	}
+	o.offersSent = counter("offers_sent_total", "Offers sent to frameworks.")
+	o.offersAccepted = counter("offers_accepted_total", "Offers frameworks used in a valid accept.")
+	o.offersDeclined = counter("offers_declined_total", "Offers frameworks declined.")
 	o.offersRescinded = counter("offers_rescinded_total", "Offers the master took back (timeout, agent gone).")
+	o.tasksLaunched = counter("tasks_launched_total", "Tasks sent to agents.")
+	o.tasksEnded = counterBy("tasks_ended_total", "Tasks that reached a terminal state, by state.", "state")
+	o.subscriptionsRefused = counterBy("subscriptions_refused_total",
+		"Subscriptions refused for a limit: a principal over its subscription rate (rate) or at its frameworks cap (frameworks).", "limit")
 	// Buckets from 10 µs: an incremental cycle over a few agents takes
 	// microseconds, a full cycle at 10,000 agents milliseconds.
 	o.cycle = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -103,21 +123,21 @@ func (o *observer) allocation(kind string, start time.Time) {
 	o.loop.cycle(d)
 }
 
-func (o *observer) sent(fw mezzo.FrameworkID, n int) {
-	o.offersSent.WithLabelValues(string(fw)).Add(float64(n))
-}
+func (o *observer) sent(n int)     { o.offersSent.Add(float64(n)) }
+func (o *observer) accepted(n int) { o.offersAccepted.Add(float64(n)) }
+func (o *observer) declined(n int) { o.offersDeclined.Add(float64(n)) }
+func (o *observer) rescinded()     { o.offersRescinded.Inc() }
+func (o *observer) launched(n int) { o.tasksLaunched.Add(float64(n)) }
 
-func (o *observer) accepted(fw mezzo.FrameworkID, n int) {
-	o.offersAccepted.WithLabelValues(string(fw)).Add(float64(n))
-}
+func (o *observer) ended(st mezzo.TaskState) { o.tasksEnded.WithLabelValues(st.String()).Inc() }
 
-func (o *observer) declined(fw mezzo.FrameworkID, n int) {
-	o.offersDeclined.WithLabelValues(string(fw)).Add(float64(n))
-}
+// The limits of subscriptionsRefused.
+const (
+	limitRate       = "rate"
+	limitFrameworks = "frameworks"
+)
 
-func (o *observer) rescinded(fw mezzo.FrameworkID) {
-	o.offersRescinded.WithLabelValues(string(fw)).Inc()
-}
+func (o *observer) refused(limit string) { o.subscriptionsRefused.WithLabelValues(limit).Inc() }
 
 // awaitAck notes an update forwarded to a scheduler that must be
 // acknowledged; loop only.
@@ -188,10 +208,7 @@ func newViewCollector(m *Master) *viewCollector {
 		"agents":     d("agents", "Registered agents: active (connected) or unreachable (disconnected, not yet removed).", "state"),
 		"frameworks": d("frameworks", "Registered frameworks: active (subscribed) or inactive (disconnected, within failover timeout).", "state"),
 		"tasks":      d("tasks", "Live tasks by state.", "state"),
-		"ended":      d("tasks_ended_total", "Tasks that reached a terminal state, by state.", "state"),
-		"launched":   d("tasks_launched_total", "Tasks sent to agents.", "framework"),
-		"share":      d("dominant_share_ratio", "Dominant share (DRF) of each role's allocation (used plus offered).", "role"),
-		"fwshare":    d("framework_dominant_share_ratio", "Dominant share (DRF) of each framework's allocation.", "framework"),
+		"roles":      d("roles", "Roles with registered frameworks (each role's share is in /state, for view_state holders)."),
 		"offers":     d("offers_outstanding", "Offers sent and not yet answered."),
 		"pending":    d("status_updates_pending_ack", "Status updates forwarded to schedulers and not yet acknowledged."),
 		"leader":     d("leader", "1 when this master leads, 0 when it stands by."),
@@ -208,9 +225,6 @@ func (c *viewCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(name string, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(name string, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, v, labels...)
 	}
 	leader := 0.0
 	if c.m.Leader() {
@@ -240,22 +254,7 @@ func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range []mezzo.TaskState{mezzo.TaskStaging, mezzo.TaskStarting, mezzo.TaskRunning, mezzo.TaskKilling} {
 		gauge("tasks", float64(v.Summary.LiveTasks[st.String()]), st.String())
 	}
-	ended := map[string]int{}
-	for _, fw := range v.Frameworks {
-		for st, n := range fw.Stats.TasksByState {
-			ended[st] += n
-		}
-		counter("launched", float64(fw.Stats.TasksLaunched), string(fw.ID))
-		if !fw.Removed {
-			gauge("fwshare", fw.Alloc.DominantShare, string(fw.ID))
-		}
-	}
-	for _, st := range sortedStrings(ended) {
-		counter("ended", float64(ended[st]), st)
-	}
-	for _, r := range v.Roles {
-		gauge("share", r.DominantShare, r.Name)
-	}
+	gauge("roles", float64(len(v.Roles)))
 	gauge("offers", float64(t.Offers))
 	gauge("pending", float64(v.Summary.PendingAcks))
 }

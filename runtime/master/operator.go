@@ -183,14 +183,9 @@ func (m *Master) serveKill(w http.ResponseWriter, r *http.Request) {
 	id := mezzo.TaskID(r.PathValue("id"))
 	fwID := mezzo.FrameworkID(r.URL.Query().Get("framework"))
 	m.operate(w, r, func(ctx context.Context, principal string) (any, error) {
-		fw, t, err := m.findTask(fwID, id)
+		fw, t, err := m.findTask(ctx, principal, fwID, id)
 		if err != nil {
 			return nil, err
-		}
-		if principal != fw.principal {
-			if err := m.mayOperate(ctx, principal, security.KillTask, fw.principal); err != nil {
-				return nil, err
-			}
 		}
 		m.log.Info("operator kills task", "principal", principal, "framework", fw.id, "task", id, "agent", t.agent)
 		m.kill(fw, id)
@@ -198,18 +193,36 @@ func (m *Master) serveKill(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// findTask finds the live task an operator names; task IDs are unique per
-// framework only, so an ID live in several frameworks needs the framework.
-func (m *Master) findTask(fwID mezzo.FrameworkID, id mezzo.TaskID) (*framework, *task, error) {
+// findTask finds the live task an operator names among the frameworks it
+// may kill tasks of (its own, and those the ACL grants it kill_tasks
+// over); task IDs are unique per framework only, so an ID live in several
+// needs the framework. Frameworks the operator may not act on are never
+// looked at, so the answer is the same whether such a framework has the
+// task live, ended, or not at all: an operator that may act on every
+// framework is told the task is unknown or ended, any other is refused
+// (403) in the same words for all three.
+func (m *Master) findTask(ctx context.Context, principal string, fwID mezzo.FrameworkID, id mezzo.TaskID) (*framework, *task, error) {
+	mayKill := map[string]bool{} // by framework principal
+	mine := func(fw *framework) bool {
+		owner := fw.info.Principal
+		ok, seen := mayKill[owner]
+		if !seen {
+			ok = !m.aclEnforced() || owner == principal || m.cfg.Authorizer.Allow(ctx, principal, security.KillTask, owner) == nil
+			mayKill[owner] = ok
+		}
+		return ok
+	}
 	var fws []*framework
 	if fwID != "" {
-		fw := m.frameworks[fwID]
-		if fw == nil {
-			return nil, nil, opErrorf(http.StatusNotFound, "no framework %s", fwID)
+		if fw := m.frameworks[fwID]; fw != nil && mine(fw) {
+			fws = []*framework{fw}
 		}
-		fws = []*framework{fw}
 	} else {
-		fws = m.sortedFrameworks()
+		for _, fw := range m.sortedFrameworks() {
+			if mine(fw) {
+				fws = append(fws, fw)
+			}
+		}
 	}
 	var live []*framework
 	var ended *task
@@ -222,6 +235,7 @@ func (m *Master) findTask(fwID mezzo.FrameworkID, id mezzo.TaskID) (*framework, 
 			}
 		}
 	}
+	all := !m.aclEnforced() || m.cfg.Authorizer.Allow(ctx, principal, security.KillTask, security.Any) == nil
 	switch {
 	case len(live) == 1:
 		return live[0], live[0].tasks[id], nil
@@ -233,6 +247,16 @@ func (m *Master) findTask(fwID mezzo.FrameworkID, id mezzo.TaskID) (*framework, 
 		return nil, nil, opErrorf(http.StatusConflict, "task %s is live in several frameworks (%s): name one", id, strings.Join(names, ", "))
 	case ended != nil:
 		return nil, nil, opErrorf(http.StatusConflict, "task %s has already ended (%s)", id, ended.state)
+	case !all:
+		what := "task " + string(id)
+		if fwID != "" {
+			what += " of framework " + string(fwID)
+		}
+		m.log.Warn("not authorized", "principal", principal, "action", string(security.KillTask), "object", string(id), "framework", string(fwID),
+			"why", "not a live task of a framework this principal may kill tasks of")
+		return nil, nil, opErrorf(http.StatusForbidden, "%s", notActable(principal, security.KillTask, what))
+	case fwID != "" && m.frameworks[fwID] == nil:
+		return nil, nil, opErrorf(http.StatusNotFound, "no framework %s", fwID)
 	case fwID != "":
 		return nil, nil, opErrorf(http.StatusNotFound, "no task %s in framework %s", id, fwID)
 	}

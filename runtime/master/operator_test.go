@@ -299,7 +299,7 @@ func TestOperatorEndpointsFollowTheACL(t *testing.T) {
 	}{
 		{kill, "", http.StatusUnauthorized, "bearer token"},
 		{kill, "wrong", http.StatusUnauthorized, "invalid bearer token"},
-		{kill, "tok-other", http.StatusForbidden, `"other" may not kill_tasks "analytics"`},
+		{kill, "tok-other", http.StatusForbidden, `"other" may not kill_tasks for task t1`},
 		{drain, "tok-analytics", http.StatusForbidden, `"analytics" may not drain_agents`},
 		{kill, "tok-analytics", http.StatusAccepted, `"task":"t1"`}, // its own framework: no rule needed
 		{drain, "tok-admin", http.StatusAccepted, `"agent"`},

@@ -88,10 +88,13 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 	for _, id := range st.agents {
 		m.ha.registered[string(id)] = struct{}{}
 	}
+	m.learnUntil = now.Add(m.cfg.HA.RecoveryTimeout)
 	for _, rf := range st.frameworks {
-		if fw := m.placeholder(rf.info, now); fw != nil {
-			fw.principal = rf.principal
-		}
+		// The record's principal field predates FrameworkInfo.principal
+		// and was written with it ever since: it is the owner.
+		info := rf.info
+		info.Principal = rf.principal
+		m.placeholder(info, now)
 	}
 	m.restoreLost(st.lost, now)
 	m.drains = make(map[mezzo.AgentID]drainRec, len(st.drains))
@@ -179,6 +182,7 @@ func (m *Master) resetState() {
 	}
 	m.frameworks = map[mezzo.FrameworkID]*framework{}
 	m.removed = map[mezzo.FrameworkID]*framework{}
+	m.removedOrder = nil
 	m.agents = map[mezzo.AgentID]*agentRec{}
 	clear(m.dirty)
 	m.allDirty = false
@@ -187,7 +191,8 @@ func (m *Master) resetState() {
 // placeholder re-creates a framework known from the registry or from an
 // agent's re-registration whose scheduler has not re-subscribed yet: in
 // the allocator but inactive, disconnected since now, so its failover
-// timeout runs.
+// timeout runs. It belongs to info.Principal, the owner the record names,
+// and to nobody else (maySubscribe).
 func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework {
 	if info.ID == "" {
 		return nil
@@ -205,20 +210,34 @@ func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework
 	if _, err := m.alloc.DeactivateFramework(info.ID); err != nil {
 		m.log.Error("recover framework", "framework", info.ID, "err", err)
 	}
-	fw := &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}, disconnectedAt: now, recovered: true}
+	fw := &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}, disconnectedAt: now}
 	fw.stats.TasksByState = map[string]int{}
 	m.frameworks[info.ID] = fw
+	timeout := fw.failoverTimeout(m.cfg.FailoverTimeout, m.cfg.MaxFailoverTimeout)
+	if info.Principal == "" && m.aclEnforced() {
+		m.log.Warn("framework recovered with no principal recorded: no principal may subscribe it (its tasks were launched by a master that did not record owners); it is removed when its failover timeout ends",
+			"framework", info.ID, "name", info.Name, "failover_timeout", timeout)
+		return fw
+	}
 	m.log.Info("framework recovered; waiting for its scheduler", "framework", info.ID, "name", info.Name,
-		"failover_timeout", fw.failoverTimeout(m.cfg.FailoverTimeout))
+		"principal", info.Principal, "failover_timeout", timeout)
 	return fw
 }
 
 // recoverFrameworks creates placeholders for the frameworks a
-// (re-)registering agent runs tasks of.
+// (re-)registering agent runs tasks of, owned by the principal the agent
+// recorded with them (the FrameworkInfo of their launch).
 func (m *Master) recoverFrameworks(req *api.AgentSubscribeRequest) {
 	now := time.Now()
 	for _, p := range req.Frameworks {
-		if _, ok := m.frameworks[fwID(p)]; ok {
+		if fw := m.frameworks[fwID(p)]; fw != nil {
+			if p.GetPrincipal() != fw.info.Principal {
+				// Only a master writes these records, after authenticating
+				// the owner, so they cannot disagree unless an agent lies:
+				// the framework stays with the owner this master knows.
+				m.log.Warn("agent reports a framework under another principal than its owner's; the owner is kept",
+					"agent", req.GetAgent().GetAgentId(), "framework", fw.id, "owner", fw.info.Principal, "reported", p.GetPrincipal())
+			}
 			continue
 		}
 		info, err := api.FrameworkFromProto(p)
@@ -226,7 +245,7 @@ func (m *Master) recoverFrameworks(req *api.AgentSubscribeRequest) {
 			continue
 		}
 		if fw := m.placeholder(info, now); fw != nil {
-			m.ha.reg.putFramework(info, "")
+			m.ha.reg.putFramework(info, info.Principal)
 		}
 	}
 }
@@ -456,15 +475,6 @@ func (m *Master) adoptableExecutors(req *api.AgentSubscribeRequest, adopt []*tas
 		used[k.fw] = used[k.fw].Add(ex.Resources)
 	}
 	return out
-}
-
-// claimRecovered lets the first principal to re-subscribe a framework
-// recovered from an agent (whose principal the registry did not know)
-// own it.
-func (m *Master) claimRecovered(id mezzo.FrameworkID, principal string) {
-	if fw := m.frameworks[id]; fw != nil && fw.out == nil && fw.principal == "" && fw.recovered {
-		fw.principal = principal
-	}
 }
 
 // Progress counts what a new leader has back, cheaply (no per-item

@@ -14,16 +14,14 @@ import (
 const completedKept = 1000
 
 type framework struct {
-	id       mezzo.FrameworkID
+	id mezzo.FrameworkID
+	// info.Principal registered the framework; only it may act for it
+	// (and whoever the ACL lets kill or tear down its frameworks). It is
+	// fixed at registration, or taken from the registry or the agents
+	// when a new master rebuilds the framework (recovery.go).
 	info     mezzo.FrameworkInfo
 	streamID string
-	// principal registered the framework; only it may act for it (and
-	// whoever the ACL lets kill or tear down its frameworks).
-	principal string
-	// recovered: re-created by a new leader from an agent or the
-	// registry, not yet re-subscribed by its scheduler (recovery.go).
-	recovered bool
-	out       *outbox[*api.SchedulerEvent] // nil while disconnected
+	out      *outbox[*api.SchedulerEvent] // nil while disconnected
 	// disconnectedAt is when the stream broke; zero while connected.
 	disconnectedAt time.Time
 	tasks          map[mezzo.TaskID]*task // live and recently finished
@@ -37,11 +35,15 @@ func (fw *framework) send(ev *api.SchedulerEvent) {
 	}
 }
 
-func (fw *framework) failoverTimeout(def time.Duration) time.Duration {
+// failoverTimeout is the framework's own failover timeout, else def, at
+// most limit: a framework rebuilt from an agent's or the registry's record
+// may carry a timeout from before the master's limit was lowered.
+func (fw *framework) failoverTimeout(def, limit time.Duration) time.Duration {
+	d := def
 	if fw.info.FailoverTimeout > 0 {
-		return fw.info.FailoverTimeout
+		d = fw.info.FailoverTimeout
 	}
-	return def
+	return min(d, limit)
 }
 
 type task struct {
@@ -153,7 +155,7 @@ func (m *Master) snapshot() Snapshot {
 		s.Check = err.Error()
 	}
 	add := func(fw *framework, removed bool) {
-		fs := FrameworkSnapshot{ID: fw.id, Principal: fw.principal, Name: fw.info.Name, Connected: fw.out != nil, Removed: removed, Stats: fw.stats}
+		fs := FrameworkSnapshot{ID: fw.id, Principal: fw.info.Principal, Name: fw.info.Name, Connected: fw.out != nil, Removed: removed, Stats: fw.stats}
 		fs.Stats.TasksByState = map[string]int{}
 		for k, v := range fw.stats.TasksByState {
 			fs.Stats.TasksByState[k] = v

@@ -230,7 +230,7 @@ func (m *Master) buildView() *View {
 		fwAlloc[fs.ID] = fs
 	}
 	add := func(fw *framework, removed bool) {
-		fs := FrameworkSnapshot{ID: fw.id, Principal: fw.principal, Name: fw.info.Name, Connected: fw.out != nil, Removed: removed, Stats: fw.stats, Alloc: fwAlloc[fw.id]}
+		fs := FrameworkSnapshot{ID: fw.id, Principal: fw.info.Principal, Name: fw.info.Name, Connected: fw.out != nil, Removed: removed, Stats: fw.stats, Alloc: fwAlloc[fw.id]}
 		fs.Stats.TasksByState = make(map[string]int, len(fw.stats.TasksByState))
 		for k, n := range fw.stats.TasksByState {
 			fs.Stats.TasksByState[k] = n

@@ -40,9 +40,11 @@ type FakeAgent struct {
 	ended    chan struct{}
 }
 
-// LaunchedTask is a task the master asked the fake agent to run.
+// LaunchedTask is a task the master asked the fake agent to run, with
+// the FrameworkInfo the launch carried (what a real agent keeps).
 type LaunchedTask struct {
 	Framework mezzo.FrameworkID
+	Info      mezzo.FrameworkInfo
 	Task      mezzo.TaskInfo
 }
 
@@ -54,8 +56,11 @@ type AgentOptions struct {
 	// Attributes are reported at registration (AgentHTTPAttribute, say).
 	Attributes []mezzo.Attribute
 	AutoRun    bool
-	// Running are tasks to report on (re-)registration.
-	Running []*api.RunningTask
+	// Running are tasks to report on (re-)registration, and Frameworks
+	// the FrameworkInfos of their frameworks (as a real agent kept them
+	// from the launches).
+	Running    []*api.RunningTask
+	Frameworks []mezzo.FrameworkInfo
 	// DialOptions are added after insecure credentials (TLS or a bearer
 	// token, say).
 	DialOptions []grpc.DialOption
@@ -74,9 +79,13 @@ func StartAgent(t testing.TB, addr string, o AgentOptions) *FakeAgent {
 	a.cancel = cancel
 	t.Cleanup(a.Kill)
 	res := mezzo.MustParseResources(o.Resources)
+	var fws []*api.FrameworkInfo
+	for _, f := range o.Frameworks {
+		fws = append(fws, api.FrameworkToProto(f))
+	}
 	stream, err := a.client.Subscribe(ctx, &api.AgentSubscribeRequest{
 		Agent: &api.AgentInfo{AgentId: string(o.ID), Hostname: o.Hostname, Resources: api.ResourcesToProto(res), Attributes: api.AttributesToProto(o.Attributes)},
-		Tasks: o.Running,
+		Tasks: o.Running, Frameworks: fws,
 	})
 	if err != nil {
 		t.Fatalf("agent subscribe: %v", err)
@@ -139,6 +148,10 @@ func (a *FakeAgent) loop(stream api.AgentAPI_SubscribeClient) {
 			}
 		case *api.AgentEvent_LaunchTasks_:
 			fw := mezzo.FrameworkID(e.LaunchTasks.Framework.GetFrameworkId())
+			info, err := api.FrameworkFromProto(e.LaunchTasks.Framework)
+			if err != nil {
+				a.t.Errorf("fake agent: bad framework: %v", err)
+			}
 			var tasks []mezzo.TaskInfo
 			for _, p := range e.LaunchTasks.Tasks {
 				ti, err := api.TaskFromProto(p)
@@ -150,7 +163,7 @@ func (a *FakeAgent) loop(stream api.AgentAPI_SubscribeClient) {
 			}
 			a.mu.Lock()
 			for _, ti := range tasks {
-				a.launched = append(a.launched, LaunchedTask{Framework: fw, Task: ti})
+				a.launched = append(a.launched, LaunchedTask{Framework: fw, Info: info, Task: ti})
 			}
 			auto := a.autoRun
 			a.mu.Unlock()

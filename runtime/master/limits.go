@@ -1,0 +1,91 @@
+package master
+
+import (
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mezzo-cluster/mezzo"
+)
+
+// What one principal may make the master hold. Every registered framework
+// costs the master memory (its record, the allocator's, up to
+// completedKept finished tasks) and every subscription a turn of the
+// loop, so one tenant's flood must neither grow the master without bound
+// nor slow the others' calls: subscriptions are rate-limited per
+// principal before they reach the loop, a principal has at most
+// Config.MaxFrameworksPerPrincipal frameworks at once, a framework keeps
+// its tasks at most Config.MaxFailoverTimeout after its scheduler goes,
+// and only the last Config.MaxCompletedFrameworks removed frameworks are
+// remembered.
+
+// limitSubscribe refuses a subscription over the principal's rate, before
+// anything else is done for it.
+func (m *Master) limitSubscribe(principal string) error {
+	if m.subscribes == nil || m.subscribes.Allow(principal) {
+		return nil
+	}
+	m.obs.refused(limitRate)
+	return status.Errorf(codes.ResourceExhausted, "subscription rate limit: principal %s is over %g subscriptions/s (burst %d); retry later",
+		quotePrincipal(principal), m.cfg.SubscribeRate, m.cfg.SubscribeBurst)
+}
+
+// validFramework checks what a scheduler asks for in its FrameworkInfo
+// and makes the caller its principal: a scheduler may leave the principal
+// empty or name the one it authenticated as, never another (Mesos refuses
+// a FrameworkInfo.principal that is not the authenticated one).
+func (m *Master) validFramework(info *mezzo.FrameworkInfo, principal string) error {
+	if info.Principal != "" && info.Principal != principal {
+		m.log.Warn("not authorized", "principal", principal, "action", "subscribe", "object", string(info.ID), "named_principal", info.Principal)
+		return status.Errorf(codes.PermissionDenied, "not authorized: the framework names principal %q but the caller is authenticated as %s; a framework's principal is the identity it subscribes with (leave it empty)",
+			info.Principal, quotePrincipal(principal))
+	}
+	info.Principal = principal
+	switch {
+	case info.FailoverTimeout < 0:
+		return status.Errorf(codes.InvalidArgument, "failover timeout %v is negative", info.FailoverTimeout)
+	case info.FailoverTimeout > m.cfg.MaxFailoverTimeout:
+		return status.Errorf(codes.InvalidArgument, "failover timeout %v is above the longest this master keeps a framework's tasks, %v (mezzo master --max-failover-timeout)",
+			info.FailoverTimeout, m.cfg.MaxFailoverTimeout)
+	}
+	return nil
+}
+
+// underFrameworkCap refuses a new framework to a principal that already
+// has MaxFrameworksPerPrincipal registered (placeholders of frameworks
+// rebuilt from agents count: their tasks are the principal's).
+func (m *Master) underFrameworkCap(principal string) error {
+	limit := m.cfg.MaxFrameworksPerPrincipal
+	if limit < 0 {
+		return nil
+	}
+	n := 0
+	for _, fw := range m.frameworks {
+		if fw.info.Principal == principal {
+			n++
+		}
+	}
+	if n < limit {
+		return nil
+	}
+	m.obs.refused(limitFrameworks)
+	m.log.Warn("framework refused: principal at its cap", "principal", principal, "frameworks", n, "limit", limit)
+	return status.Errorf(codes.ResourceExhausted, "principal %s already has %d frameworks registered, the most this master allows one principal (mezzo master --max-frameworks-per-principal %d); tear one down or let a disconnected one's failover timeout end first",
+		quotePrincipal(principal), n, limit)
+}
+
+// rememberRemoved keeps a removed framework for its stats and so that its
+// ID cannot come back, forgetting the oldest past MaxCompletedFrameworks.
+// A forgotten framework's ID is simply unknown: a subscription naming it
+// is refused like any unknown ID.
+func (m *Master) rememberRemoved(fw *framework) {
+	keep := max(m.cfg.MaxCompletedFrameworks, 0)
+	m.removed[fw.id] = fw
+	m.removedOrder = append(m.removedOrder, fw.id)
+	for len(m.removedOrder) > keep {
+		delete(m.removed, m.removedOrder[0])
+		m.removedOrder = m.removedOrder[1:]
+	}
+	if len(m.removedOrder) == 0 {
+		m.removedOrder = nil // let the backing array go
+	}
+}
