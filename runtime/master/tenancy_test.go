@@ -2,6 +2,9 @@ package master_test
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +151,178 @@ func TestUnknownAndOwnerlessFrameworkIDs(t *testing.T) {
 	}
 	wantDenied(t, "an unknown framework ID once agents had time to come back", unknown, "fw-made-up")
 	sameWords(t, "an unknown framework ID and one the caller does not own", unknown, "fw-made-up", ownerless, old.ID)
+}
+
+// A principal that may not kill another's tasks gets the same refusal
+// over HTTP whether the task it names is live, has ended or was never
+// there; one that may kill every framework's tasks is told which.
+func TestKillRefusalIsTheSameForLiveEndedAndUnknownTasks(t *testing.T) {
+	creds, err := security.ParseCredentials("creds.json", []byte(testCredentials))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, addr := startSecuredWith(t, master.Config{OperatorCredentials: creds})
+	base := startHTTP(t, m)
+	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}})
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics"))
+	if err := s.Accept([]mezzo.OfferID{offerOn(t, s, ag.ID()).ID}, []mezzo.TaskInfo{task("t-live", "cpus:1;mem:32"), task("t-ended", "cpus:1;mem:32")}, mezzo.Filters{}); err != nil {
+		t.Fatal(err)
+	}
+	ag.WaitFor("two launches", wait, func(s mastertest.AgentSeen) bool { return len(s.Launched) == 2 })
+	ag.Report(s.ID, "t-live", mezzo.TaskRunning, "")
+	ag.Report(s.ID, "t-ended", mezzo.TaskFinished, "")
+	if st := s.NextUpdate("t-live", wait); st.State != mezzo.TaskRunning {
+		t.Fatalf("live: %s", st.State)
+	}
+	if st := s.NextUpdate("t-ended", wait); st.State != mezzo.TaskFinished {
+		t.Fatalf("ended: %s", st.State)
+	}
+
+	kill := func(task, query, token string) (int, string) {
+		code, body := post(t, base+"/api/v1/tasks/"+task+"/kill"+query, token)
+		return code, strings.ReplaceAll(string(body), task, "T")
+	}
+	for _, query := range []string{"", "?framework=" + string(s.ID)} {
+		liveCode, live := kill("t-live", query, "tok-other")
+		if liveCode != http.StatusForbidden || !strings.Contains(live, `"other"`) || strings.Contains(live, "analytics") {
+			t.Errorf("other killing analytics' live task%s: %d %q; want 403 naming other, not the owner", query, liveCode, live)
+		}
+		for _, id := range []string{"t-ended", "t-never-there"} {
+			if code, body := kill(id, query, "tok-other"); code != liveCode || body != live {
+				t.Errorf("other killing task %s%s: %d %q; want what a live task gets: %d %q", id, query, code, body, liveCode, live)
+			}
+		}
+	}
+	if code, body := kill("t-never-there", "?framework=no-such-framework", "tok-other"); code != http.StatusForbidden {
+		t.Errorf("other naming an unknown framework: %d %q; want 403", code, body)
+	}
+	// admin may kill tasks of every framework: it is told the truth.
+	if code, body := kill("t-ended", "", "tok-admin"); code != http.StatusConflict || !strings.Contains(body, "already ended") {
+		t.Errorf("admin killing an ended task: %d %q; want 409 already ended", code, body)
+	}
+	if code, body := kill("t-never-there", "", "tok-admin"); code != http.StatusNotFound {
+		t.Errorf("admin killing an unknown task: %d %q; want 404", code, body)
+	}
+	if k := ag.Seen().Kills; len(k) != 0 {
+		t.Errorf("the agent was asked to kill %v", k)
+	}
+}
+
+// A kill_tasks grant over another principal's framework lets its holder
+// kill, not launch or decline under cover of a batch with a kill in it.
+func TestKillGrantCarriesNoOtherCalls(t *testing.T) {
+	_, addr := startSecuredWith(t, master.Config{})
+	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}})
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics"))
+	o := offerOn(t, s, ag.ID())
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	launch := &api.Call{Call: &api.Call_Accept{Accept: &api.AcceptRequest{Header: s.Header(), OfferIds: []string{string(o.ID)},
+		Operations: []*api.Operation{{Operation: &api.Operation_Launch_{Launch: &api.Operation_Launch{Tasks: []*api.TaskInfo{api.TaskToProto(task("smuggled", "cpus:1;mem:32"))}}}}}}}}
+	kill := &api.Call{Call: &api.Call_Kill{Kill: &api.KillRequest{Header: s.Header(), TaskId: "x"}}}
+	_, err := schedulerClient(t, addr, "tok-admin").Calls(ctx, &api.CallBatch{Header: s.Header(), Calls: []*api.Call{kill, launch}})
+	wantDenied(t, "admin's batch of a kill and a launch in analytics' framework", err, `"admin"`)
+	if l := ag.Seen().Launched; len(l) != 0 {
+		t.Errorf("admin's batch launched %v in analytics' framework", l)
+	}
+	if _, err := schedulerClient(t, addr, "tok-admin").Calls(ctx, &api.CallBatch{Header: s.Header(), Calls: []*api.Call{kill}}); err != nil {
+		t.Errorf("admin's batch of kills: %v", err)
+	}
+}
+
+// Subscriptions are rate-limited per principal: one principal's flood is
+// refused with ResourceExhausted naming the rate, another's subscription
+// goes through.
+func TestSubscriptionsRateLimitedPerPrincipal(t *testing.T) {
+	_, addr := startSecuredWith(t, master.Config{SubscribeRate: 0.001, SubscribeBurst: 3, MaxFrameworksPerPrincipal: -1})
+	for i := 0; i < 3; i++ {
+		mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o", Role: "*"}, as("tok-other"))
+	}
+	err := subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o", Role: "*"})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `"other"`) || !strings.Contains(err.Error(), "0.001 subscriptions/s (burst 3)") {
+		t.Errorf("other's fourth subscription: %v; want ResourceExhausted naming other and the rate", err)
+	}
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics"))
+}
+
+// A principal may have MaxFrameworksPerPrincipal frameworks registered at
+// once; re-subscribing one of them does not count again, and removing one
+// makes room.
+func TestFrameworksPerPrincipalCapped(t *testing.T) {
+	m, addr := startSecuredWith(t, master.Config{MaxFrameworksPerPrincipal: 2})
+	first := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o1", Role: "*", FailoverTimeout: time.Hour}, as("tok-other"))
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o2", Role: "*"}, as("tok-other"))
+	err := subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o3", Role: "*"})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "2 frameworks") || !strings.Contains(err.Error(), "--max-frameworks-per-principal 2") {
+		t.Errorf("other's third framework: %v; want ResourceExhausted naming the cap of 2", err)
+	}
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics"))
+	// A disconnected framework is still registered; its scheduler comes
+	// back under its ID although the principal is at its cap.
+	first.Close()
+	again := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{ID: first.ID, Name: "o1", Role: "*", FailoverTimeout: time.Hour}, as("tok-other"))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := again.Client.Teardown(ctx, &api.TeardownRequest{Header: again.Header()}); err != nil {
+		t.Fatal(err)
+	}
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o3", Role: "*"}, as("tok-other"))
+	if n := snapshot(t, m).Totals.Frameworks; n != 3 {
+		t.Errorf("%d frameworks registered, want 3 (other's two, analytics' one)", n)
+	}
+}
+
+// A framework may not ask for a failover timeout above the master's
+// maximum, nor a negative one: refused with InvalidArgument naming it,
+// rather than quietly kept for less than it believes.
+func TestFailoverTimeoutBounded(t *testing.T) {
+	_, addr := startSecuredWith(t, master.Config{MaxFailoverTimeout: 24 * time.Hour})
+	err := subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: 365 * 24 * time.Hour})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "8760h") || !strings.Contains(err.Error(), "24h0m0s") {
+		t.Errorf("a failover timeout of a year: %v; want InvalidArgument naming it and the maximum 24h", err)
+	}
+	if err := subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: -time.Second}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a negative failover timeout: %v; want InvalidArgument", err)
+	}
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: 24 * time.Hour}, as("tok-other"))
+}
+
+// Only the last MaxCompletedFrameworks removed frameworks are remembered:
+// registering and tearing down frameworks does not grow the master.
+func TestRemovedFrameworksBounded(t *testing.T) {
+	m, addr := startMaster(t, master.Config{MaxCompletedFrameworks: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var ids []mezzo.FrameworkID
+	for i := 0; i < 5; i++ {
+		s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "short-lived"})
+		if _, err := s.Client.Teardown(ctx, &api.TeardownRequest{Header: s.Header()}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	var removed []mezzo.FrameworkID
+	for _, f := range snapshot(t, m).Frameworks {
+		if f.Removed {
+			removed = append(removed, f.ID)
+		}
+	}
+	if want := ids[2:]; fmt.Sprint(removed) != fmt.Sprint(want) {
+		t.Errorf("removed frameworks remembered: %v; want the last three, %v", removed, want)
+	}
+}
+
+func TestLimitsValidated(t *testing.T) {
+	for _, c := range []struct {
+		cfg   master.Config
+		words string
+	}{
+		{master.Config{FailoverTimeout: 2 * time.Hour, MaxFailoverTimeout: time.Hour}, "above the maximum failover timeout"},
+		{master.Config{SubscribeRate: math.NaN()}, "subscription rate"},
+		{master.Config{SubscribeRate: math.Inf(1)}, "subscription rate"},
+	} {
+		if _, err := master.New(c.cfg); err == nil || !strings.Contains(err.Error(), c.words) {
+			t.Errorf("master.New(%+v): %v; want an error saying %q", c.cfg, err, c.words)
+		}
+	}
 }
