@@ -66,6 +66,34 @@
 // masters: a new leader keeps the agent drained and, when it comes back,
 // sends its frameworks the inverse offers again.
 //
+// # Tenants
+//
+// A framework belongs to the principal it subscribed as, recorded in its
+// FrameworkInfo.Principal (Mesos's FrameworkInfo.principal): the master
+// sets it from the authenticated caller and refuses a FrameworkInfo that
+// names another principal. It travels with every launch, so agents keep
+// it with their tasks and report it when they re-register, and the
+// registry keeps it with standby masters: a master that rebuilds a
+// framework from either gives it to that principal only (authz.go), and
+// one rebuilt with no principal recorded goes to nobody while
+// authentication is on (it ends with its failover timeout). An
+// authenticated caller is never granted a framework ID the master does
+// not know; for RecoveryTimeout after the master starts leading such a
+// subscription is answered Unavailable (the framework's agents may not be
+// back yet), then refused. A re-subscription is authorized for the role
+// the framework holds. Calls, kills and sandbox reads a caller may not
+// make on a framework are refused in words that do not depend on whether
+// the framework or task exists, has ended, or whose it is.
+//
+// One principal cannot make the master hold without bound (limits.go):
+// subscriptions are rate-limited per principal before they reach the
+// loop (SubscribeRate, SubscribeBurst), a principal has at most
+// MaxFrameworksPerPrincipal frameworks registered, a framework may ask
+// for a failover timeout of at most MaxFailoverTimeout, and the master
+// remembers only MaxCompletedFrameworks removed frameworks. /metrics
+// counts and names no framework, role or principal: it is open to
+// scrapers without credentials.
+//
 // # Standby masters
 //
 // With Config.HA.Etcd set, masters are elected on etcd: a standby answers
