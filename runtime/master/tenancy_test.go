@@ -234,7 +234,7 @@ func TestKillGrantCarriesNoOtherCalls(t *testing.T) {
 // refused with ResourceExhausted naming the rate, another's subscription
 // goes through.
 func TestSubscriptionsRateLimitedPerPrincipal(t *testing.T) {
-	_, addr := startSecuredWith(t, master.Config{SubscribeRate: 0.001, SubscribeBurst: 3, MaxFrameworksPerPrincipal: -1})
+	m, addr := startSecuredWith(t, master.Config{SubscribeRate: 0.001, SubscribeBurst: 3, MaxFrameworksPerPrincipal: -1})
 	for i := 0; i < 3; i++ {
 		mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o", Role: "*"}, as("tok-other"))
 	}
@@ -243,6 +243,32 @@ func TestSubscriptionsRateLimitedPerPrincipal(t *testing.T) {
 		t.Errorf("other's fourth subscription: %v; want ResourceExhausted naming other and the rate", err)
 	}
 	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics"))
+	if n := refusedSubscriptions(t, m, "rate"); n != 1 {
+		t.Errorf("mezzo_master_subscriptions_refused_total{limit=\"rate\"} = %v, want 1", n)
+	}
+}
+
+// refusedSubscriptions reads the master's count of subscriptions refused
+// for limit.
+func refusedSubscriptions(t *testing.T, m *master.Master, limit string) float64 {
+	t.Helper()
+	fams, err := m.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "mezzo_master_subscriptions_refused_total" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "limit" && l.GetValue() == limit {
+					return s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // A principal may have MaxFrameworksPerPrincipal frameworks registered at
@@ -269,6 +295,9 @@ func TestFrameworksPerPrincipalCapped(t *testing.T) {
 	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o3", Role: "*"}, as("tok-other"))
 	if n := snapshot(t, m).Totals.Frameworks; n != 3 {
 		t.Errorf("%d frameworks registered, want 3 (other's two, analytics' one)", n)
+	}
+	if n := refusedSubscriptions(t, m, "frameworks"); n != 1 {
+		t.Errorf("mezzo_master_subscriptions_refused_total{limit=\"frameworks\"} = %v, want 1", n)
 	}
 }
 
