@@ -45,12 +45,17 @@ func subscribeOwn(t *testing.T, conn *grpc.ClientConn, info mezzo.FrameworkInfo,
 func stealAttempts(t *testing.T, c *cluster, fw, ag string) {
 	t.Helper()
 	b := c.dial(tenantB)
-	for _, role := range []string{"b", "a"} {
-		if f, err := subscribe(t, b, mezzo.FrameworkInfo{ID: mezzo.FrameworkID(fw), Name: "intruder", Role: role, User: "nobody"}); err == nil {
-			f.cancel()
-			t.Errorf("tenant-b subscribed tenant-a's framework %s in role %s", fw, role)
-		} else if status.Code(err) != codes.PermissionDenied {
-			t.Errorf("tenant-b subscribing tenant-a's framework in role %s: %v, want PermissionDenied", role, err)
+	for _, conn := range []struct {
+		how  string
+		conn *grpc.ClientConn
+	}{{"by certificate", b}, {"by bearer token", c.dialToken(tenantB)}} {
+		for _, role := range []string{"b", "a"} {
+			if f, err := subscribe(t, conn.conn, mezzo.FrameworkInfo{ID: mezzo.FrameworkID(fw), Name: "intruder", Role: role, User: "nobody"}); err == nil {
+				f.cancel()
+				t.Errorf("tenant-b (%s) subscribed tenant-a's framework %s in role %s", conn.how, fw, role)
+			} else if status.Code(err) != codes.PermissionDenied {
+				t.Errorf("tenant-b (%s) subscribing tenant-a's framework in role %s: %v, want PermissionDenied", conn.how, role, err)
+			}
 		}
 	}
 	// tenant-b naming tenant-a as its principal does not help either.
@@ -321,5 +326,22 @@ func TestSubscribeFloodThrottledAndCapped(t *testing.T) {
 	}
 	if n := strings.Count(body, `"name":"flood"`); n > 100 {
 		t.Errorf("the master holds %d frameworks of tenant-b; the cap is 100", n)
+	}
+}
+
+// TestTenantLimitFlagsRefused: a master given a limit that makes no sense
+// refuses to start and names the flag, rather than running unlimited.
+func TestTenantLimitFlagsRefused(t *testing.T) {
+	for _, c := range [][]string{
+		{"--max-frameworks-per-principal", "-1"},
+		{"--max-failover-timeout", "0s"},
+		{"--subscribe-rate-limit", "NaN"},
+		{"--subscribe-rate-burst", "0"},
+		{"--max-completed-frameworks", "-1"},
+	} {
+		out, code := runMezzo(t, 20*time.Second, append([]string{"master", "--listen", "127.0.0.1:0"}, c...)...)
+		if code == 0 || !strings.Contains(out, c[0]) {
+			t.Errorf("mezzo master %v: exit %d, %q; want a refusal naming %s", c, code, out, c[0])
+		}
 	}
 }
