@@ -34,6 +34,8 @@ func runAgent(ctx context.Context, args []string) error {
 	recoverMode := fs.String("recover", agent.RecoverReconnect, "what to do with the executors a previous run on --work-dir left running: reconnect (adopt them and their tasks) or cleanup (kill them; their tasks are lost)")
 	reregister := fs.Duration("executor-reregister-timeout", 5*time.Second, "with --recover=reconnect, how long executors of a previous run have to reconnect before they are killed")
 	recoveryTimeout := fs.Duration("executor-recovery-timeout", 15*time.Second, "how long executors wait for this agent when it goes away (crash, restart, upgrade) before ending their tasks; Mesos uses 15m")
+	taskUsers := fs.String("task-users", agent.TaskUsersIsolated, "who tasks run as on the host (root agents): isolated (each container in a user namespace of its own, the task's user mapped to a host uid allocated for that container from --container-uid-range, so no two tenants' tasks share a host uid) or host (the real host user, e.g. for shared NFS home directories; tasks of different tenants that run as the same user can then read and signal each other)")
+	uidRange := fs.String("container-uid-range", agent.DefaultContainerUIDs.String(), "with --task-users isolated, the host uids (and gids) containers get, FIRST-LAST: no user or group of the machine may have one (checked against /etc/passwd, /etc/group, /etc/subuid, /etc/subgid); agents of one machine share the allocation, through "+agent.DefaultContainerUIDState)
 	keepExecutors := fs.Bool("keep-executors-on-exit", false, "on SIGINT/SIGTERM, leave the executors running for the next agent run to reconnect to (e.g. an upgrade); default: shut them down. A crashed agent always leaves them")
 	sec := addSecurityFlags(fs, false)
 	logf := addLogFlags(fs, "info")
@@ -59,6 +61,16 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	if *recoveryTimeout <= 0 {
 		return fmt.Errorf("--executor-recovery-timeout %v: want a positive duration", *recoveryTimeout)
+	}
+	if *taskUsers != agent.TaskUsersIsolated && *taskUsers != agent.TaskUsersHost {
+		return fmt.Errorf("--task-users %q: want %s or %s", *taskUsers, agent.TaskUsersIsolated, agent.TaskUsersHost)
+	}
+	uids, err := agent.ParseUIDRange(*uidRange)
+	if err == nil && *taskUsers == agent.TaskUsersIsolated && os.Geteuid() == 0 {
+		err = agent.CheckContainerUIDs(uids)
+	}
+	if err != nil {
+		return fmt.Errorf("--container-uid-range %s: %w", *uidRange, err)
 	}
 	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
 		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
@@ -114,6 +126,7 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
 		WorkDir: *workDir, Isolation: *isolation, CgroupParent: *cgroupParent, Logger: log, MasterConn: mc,
+		TaskUsers: *taskUsers, ContainerUIDs: uids,
 		Recover: *recoverMode, ExecutorReregisterTimeout: *reregister, ExecutorRecoveryTimeout: *recoveryTimeout, DetachOnStop: *keepExecutors,
 		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers)})
 	if err != nil {

@@ -54,6 +54,9 @@ type Agent struct {
 	adopted  []*executorProc
 	detached bool
 	pong     pendingPong // emulated agents answer pings from resendLoop (emulated.go)
+	// uids allocates isolated containers' host uids (nil: tasks run as
+	// their host users, or as the agent when it is not root).
+	uids *uidAllocator
 }
 
 type framework struct {
@@ -84,8 +87,11 @@ func New(cfg Config) (*Agent, error) {
 	statusDir := ""
 	if cfg.WorkDir != "" {
 		statusDir = filepath.Join(cfg.WorkDir, "status")
-		if err := os.MkdirAll(statusDir, 0o755); err != nil {
+		if err := os.MkdirAll(statusDir, 0o700); err != nil {
 			return nil, fmt.Errorf("agent: work dir: %w", err)
+		}
+		if err := checkWorkDir(cfg.WorkDir); err != nil {
+			return nil, err
 		}
 		if b, err := os.ReadFile(filepath.Join(cfg.WorkDir, "agent-id")); err == nil {
 			a.id = mezzo.AgentID(strings.TrimSpace(string(b)))
@@ -122,8 +128,16 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 		a.iso = iso
+		if err := a.setupTaskUsers(); err != nil {
+			a.closeConn()
+			return nil, err
+		}
 		a.execSeq = nextExecSeq(cfg.WorkDir)
 		recovered = a.recoverExecutors(latest)
+		if err := a.secureWorkDir(a.liveSandboxes()); err != nil {
+			a.closeConn()
+			return nil, fmt.Errorf("agent: work dir %s: %w", cfg.WorkDir, err)
+		}
 		lis, err := a.listenExecutorAPI()
 		if err != nil {
 			a.closeConn()
@@ -290,12 +304,12 @@ func (a *Agent) session1(ctx context.Context) (bool, error) {
 	a.id, a.session, a.epoch = mezzo.AgentID(reg.AgentId), reg.SessionId, reg.MasterEpoch
 	a.mu.Unlock()
 	if a.cfg.WorkDir != "" && newEpoch {
-		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "master-epoch"), []byte(strconv.FormatInt(reg.MasterEpoch, 10)+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "master-epoch"), []byte(strconv.FormatInt(reg.MasterEpoch, 10)+"\n"), 0o600); err != nil {
 			a.log.Error("saving master epoch", "err", err)
 		}
 	}
 	if a.cfg.WorkDir != "" && first {
-		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "agent-id"), []byte(reg.AgentId+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "agent-id"), []byte(reg.AgentId+"\n"), 0o600); err != nil {
 			a.log.Error("saving agent ID", "err", err)
 		}
 	}

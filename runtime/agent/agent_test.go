@@ -29,11 +29,14 @@ func startAgent(t *testing.T, m *fakeMaster, cfg Config) (*Agent, func()) {
 		cfg.Resources = mezzo.MustParseResources("cpus:2;mem:1024")
 	}
 	if !cfg.Emulated {
-		exe, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
+		if cfg.ExecutorPath == "" { // else a copy of the test binary (reachableExecutor)
+			exe, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.ExecutorPath = exe
 		}
-		cfg.ExecutorPath, cfg.ExecutorArgs = exe, []string{"executor"}
+		cfg.ExecutorArgs = []string{"executor"}
 		cfg.ExecutorEnv = []string{"MEZZO_TEST_EXECUTOR=1"}
 	}
 	if cfg.KillGracePeriod == 0 {

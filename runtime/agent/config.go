@@ -54,6 +54,27 @@ type Config struct {
 	ExecutorArgs []string
 	// ExecutorEnv is added to every executor's environment.
 	ExecutorEnv []string
+	// TaskUsers says who tasks run as on the host, when the agent is root
+	// (an agent that is not root runs everything as itself, and says so):
+	// TaskUsersIsolated (the default) runs each container in a user
+	// namespace of its own that maps the task's user (the one the master
+	// authorized) to a host uid and gid allocated for that container from
+	// ContainerUIDs, so that no two containers share a host uid even when
+	// their tasks are the same user; TaskUsersHost runs tasks as the real
+	// host users (tenants running as the same user can then read and
+	// signal each other's tasks and sandboxes). A task that names no user
+	// runs as the agent's user either way.
+	TaskUsers string
+	// ContainerUIDs is the range of host uids (and gids) isolated
+	// containers get; default DefaultContainerUIDs. New refuses a range
+	// that a user or group of the machine has (CheckContainerUIDs).
+	ContainerUIDs UIDRange
+	// ContainerUIDState is the machine-wide file that records which uids
+	// of each range the agents of this machine have handed out, so that
+	// none hands out a uid another one (or an earlier run) still uses;
+	// default DefaultContainerUIDState. Every agent of a machine should
+	// share it.
+	ContainerUIDState string
 	// Listen is where the ExecutorAPI listens; default "127.0.0.1:0". With
 	// port 0 a restarted agent listens where its previous run did, which
 	// is where that run's executors look for it.
@@ -128,6 +149,22 @@ func (c *Config) withDefaults() error {
 	case RecoverReconnect, RecoverCleanup:
 	default:
 		return fmt.Errorf("agent: Recover %q: want %q or %q", c.Recover, RecoverReconnect, RecoverCleanup)
+	}
+	switch c.TaskUsers {
+	case "":
+		c.TaskUsers = TaskUsersIsolated
+	case TaskUsersIsolated, TaskUsersHost:
+	default:
+		return fmt.Errorf("agent: TaskUsers %q: want %q or %q", c.TaskUsers, TaskUsersIsolated, TaskUsersHost)
+	}
+	if c.ContainerUIDs == (UIDRange{}) {
+		c.ContainerUIDs = DefaultContainerUIDs
+	}
+	if err := c.ContainerUIDs.validate(); err != nil {
+		return fmt.Errorf("agent: ContainerUIDs: %w", err)
+	}
+	if c.ContainerUIDState == "" {
+		c.ContainerUIDState = DefaultContainerUIDState
 	}
 	if c.ExecutorReregisterTimeout <= 0 {
 		c.ExecutorReregisterTimeout = 5 * time.Second

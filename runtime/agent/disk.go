@@ -7,7 +7,7 @@ import (
 )
 
 func diskMB(dir string) (float64, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, err
 	}
 	var st unix.Statfs_t

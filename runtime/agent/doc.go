@@ -25,10 +25,27 @@
 //     Config.ExecutorPath (default: its own binary) with
 //     Config.ExecutorArgs + "--kind", "command"; the binary serves that with
 //     executor.RunKind and an explicit registry of kinds.
+//   - Runs each executor, and its tasks, as the user the master authorized
+//     (user.go; an agent that is not root cannot switch users, runs
+//     everything as itself and says so). With Config.TaskUsers "isolated"
+//     (the default) every container starts in a user namespace of its own
+//     that maps that user to a host uid and gid allocated for the container
+//     alone from Config.ContainerUIDs (containeruids.go): inside, the task
+//     is the user it asked for; on the host no two containers share a uid,
+//     so tasks of tenants that both run as nobody cannot read, signal or
+//     ptrace each other, nor read each other's files. "host" runs tasks as
+//     the real host users instead.
+//   - Keeps the work dir closed (workdir.go): the directories down to the
+//     sandboxes 0711, each sandbox 0700 and owned by its container's host
+//     uid (root's again once its executor is reaped, before the uid can be
+//     handed out again), the files in it 0600, everything else (agent ID,
+//     checkpoints with tokens, status updates, the executor CA's key) 0600
+//     and 0700; New tightens what an earlier version left looser.
 //   - Serves executors the ExecutorAPI over TLS 1.3, with a certificate from
 //     a CA of its own kept in WorkDir (executortls.go); each sandbox gets
 //     the CA as agent-ca.crt (MEZZO_AGENT_CA) and each executor a token of
-//     its own, checked on every call.
+//     its own, checked on every call, handed over on a pipe
+//     (executor.EnvExecutorTokenFD), never in the environment.
 //   - Delivers status updates at least once: every update is appended to a
 //     per-task file under WorkDir/status before the executor is told it is
 //     stored, and the head of each task's updates is resent (backoff from
@@ -38,8 +55,8 @@
 //   - Survives its own restart (recover.go, Mesos's --recover=reconnect):
 //     executors outlive a crashed agent (and, with Config.DetachOnStop, a
 //     stopped one). Each executor's framework, ExecutorInfo, token,
-//     sandbox, container handle (pid and start time) and tasks are
-//     checkpointed under WorkDir/executors, and the ExecutorAPI's address
+//     sandbox, host uid, container handle (pid and start time) and tasks
+//     are checkpointed under WorkDir/executors, and the ExecutorAPI's address
 //     in WorkDir, so the next run listens where the executors look for it.
 //     The next run adopts the containers that still run
 //     (isolation.Isolator.Recover), gives their executors

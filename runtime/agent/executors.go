@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +39,12 @@ type executorProc struct {
 	containerID string
 	handle      isolation.Handle
 	adopted     bool
+	// hostUID and hostGID run its processes and own its sandbox on the
+	// host (0: root, or the agent's own user); isolated says they were
+	// allocated for this container (containeruids.go) and are held until
+	// the sandbox is handed back to root.
+	hostUID, hostGID uint32
+	isolated         bool
 
 	queue      []*api.ExecutorEvent // guarded by Agent.mu
 	notify     chan struct{}
@@ -162,16 +167,34 @@ func launchEvent(t mezzo.TaskInfo) *api.ExecutorEvent {
 }
 
 // startExecutorLocked starts an executor process in a fresh sandbox inside
-// a container sized for the executor and its first task.
-func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorInfo, command bool, first *task) (*executorProc, error) {
+// a container sized for the executor and its first task, as the user the
+// master authorized (user.go). The executor's token reaches it on a pipe,
+// never in its environment (see executor.EnvExecutorTokenFD).
+func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorInfo, command bool, first *task) (ex *executorProc, err error) {
 	a.execSeq++
-	sandbox := filepath.Join(a.cfg.WorkDir, "sandboxes", "f-"+url.PathEscape(string(fwID)),
-		fmt.Sprintf("e-%s-%d", url.PathEscape(string(info.ID)), a.execSeq))
-	if err := os.MkdirAll(sandbox, 0o755); err != nil {
+	sandbox, err := a.newSandbox(fwID, info.ID, a.execSeq)
+	if err != nil {
 		return nil, err
 	}
-	ex := newExecutorProc(fwID, info, command, newID(), sandbox)
+	ex = newExecutorProc(fwID, info, command, newID(), sandbox)
 	ex.tasks[first.info.ID] = first
+	id := fmt.Sprintf("%s-%d", newID()[:8], a.execSeq)
+
+	u, err := a.containerUserFor(executorUser(info, first.info, a.frameworks[fwID].info), id)
+	if err != nil {
+		return nil, err
+	}
+	if u != nil {
+		ex.hostUID, ex.hostGID, ex.isolated = u.hostUID, u.hostGID, u.isolated
+		defer func() {
+			if err != nil {
+				a.releaseContainerUser(ex)
+			}
+		}()
+		if err := os.Chown(sandbox, int(u.hostUID), int(u.hostGID)); err != nil {
+			return nil, fmt.Errorf("sandbox for user %q: %w", u.name, err)
+		}
+	}
 
 	var cmd *exec.Cmd
 	if info.Command != nil {
@@ -193,37 +216,42 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	if info.Command != nil {
 		cmd.Env = append(cmd.Env, info.Command.Env...)
 	}
-	caFile, err := a.writeSandboxCA(sandbox)
+	caFile, err := a.writeSandboxCA(sandbox, u)
 	if err != nil {
 		return nil, err
 	}
+	token, err := tokenPipe(ex.token)
+	if err != nil {
+		return nil, err
+	}
+	defer token.Close()
 	cmd.Env = append(cmd.Env,
 		executor.EnvAgentEndpoint+"="+a.endpoint,
 		executor.EnvAgentCA+"="+caFile,
 		executor.EnvFrameworkID+"="+string(fwID),
 		executor.EnvExecutorID+"="+string(info.ID),
-		executor.EnvExecutorToken+"="+ex.token,
+		fmt.Sprintf("%s=%d", executor.EnvExecutorTokenFD, 3+len(cmd.ExtraFiles)),
 		executor.EnvSandbox+"="+sandbox,
 	)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, token)
 	if d := a.cfg.ExecutorRecoveryTimeout; d > 0 {
 		cmd.Env = append(cmd.Env, executor.EnvRecoveryTimeout+"="+d.String())
 	}
-	stdout, err := os.Create(filepath.Join(sandbox, "stdout"))
+	stdout, err := createSandboxFile(filepath.Join(sandbox, "stdout"), u)
 	if err != nil {
 		return nil, err
 	}
 	defer stdout.Close()
-	stderr, err := os.Create(filepath.Join(sandbox, "stderr"))
+	stderr, err := createSandboxFile(filepath.Join(sandbox, "stderr"), u)
 	if err != nil {
 		return nil, err
 	}
 	defer stderr.Close()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 
-	if err := a.runAs(cmd, sandbox, executorUser(info, first.info, a.frameworks[fwID].info)); err != nil {
-		return nil, err
+	if u != nil {
+		u.apply(cmd)
 	}
-	id := fmt.Sprintf("%s-%d", newID()[:8], a.execSeq)
 	c, err := a.iso.Start(id, cmd, ex.limits())
 	if err != nil {
 		return nil, err
@@ -236,9 +264,28 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	}
 	a.frameworks[fwID].executors[info.ID] = ex
 	a.log.Info("executor started", "framework", string(fwID), "executor", string(info.ID), "container", id,
-		"sandbox", sandbox, "pid", cmd.Process.Pid)
+		"sandbox", sandbox, "pid", cmd.Process.Pid, "host_uid", ex.hostUID)
 	go a.waitExecutor(ex)
 	return ex, nil
+}
+
+// tokenPipe returns the read end of a pipe holding token and nothing else:
+// its write end is closed, so the executor reads the token to EOF. The
+// token fits the pipe's buffer, so writing does not wait for a reader.
+func tokenPipe(token string) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("executor token pipe: %w", err)
+	}
+	_, err = w.WriteString(token)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("executor token pipe: %w", err)
+	}
+	return r, nil
 }
 
 // waitExecutor reaps an executor and settles its tasks: a held terminal
@@ -299,7 +346,9 @@ func (a *Agent) waitExecutor(ex *executorProc) {
 		a.update(ex.fw, s)
 	}
 	// Only now that every end is stored: a crash before this point
-	// leaves the checkpoint, and the next run settles from it.
+	// leaves the checkpoint, and the next run settles from it (and
+	// reclaims the sandbox).
+	a.releaseContainerUser(ex)
 	a.removeCheckpoint(ex.containerID)
 
 	code := int32(info.Code)

@@ -21,7 +21,7 @@ import (
 // their sandbox named by MEZZO_AGENT_CA; they identify themselves with
 // their per-executor token, not a certificate.
 //
-// The CA lives in the work directory (executor-ca.crt, executor-ca.key
+// The CA lives in the work directory (executor-ca.crt and executor-ca.key,
 // 0600) and is reused by later runs of the agent, so executors that
 // outlive an agent restart still trust the next one; the server
 // certificate is issued afresh at each start, for the addresses listened
@@ -85,7 +85,7 @@ func loadOrCreateExecutorCA(dir string, now time.Time) (*security.CA, error) {
 	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(certPath, ca.CertPEM, 0o644); err != nil {
+	if err := os.WriteFile(certPath, ca.CertPEM, 0o600); err != nil {
 		return nil, err
 	}
 	return ca, nil
@@ -105,10 +105,18 @@ func (a *Agent) setupExecutorTLS(lis net.Listener) error {
 	return nil
 }
 
-// writeSandboxCA puts the executor CA in a sandbox and returns its path.
-func (a *Agent) writeSandboxCA(sandbox string) (string, error) {
+// writeSandboxCA puts the executor CA in a sandbox, readable by the
+// container's user (u; nil: the agent's), and returns its path.
+func (a *Agent) writeSandboxCA(sandbox string, u *containerUser) (string, error) {
 	p := filepath.Join(sandbox, sandboxCAFile)
-	if err := os.WriteFile(p, a.execCA, 0o644); err != nil {
+	f, err := createSandboxFile(p, u)
+	if err == nil {
+		_, err = f.Write(a.execCA)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		return "", fmt.Errorf("executor CA in the sandbox: %w", err)
 	}
 	return p, nil

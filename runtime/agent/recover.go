@@ -64,6 +64,13 @@ type checkpoint struct {
 	// the executor is reaped (see executorServer.Update); the executor
 	// considers them delivered.
 	Held []mezzo.TaskStatus `json:"held,omitempty"`
+	// HostUID and HostGID run the executor and own its sandbox (0: root
+	// or the agent's user); Isolated says they were allocated for it from
+	// the container range. A later run keeps them out of use while the
+	// executor lives, and hands its sandbox back to root once it is gone.
+	HostUID  uint32 `json:"host_uid,omitempty"`
+	HostGID  uint32 `json:"host_gid,omitempty"`
+	Isolated bool   `json:"isolated,omitempty"`
 }
 
 func (a *Agent) checkpointPath(containerID string) string {
@@ -75,7 +82,8 @@ func (a *Agent) checkpointLocked(ex *executorProc) {
 	if ex.containerID == "" || a.detached {
 		return
 	}
-	cp := checkpoint{Command: ex.command, Token: ex.token, Sandbox: ex.sandbox, Container: ex.handle}
+	cp := checkpoint{Command: ex.command, Token: ex.token, Sandbox: ex.sandbox, Container: ex.handle,
+		HostUID: ex.hostUID, HostGID: ex.hostGID, Isolated: ex.isolated}
 	var err error
 	if cp.Framework, err = protojson.Marshal(api.FrameworkToProto(a.frameworks[ex.fw].info)); err == nil {
 		cp.Executor, err = protojson.Marshal(api.ExecutorToProto(&ex.info))
@@ -118,7 +126,7 @@ func (a *Agent) removeCheckpoint(containerID string) {
 // writeAtomic replaces path with data: a reader sees the old or the new
 // content, never a mix.
 func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
@@ -246,12 +254,22 @@ func (a *Agent) recoverExecutors(latest map[streamKey]mezzo.TaskStatus) map[stre
 					latest[k] = mezzo.TaskStatus{TaskID: t.ID, ExecutorID: l.info.ID, State: mezzo.TaskStaging}
 				}
 			}
+			if err := reclaimSandbox(l.cp.Sandbox, l.cp.HostUID); err != nil {
+				// The directory at least is made root's 0700 by
+				// secureWorkDir, closed to the uid's next holder (which the
+				// cursor reaches only once the range has gone round).
+				a.log.Error("handing the sandbox of a gone executor back to root", "sandbox", l.cp.Sandbox, "err", err)
+			}
 			a.removeCheckpoint(l.containerID)
 			continue
 		}
 		fw := a.frameworkLocked(l.fw)
 		ex := newExecutorProc(l.fw.ID, l.info, l.cp.Command, l.cp.Token, l.cp.Sandbox)
 		ex.container, ex.containerID, ex.handle, ex.adopted = c, l.containerID, l.cp.Container, true
+		ex.hostUID, ex.hostGID, ex.isolated = l.cp.HostUID, l.cp.HostGID, l.cp.Isolated
+		if ex.isolated && a.uids != nil {
+			a.uids.hold(ex.hostUID, l.containerID)
+		}
 		for _, ti := range l.tasks {
 			k := streamKey{l.fw.ID, ti.ID}
 			last, seen := latest[k]

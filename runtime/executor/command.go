@@ -135,10 +135,12 @@ func (c *Command) command(task mezzo.TaskInfo) (*exec.Cmd, error) {
 		}
 	}
 	cmd.Dir = c.Dir
-	// The token authenticates this executor to its agent; tasks do not get it.
+	// The token authenticates this executor to its agent; tasks do not get
+	// it, nor the number of the descriptor it came on (ConfigFromEnv has
+	// unset both already; an executor built on Command without it has not).
 	env := make([]string, 0, len(os.Environ())+len(ci.Env)+1)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, EnvExecutorToken+"=") {
+		if !strings.HasPrefix(kv, EnvExecutorToken+"=") && !strings.HasPrefix(kv, EnvExecutorTokenFD+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -146,14 +148,29 @@ func (c *Command) command(task mezzo.TaskInfo) (*exec.Cmd, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	base := "task-" + sanitize(string(task.ID))
 	var err error
-	if cmd.Stdout, err = os.Create(filepath.Join(c.Dir, base+".stdout")); err != nil {
+	if cmd.Stdout, err = createOutput(filepath.Join(c.Dir, base+".stdout")); err != nil {
 		return nil, err
 	}
-	if cmd.Stderr, err = os.Create(filepath.Join(c.Dir, base+".stderr")); err != nil {
+	if cmd.Stderr, err = createOutput(filepath.Join(c.Dir, base+".stderr")); err != nil {
 		closeFiles(cmd)
 		return nil, err
 	}
 	return cmd, nil
+}
+
+// createOutput creates (or truncates) a task's output file readable by
+// its own user only, whatever the umask: the agent serves it to those the
+// ACL allows, and nobody else on the host should read it.
+func createOutput(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil { // a file left by an earlier run keeps its mode otherwise
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // closeFiles closes our copies of the output files once the child has its

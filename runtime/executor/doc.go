@@ -4,11 +4,17 @@
 // An agent starts each executor as a process with these environment
 // variables (see [ConfigFromEnv]): MEZZO_AGENT_ENDPOINT (the agent's
 // ExecutorAPI address), MEZZO_FRAMEWORK_ID, MEZZO_EXECUTOR_ID,
-// MEZZO_EXECUTOR_TOKEN (a per-executor secret the agent checks on every call),
-// MEZZO_SANDBOX (the executor's working directory) and MEZZO_AGENT_CA (a PEM
+// MEZZO_SANDBOX (the executor's working directory), MEZZO_AGENT_CA (a PEM
 // file in the sandbox: the CA of the agent's TLS certificate, which Run
-// verifies; unset, Run dials without TLS). The process then
-// calls
+// verifies; unset, Run dials without TLS) and MEZZO_EXECUTOR_TOKEN_FD: the
+// number of an inherited descriptor, a pipe holding the executor's token
+// (a per-executor secret the agent checks on every call). The token is not
+// in the environment, which any process of the same host user can read;
+// ConfigFromEnv makes the process non-dumpable (so its memory, descriptors
+// and /proc files are closed to such processes, its own tasks included)
+// before it reads the token, closes the descriptor and removes the
+// variable, and the command executor's tasks inherit neither. The process
+// then calls
 //
 //	cfg, err := executor.ConfigFromEnv()
 //	...
@@ -33,4 +39,5 @@
 // process (TASK_FINISHED on exit 0, TASK_FAILED with the code otherwise),
 // stands a task with no command for its Duration (a no-op for benchmarks),
 // and kills with SIGTERM then SIGKILL after a grace period (TASK_KILLED).
+// A task's output files (task-ID.stdout, .stderr) are 0600.
 package executor

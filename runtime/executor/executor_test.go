@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
@@ -378,5 +381,110 @@ func TestRepeatedLaunchRunsTheTaskOnce(t *testing.T) {
 	case p := <-f.updates:
 		t.Fatalf("a further update %v: the repeated launch ran again", p)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// tokenFD is the read end of a pipe holding token, as an agent hands it.
+func tokenFD(t *testing.T, token string) int {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(p[1], []byte(token)); err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.Close(p[1])
+	return p[0]
+}
+
+func setExecutorEnv(t *testing.T) {
+	t.Setenv(EnvAgentEndpoint, "127.0.0.1:1")
+	t.Setenv(EnvFrameworkID, "fw")
+	t.Setenv(EnvExecutorID, "ex")
+}
+
+// The token comes on the descriptor the agent names, which is then closed;
+// neither variable stays in the environment tasks would inherit; and the
+// process is no longer dumpable, so no process of its user can read the
+// token from its memory.
+func TestConfigFromEnvReadsTheTokenFromItsDescriptor(t *testing.T) {
+	setExecutorEnv(t)
+	fd := tokenFD(t, "s3cret\n")
+	var pipe unix.Stat_t
+	if err := unix.Fstat(fd, &pipe); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvExecutorTokenFD, strconv.Itoa(fd))
+	t.Setenv(EnvExecutorToken, "from-an-old-agent")
+	c, err := ConfigFromEnv()
+	if err != nil || c.Token != "s3cret" {
+		t.Fatalf("token %q (%v), want s3cret from the descriptor", c.Token, err)
+	}
+	// Closed (or, if the runtime opened something since, no longer the pipe).
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err == nil && now.Ino == pipe.Ino && now.Dev == pipe.Dev {
+		t.Errorf("descriptor %d still holds the token's pipe after the token was read", fd)
+	}
+	for _, v := range []string{EnvExecutorTokenFD, EnvExecutorToken} {
+		if _, set := os.LookupEnv(v); set {
+			t.Errorf("%s still in the environment", v)
+		}
+	}
+	if d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0); err != nil || d != 0 {
+		t.Errorf("dumpable = %d (%v) after ConfigFromEnv, want 0", d, err)
+	}
+
+	for _, bad := range []struct{ fd, want string }{{"x", "file descriptor"}, {"1", "3 or more"}} {
+		t.Setenv(EnvExecutorTokenFD, bad.fd)
+		if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), EnvExecutorTokenFD) || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s=%s: %v, want an error naming it", EnvExecutorTokenFD, bad.fd, err)
+		}
+	}
+	t.Setenv(EnvExecutorTokenFD, strconv.Itoa(tokenFD(t, "")))
+	if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "no token") {
+		t.Errorf("an empty token descriptor: %v, want an error", err)
+	}
+	// An agent of an earlier version (its binary upgraded under it) still
+	// puts the token in the environment.
+	os.Unsetenv(EnvExecutorTokenFD)
+	t.Setenv(EnvExecutorToken, "old")
+	if c, err := ConfigFromEnv(); err != nil || c.Token != "old" {
+		t.Errorf("token from %s: %q (%v)", EnvExecutorToken, c.Token, err)
+	}
+	os.Unsetenv(EnvExecutorToken)
+	if _, err := ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), EnvExecutorTokenFD) {
+		t.Errorf("no token at all: %v, want an error naming %s", err, EnvExecutorTokenFD)
+	}
+}
+
+// A task gets neither the token nor the number of its descriptor, even
+// from an executor whose environment still has them, and its output is
+// its user's alone whatever the umask.
+func TestCommandTasksGetNoTokenAndPrivateOutput(t *testing.T) {
+	t.Setenv(EnvExecutorToken, "s3cret")
+	t.Setenv(EnvExecutorTokenFD, "3")
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	dir := t.TempDir()
+	f, _ := startExecutor(t, &Command{Dir: dir})
+	f.events <- launch(mezzo.TaskInfo{ID: "env", Command: &mezzo.CommandInfo{Value: "env", Shell: true}})
+	if s := next(t, f); s.State != mezzo.TaskRunning {
+		t.Fatalf("%v, want RUNNING", s.State)
+	}
+	if s := next(t, f); s.State != mezzo.TaskFinished {
+		t.Fatalf("%v %q, want FINISHED", s.State, s.Message)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "task-env.stdout"))
+	if err != nil || !strings.Contains(string(b), "MEZZO_TASK_ID=env") {
+		t.Fatalf("task's env: %q (%v)", b, err)
+	}
+	if strings.Contains(string(b), "s3cret") || strings.Contains(string(b), EnvExecutorTokenFD) {
+		t.Errorf("the task's environment has the token or its descriptor:\n%s", b)
+	}
+	for _, name := range []string{"task-env.stdout", "task-env.stderr"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v (%v), want 0600", name, st.Mode().Perm(), err)
+		}
 	}
 }
