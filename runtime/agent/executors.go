@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,8 +164,7 @@ func launchEvent(t mezzo.TaskInfo) *api.ExecutorEvent {
 // a container sized for the executor and its first task.
 func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorInfo, command bool, first *task) (*executorProc, error) {
 	a.execSeq++
-	sandbox := filepath.Join(a.cfg.WorkDir, "sandboxes", "f-"+url.PathEscape(string(fwID)),
-		fmt.Sprintf("e-%s-%d", url.PathEscape(string(info.ID)), a.execSeq))
+	sandbox := a.sandboxDir(fwID, info.ID, a.execSeq)
 	if err := os.MkdirAll(sandbox, 0o755); err != nil {
 		return nil, err
 	}
