@@ -499,6 +499,12 @@ func (s *executorServer) Update(ctx context.Context, req *api.ExecutorUpdateRequ
 		a.mu.Unlock()
 		return nil, status.Errorf(codes.NotFound, "task %q does not belong to executor %q", st.TaskID, ex.info.ID)
 	}
+	if t.unstored {
+		// The agent ended the task when an update of it could not be
+		// stored (storefail.go); the executor need not retry this one.
+		a.mu.Unlock()
+		return &api.Empty{}, nil
+	}
 	st.AgentID, st.ExecutorID = a.id, ex.info.ID
 	if st.State.Terminal() {
 		delete(ex.tasks, st.TaskID)
@@ -519,7 +525,9 @@ func (s *executorServer) Update(ctx context.Context, req *api.ExecutorUpdateRequ
 	}
 	a.mu.Unlock()
 	if _, err := a.store.appendUpdate(ex.fw, st, time.Now()); err != nil {
-		return nil, status.Errorf(codes.Internal, "storing update: %v", err)
+		a.endUnstored(ex.fw, st, err)
+		// Unavailable: the executor keeps the update and retries.
+		return nil, status.Errorf(codes.Unavailable, "status update not stored: %v", err)
 	}
 	a.mu.Lock()
 	t.state = st.State
