@@ -111,6 +111,10 @@ func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
 		a.mu.Unlock()
 		a.update(fwInfo.ID, mezzo.TaskStatus{TaskID: t.ID, State: mezzo.TaskRunning})
 		a.mu.Lock()
+		if tk.unstored { // failed already: RUNNING could not be stored
+			a.mu.Unlock()
+			return
+		}
 		tk.timer = time.AfterFunc(t.Duration, func() {
 			a.update(fwInfo.ID, mezzo.TaskStatus{TaskID: t.ID, State: mezzo.TaskFinished})
 		})
