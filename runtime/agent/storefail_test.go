@@ -205,3 +205,29 @@ func statusStoreUnderADescriptorLimit(t *testing.T) {
 		t.Fatal("not stored once descriptors are back")
 	}
 }
+
+// An emulated task whose TASK_RUNNING cannot be stored is failed, and its
+// timer, which would report TASK_FINISHED, never starts.
+func TestEmulatedTaskWhoseUpdateCannotBeStoredFails(t *testing.T) {
+	dir := t.TempDir()
+	status := filepath.Join(dir, "status")
+	mountTmpfs(t, status, 64<<10)
+	m := startFakeMaster(t, false)
+	a, _ := startAgent(t, m, Config{Emulated: true, WorkDir: dir})
+	<-m.subscribes
+	defer fill(t, status)()
+	m.events <- launchEvent1("fw", mezzo.TaskInfo{ID: "e", Duration: time.Millisecond})
+	run := m.nextUpdate(t, "e")
+	if run.State != mezzo.TaskRunning {
+		t.Fatalf("first update %v", run.State)
+	}
+	m.events <- ackEvent("fw", run)
+	if s := m.nextUpdate(t, "e"); s.State != mezzo.TaskFailed || s.Reason != mezzo.ReasonDiskLimit {
+		t.Fatalf("then %v %s %q, want TASK_FAILED for the disk", s.State, s.Reason, s.Message)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if tk := a.tasks[streamKey{"fw", "e"}]; tk == nil || tk.timer != nil {
+		t.Errorf("task %+v: want it kept (FAILED unacknowledged) with no timer, which would report TASK_FINISHED too", tk)
+	}
+}
