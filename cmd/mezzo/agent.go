@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -133,7 +132,7 @@ func runAgent(ctx context.Context, args []string) error {
 		return err
 	}
 	if lis != nil {
-		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := a.HTTPServer()
 		go func() { _ = srv.Serve(lis) }()
 		defer srv.Close()
 		log.Info("http serving", "listen", lis.Addr().String())

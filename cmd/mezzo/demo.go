@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,7 +114,7 @@ func runDemo(ctx context.Context, args []string) error {
 			return err
 		}
 		if lis != nil {
-			srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			srv := a.HTTPServer()
 			go func() { _ = srv.Serve(lis) }()
 			defer srv.Close()
 		}

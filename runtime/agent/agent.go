@@ -73,6 +73,10 @@ type task struct {
 	// held is a command executor's terminal update, kept until its
 	// process exits so a memory-limit kill can be named as such.
 	held *mezzo.TaskStatus
+	// unstored: one of the task's updates could not be stored, and the
+	// agent has ended the task (storefail.go); its executor's later
+	// updates of it are answered and dropped.
+	unstored bool
 }
 
 // New checks the configuration, prepares WorkDir and the isolator, and
@@ -101,10 +105,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	a.store = newStatusStore(statusDir, a.log, cfg.StatusRetry, cfg.StatusRetryMax)
-	latest, err := a.store.load()
-	if err != nil {
-		return nil, fmt.Errorf("agent: recovering status updates: %w", err)
-	}
+	latest := a.store.load()
 	switch {
 	case cfg.MasterConn != nil:
 		a.mc = cfg.MasterConn
@@ -171,15 +172,13 @@ func New(cfg Config) (*Agent, error) {
 		a.tasks[k] = &task{fw: k.fw, info: mezzo.TaskInfo{ID: k.task}, state: last.State}
 		if !last.State.Terminal() {
 			a.tasks[k].state = mezzo.TaskLost
+			// Not stored (a full disk): it is sent from memory all the
+			// same, and storing it is retried.
 			_, err := a.store.appendUpdate(k.fw, mezzo.TaskStatus{TaskID: k.task, AgentID: a.id, ExecutorID: last.ExecutorID,
 				State: mezzo.TaskLost, Reason: mezzo.ReasonAgentRestarted, Message: "agent restarted; the task's executor is gone",
 				Time: time.Now(), UUID: newID()}, time.Now())
 			if err != nil {
-				if a.lis != nil {
-					_ = a.lis.Close()
-				}
-				a.closeConn()
-				return nil, err
+				a.log.Error("storing status update", "framework", string(k.fw), "task", string(k.task), "err", err)
 			}
 		}
 	}
@@ -471,6 +470,7 @@ func (a *Agent) update(fw mezzo.FrameworkID, s mezzo.TaskStatus) {
 	}
 	if _, err := a.store.appendUpdate(fw, s, time.Now()); err != nil {
 		a.log.Error("storing status update", "framework", string(fw), "task", string(s.TaskID), "err", err)
+		a.endUnstored(fw, s, err)
 	}
 }
 
@@ -486,7 +486,8 @@ func (a *Agent) forgetIfDone(k streamKey) {
 	}
 }
 
-// resendLoop sends due heads of the update streams to the master.
+// resendLoop sends due heads of the update streams to the master, and
+// retries storing the records the disk refused.
 func (a *Agent) resendLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -510,6 +511,9 @@ func (a *Agent) resendLoop(ctx context.Context) {
 		}
 		if a.cfg.Emulated {
 			a.answerPong(ctx, h)
+		}
+		if retry := a.store.retryStores(time.Now()); !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
+			next = retry
 		}
 		wait := time.Hour
 		if !next.IsZero() {

@@ -222,7 +222,7 @@ func TestUpdatesSurviveRestart(t *testing.T) {
 	}
 	m.events <- ackEvent("fw", fin)
 	waitFor(t, func() bool {
-		files, _ := filepath.Glob(filepath.Join(dir, "status", "*", "*"))
+		files, _ := filepath.Glob(filepath.Join(dir, "status", "*"))
 		return len(files) == 0
 	})
 }

@@ -46,12 +46,16 @@
 //     the CA as agent-ca.crt (MEZZO_AGENT_CA) and each executor a token of
 //     its own, checked on every call, handed over on a pipe
 //     (executor.EnvExecutorTokenFD), never in the environment.
-//   - Delivers status updates at least once: every update is appended to a
-//     per-task file under WorkDir/status before the executor is told it is
-//     stored, and the head of each task's updates is resent (backoff from
-//     Config.StatusRetry, 10 s by default, doubling to StatusRetryMax) until
-//     the master forwards the scheduler's acknowledgement. After a restart
-//     the stored updates are resent.
+//   - Delivers status updates at least once: every update is written and
+//     fsynced to its task's file under WorkDir/status (checksummed records,
+//     the file named by a digest of the IDs: statusfile.go) before the
+//     executor is told it is stored, and the head of each task's updates is
+//     resent (backoff from Config.StatusRetry, 10 s by default, doubling to
+//     StatusRetryMax) until the master forwards the scheduler's
+//     acknowledgement. After a restart the stored updates are resent; a
+//     torn last record is cut off, and a damaged file is moved aside
+//     without keeping the agent down. An update the disk refuses is sent
+//     from memory and its task failed (storefail.go).
 //   - Survives its own restart (recover.go, Mesos's --recover=reconnect):
 //     executors outlive a crashed agent (and, with Config.DetachOnStop, a
 //     stopped one). Each executor's framework, ExecutorInfo, token,

@@ -117,6 +117,10 @@ func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
 		a.mu.Unlock()
 		a.update(fwInfo.ID, mezzo.TaskStatus{TaskID: t.ID, State: mezzo.TaskRunning})
 		a.mu.Lock()
+		if tk.unstored { // failed already: RUNNING could not be stored
+			a.mu.Unlock()
+			return
+		}
 		tk.timer = time.AfterFunc(t.Duration, func() {
 			a.update(fwInfo.ID, mezzo.TaskStatus{TaskID: t.ID, State: mezzo.TaskFinished})
 		})
@@ -550,6 +554,12 @@ func (s *executorServer) Update(ctx context.Context, req *api.ExecutorUpdateRequ
 		a.mu.Unlock()
 		return nil, status.Errorf(codes.NotFound, "task %q does not belong to executor %q", st.TaskID, ex.info.ID)
 	}
+	if t.unstored {
+		// The agent ended the task when an update of it could not be
+		// stored (storefail.go); the executor need not retry this one.
+		a.mu.Unlock()
+		return &api.Empty{}, nil
+	}
 	st.AgentID, st.ExecutorID = a.id, ex.info.ID
 	if st.State.Terminal() {
 		delete(ex.tasks, st.TaskID)
@@ -570,7 +580,9 @@ func (s *executorServer) Update(ctx context.Context, req *api.ExecutorUpdateRequ
 	}
 	a.mu.Unlock()
 	if _, err := a.store.appendUpdate(ex.fw, st, time.Now()); err != nil {
-		return nil, status.Errorf(codes.Internal, "storing update: %v", err)
+		a.endUnstored(ex.fw, st, err)
+		// Unavailable: the executor keeps the update and retries.
+		return nil, status.Errorf(codes.Unavailable, "status update not stored: %v", err)
 	}
 	a.mu.Lock()
 	t.state = st.State

@@ -6,11 +6,13 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,9 +29,12 @@ import (
 //	                                              of a file in the executor's latest sandbox
 //	GET /health                                   {"status":"ok","agent_id":...}
 //
-// The sandbox endpoint opens files through an os.Root on the sandbox
-// directory and takes a single file name, so nothing outside the sandbox
-// can be read ("..", absolute paths and symlinks out are refused). With
+// The sandbox endpoint takes a single file name and serves only a regular
+// file of that name in the sandbox directory, so nothing outside the
+// sandbox can be read ("..", absolute paths and symbolic links are
+// refused), and a FIFO or a device there cannot hold the agent
+// (openSandboxFile); at most maxSandboxReads requests are served at once,
+// more are answered 503. HTTPServer bounds each request's time. With
 // Config.HTTPAuth only Config.SandboxReaders may read sandboxes; /metrics
 // and /health stay open for scrapers and probes (they name no files). Each
 // call builds a new Prometheus registry; call it once.
@@ -38,7 +43,7 @@ func (a *Agent) Handler() http.Handler {
 	reg.MustRegister(&agentCollector{a: a})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	var sandbox http.Handler = http.HandlerFunc(a.serveSandbox)
+	var sandbox http.Handler = limitConcurrency(maxSandboxReads, http.HandlerFunc(a.serveSandbox))
 	if a.cfg.HTTPAuth != nil {
 		sandbox = security.Guard(a.cfg.HTTPAuth, security.OnlyPrincipals(security.ReadSandbox, a.cfg.SandboxReaders...), sandbox)
 	}
@@ -48,6 +53,16 @@ func (a *Agent) Handler() http.Handler {
 		fmt.Fprintf(w, "{\"status\":\"ok\",\"agent_id\":%q}\n", a.ID())
 	})
 	return mux
+}
+
+// HTTPServer is an http.Server for Handler that bounds each request's
+// time, so that a slow or stalled client cannot hold a connection, a
+// goroutine and a descriptor of the agent indefinitely: 10 s to send the
+// headers, 30 s the whole request, 60 s to take the answer (a tail is at
+// most 1 MiB), 2 min idle between requests.
+func (a *Agent) HTTPServer() *http.Server {
+	return &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 }
 
 const (
@@ -73,12 +88,12 @@ func (a *Agent) latestSandbox(fw mezzo.FrameworkID, ex mezzo.ExecutorID) (string
 	if a.cfg.WorkDir == "" {
 		return "", fs.ErrNotExist
 	}
-	dir := filepath.Join(a.cfg.WorkDir, "sandboxes", "f-"+url.PathEscape(string(fw)))
+	dir := filepath.Join(a.cfg.WorkDir, sandboxesDir, frameworkDirName(fw))
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", err
 	}
-	prefix := "e-" + url.PathEscape(string(ex)) + "-"
+	prefix := executorDirPrefix(ex)
 	best, bestN := "", -1
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
@@ -97,6 +112,75 @@ func (a *Agent) latestSandbox(fw mezzo.FrameworkID, ex mezzo.ExecutorID) (string
 		return "", fs.ErrNotExist
 	}
 	return filepath.Join(dir, best), nil
+}
+
+// openSandboxFile opens name, a plain file name, in the sandbox dir for
+// reading, and only if it is a regular file: a task owns its sandbox and
+// may put anything there. The open neither follows a symbolic link
+// (O_NOFOLLOW: a link could lead out of the sandbox) nor waits (O_NONBLOCK:
+// opening a FIFO to read waits for a writer, and would hold a thread and a
+// descriptor of the agent for as long as the task likes), and the type is
+// checked on the opened descriptor, so swapping the file in between gains
+// nothing; a FIFO, a device or a directory is closed unread.
+func openSandboxFile(dir, name string) (*os.File, fs.FileInfo, error) {
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "open", Path: filepath.Base(dir), Err: err}
+	}
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	_ = unix.Close(dfd)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, nil, errors.New("a symbolic link; not served")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("not a regular file (%s); not served", fileKind(st.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
+}
+
+// maxSandboxReads bounds the sandbox requests an agent serves at once;
+// more are answered 503 at once. Each holds a descriptor and a buffer,
+// and the agent's work (launches, status updates) must not starve behind
+// a flood of reads.
+const maxSandboxReads = 32
+
+// limitConcurrency answers 503 (Retry-After: 1) to requests beyond n at
+// once.
+func limitConcurrency(n int, h http.Handler) http.Handler {
+	sem := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			h.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("the agent is serving %d sandbox requests already; retry", n), http.StatusServiceUnavailable)
+		}
+	})
 }
 
 func (a *Agent) serveSandbox(w http.ResponseWriter, r *http.Request) {
@@ -121,27 +205,16 @@ func (a *Agent) serveSandbox(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("no sandbox for executor %q of framework %q on this agent", ex, fw), http.StatusNotFound)
 		return
 	}
-	root, err := os.OpenRoot(dir)
+	f, st, err := openSandboxFile(dir, file)
 	if err != nil {
-		http.Error(w, "open sandbox: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	defer root.Close()
-	f, err := root.Open(file)
-	if err != nil {
-		code := http.StatusNotFound
-		if !errors.Is(err, fs.ErrNotExist) {
-			code = http.StatusForbidden // an escape attempt (symlink out) or unreadable
+		code := http.StatusForbidden // a symbolic link, a FIFO, a device, a directory, unreadable
+		if errors.Is(err, fs.ErrNotExist) {
+			code = http.StatusNotFound
 		}
 		http.Error(w, fmt.Sprintf("file %q in the sandbox of executor %q: %v", file, ex, err), code)
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		http.Error(w, fmt.Sprintf("file %q is not a regular file", file), http.StatusBadRequest)
-		return
-	}
 	if off := st.Size() - int64(tail); off > 0 {
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -162,10 +235,11 @@ var (
 	agentTasksDesc      = prometheus.NewDesc("mezzo_agent_tasks", "Tasks the agent tracks, by state.", []string{"state"}, nil)
 	agentExecutorsDesc  = prometheus.NewDesc("mezzo_agent_executors", "Executor processes running.", nil, nil)
 	agentPendingDesc    = prometheus.NewDesc("mezzo_agent_status_updates_pending_ack", "Status updates stored and not yet acknowledged by their scheduler.", nil, nil)
+	agentUnstoredDesc   = prometheus.NewDesc("mezzo_agent_status_records_unstored", "Status records (updates and acknowledgements) the disk refused, held in memory while storing them is retried.", nil, nil)
 )
 
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{agentRegisteredDesc, agentResourceDesc, agentTasksDesc, agentExecutorsDesc, agentPendingDesc} {
+	for _, d := range []*prometheus.Desc{agentRegisteredDesc, agentResourceDesc, agentTasksDesc, agentExecutorsDesc, agentPendingDesc, agentUnstoredDesc} {
 		ch <- d
 	}
 }
@@ -193,6 +267,7 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 		pending += len(st.queue)
 	}
 	a.store.mu.Unlock()
+	unstored := a.store.unstoredCount()
 
 	ch <- prometheus.MustNewConstMetric(agentRegisteredDesc, prometheus.GaugeValue, registered)
 	for _, s := range a.cfg.Resources.Scalars() {
@@ -203,4 +278,5 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(agentExecutorsDesc, prometheus.GaugeValue, float64(executors))
 	ch <- prometheus.MustNewConstMetric(agentPendingDesc, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(agentUnstoredDesc, prometheus.GaugeValue, float64(unstored))
 }

@@ -35,8 +35,13 @@ import (
 // held in the checkpoint: every task ends with exactly one terminal state.
 //
 // Checkpoints are written to a temporary file and renamed, so a crash
-// leaves the old or the new one, never a torn file. They are not fsynced:
-// they only matter while executors live, and a machine crash kills those.
+// leaves the old or the new one, never a torn file (a temporary file left
+// behind is removed on start). They are not fsynced: they only matter
+// while executors live, and a machine crash kills those. A checkpoint that
+// cannot be read anyway (bit rot, a foreign write) costs its executor, not
+// the agent: it is moved aside with an error, the container it named is
+// unknown to the isolator's Recover (which removes it), and its tasks are
+// not reported (the master declares them lost).
 
 const (
 	// checkpointDir holds one file per live executor, named by container.
@@ -129,11 +134,15 @@ func writeAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
+	tmp := path + tmpExt
+	err := os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
-	return os.Rename(tmp, path)
+	if err != nil {
+		_ = os.Remove(tmp) // a partial one (a full disk) holds space
+	}
+	return err
 }
 
 type loadedCheckpoint struct {
@@ -145,17 +154,28 @@ type loadedCheckpoint struct {
 }
 
 // loadCheckpoints reads the executor checkpoints of a previous run. A file
-// that cannot be read is reported and removed: its container is then
-// unknown to Recover, which kills it (cgroups), and its tasks are lost.
+// that cannot be read is reported and moved aside (kept for inspection):
+// its container is then unknown to Recover, which kills it (cgroups), and
+// its tasks are lost.
 func (a *Agent) loadCheckpoints() []loadedCheckpoint {
-	files, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, checkpointDir, "*.json"))
+	dir := filepath.Join(a.cfg.WorkDir, checkpointDir)
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*"+tmpExt))
+	for _, f := range tmps {
+		_ = os.Remove(f) // a write that never got renamed into place
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	sort.Strings(files)
 	var out []loadedCheckpoint
 	for _, f := range files {
 		l, err := readCheckpoint(f)
 		if err != nil {
-			a.log.Error("unreadable executor checkpoint; its executor will not be recovered", "file", f, "err", err)
-			_ = os.Remove(f)
+			aside := f + "." + time.Now().UTC().Format("20060102T150405.000000000") + corruptExt
+			if rerr := os.Rename(f, aside); rerr != nil {
+				aside = ""
+				_ = os.Remove(f)
+			}
+			a.log.Error("unreadable executor checkpoint; its executor will not be recovered and its tasks are not reported",
+				"file", f, "moved_to", aside, "err", err)
 			continue
 		}
 		out = append(out, l)
@@ -326,8 +346,11 @@ func (a *Agent) listenExecutorAPI() (net.Listener, error) {
 		}
 	}
 	if err := writeAtomic(file, []byte(lis.Addr().String()+"\n")); err != nil {
-		_ = lis.Close()
-		return nil, fmt.Errorf("agent: recording the executor API address: %w", err)
+		// Not fatal (a full disk must not keep the agent down): the next
+		// run may listen elsewhere, and this run's executors then fail to
+		// reconnect to it.
+		a.log.Error("recording the executor API address; executors started now may not reconnect to a restarted agent",
+			"file", file, "address", lis.Addr().String(), "err", err)
 	}
 	return lis, nil
 }

@@ -332,8 +332,12 @@ func TestCheckpointOfAGoneExecutor(t *testing.T) {
 	if err := writeAtomic(filepath.Join(dir, checkpointDir, "gone-1.json"), b); err != nil {
 		t.Fatal(err)
 	}
-	// A torn or foreign file is reported and dropped, not fatal.
+	// A damaged or foreign file is reported and moved aside, not fatal,
+	// and the temporary file of a write a crash interrupted is removed.
 	if err := os.WriteFile(filepath.Join(dir, checkpointDir, "torn.json"), []byte(`{"framework":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, checkpointDir, "gone-2.json.tmp"), []byte(`{"framework":`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m := startFakeMaster(t, true)
@@ -352,8 +356,9 @@ func TestCheckpointOfAGoneExecutor(t *testing.T) {
 	if s := m.nextUpdate(t, "never-ran"); s.State != mezzo.TaskLost || s.Reason != mezzo.ReasonAgentRestarted {
 		t.Errorf("never-ran: %v %s, want TASK_LOST for the restart", s.State, s.Reason)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, checkpointDir, "*")); len(files) != 0 {
-		t.Errorf("checkpoints left: %v", files)
+	files, _ := filepath.Glob(filepath.Join(dir, checkpointDir, "*"))
+	if len(files) != 1 || !strings.HasPrefix(filepath.Base(files[0]), "torn.json.") || !strings.HasSuffix(files[0], corruptExt) {
+		t.Errorf("checkpoints left: %v, want only torn.json moved aside", files)
 	}
 }
 

@@ -2,15 +2,10 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +16,15 @@ import (
 // updates in order, the head being the one in flight. The head is resent,
 // with doubling backoff, until the scheduler's acknowledgement of its uuid
 // comes back through the master; then the next becomes the head. Streams
-// live on disk (one small append-only JSON-lines file per task), so an
-// agent that restarts resends what was never acknowledged.
+// live on disk (statusfile.go: one small file of checksummed records per
+// task), so an agent that restarts resends what was never acknowledged.
+//
+// An update the disk refuses (full, out of descriptors, I/O error) is not
+// dropped: it is queued and sent like any other, only not durable, and the
+// store keeps trying to write it (space may come back). appendUpdate says
+// so with a *notStoredError, and the agent then ends the task
+// (storefail.go): a task whose updates cannot be kept must not run on as
+// if they were.
 
 type streamKey struct {
 	fw   mezzo.FrameworkID
@@ -35,17 +37,30 @@ type updateStream struct {
 	next    time.Time          // when the head is (re)sent
 	backoff time.Duration
 	seen    map[string]bool // uuids ever appended, so executor retries are no-ops
-	file    *os.File        // nil for the in-memory store
 	last    mezzo.TaskState // state of the latest update appended
+	file    streamFile      // zero for the in-memory store
 }
 
-// record is one line of a stream file: an update, or the acknowledgement
+// record is one record of a stream file: an update, or the acknowledgement
 // of one.
 type record struct {
 	Framework mezzo.FrameworkID `json:"fw,omitempty"`
 	Update    *mezzo.TaskStatus `json:"update,omitempty"`
 	Ack       string            `json:"ack,omitempty"`
 }
+
+// notStoredError says that an update (or acknowledgement) is queued in
+// memory but not on disk, and why.
+type notStoredError struct {
+	path string
+	err  error
+}
+
+func (e *notStoredError) Error() string {
+	return fmt.Sprintf("status file %s: %v", e.path, e.err)
+}
+
+func (e *notStoredError) Unwrap() error { return e.err }
 
 type statusStore struct {
 	dir      string // "" keeps streams in memory only (emulated agents)
@@ -55,86 +70,24 @@ type statusStore struct {
 
 	mu      sync.Mutex
 	streams map[streamKey]*updateStream
-	wake    chan struct{}
-	closed  bool
+	// unstored are the streams with records the disk refused, retried by
+	// retryStores.
+	unstored map[streamKey]*updateStream
+	wake     chan struct{}
+	closed   bool
 }
 
 func newStatusStore(dir string, log *slog.Logger, initial, maxDelay time.Duration) *statusStore {
 	return &statusStore{dir: dir, log: log, initial: initial, maxDelay: maxDelay,
-		streams: map[streamKey]*updateStream{}, wake: make(chan struct{}, 1)}
+		streams: map[streamKey]*updateStream{}, unstored: map[streamKey]*updateStream{}, wake: make(chan struct{}, 1)}
 }
 
-func (s *statusStore) path(k streamKey) string {
-	return filepath.Join(s.dir, "f-"+url.PathEscape(string(k.fw)), "t-"+url.PathEscape(string(k.task))+".jsonl")
-}
-
-// load reads the streams a previous run left; unacknowledged updates are
-// due at once. It returns the latest update of every stream loaded.
-func (s *statusStore) load() (map[streamKey]mezzo.TaskStatus, error) {
-	out := map[streamKey]mezzo.TaskStatus{}
-	if s.dir == "" {
-		return out, nil
+func (s *statusStore) newStream(k streamKey) *updateStream {
+	st := &updateStream{key: k, seen: map[string]bool{}, backoff: s.initial}
+	if s.dir != "" {
+		st.file.path = s.path(k)
 	}
-	files, err := filepath.Glob(filepath.Join(s.dir, "f-*", "t-*.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
-	for _, name := range files {
-		st, latest, err := s.loadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		if st == nil {
-			continue
-		}
-		if st.file, err = os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
-			return nil, err
-		}
-		s.streams[st.key] = st
-		out[st.key] = latest
-	}
-	return out, nil
-}
-
-func (s *statusStore) loadFile(name string) (*updateStream, mezzo.TaskStatus, error) {
-	var latest mezzo.TaskStatus
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return nil, latest, err
-	}
-	st := &updateStream{seen: map[string]bool{}, backoff: s.initial}
-	lines := strings.Split(string(b), "\n")
-	for i, ln := range lines {
-		if strings.TrimSpace(ln) == "" {
-			continue
-		}
-		var r record
-		if err := json.Unmarshal([]byte(ln), &r); err != nil {
-			if i == len(lines)-1 {
-				// A torn last line is what a crash mid-append leaves; it
-				// was never confirmed to the executor, which resends it.
-				break
-			}
-			return nil, latest, fmt.Errorf("status file %s line %d: %v", name, i+1, err)
-		}
-		switch {
-		case r.Update != nil:
-			st.key = streamKey{fw: r.Framework, task: r.Update.TaskID}
-			st.queue = append(st.queue, *r.Update)
-			st.seen[r.Update.UUID] = true
-			st.last = r.Update.State
-			latest = *r.Update
-		case r.Ack != "":
-			if len(st.queue) > 0 && st.queue[0].UUID == r.Ack {
-				st.queue = st.queue[1:]
-			}
-		}
-	}
-	if st.key.task == "" {
-		return nil, latest, nil
-	}
-	return st, latest, nil
+	return st
 }
 
 // debugging says whether streams' steps are logged; checked before
@@ -144,8 +97,11 @@ func (s *statusStore) debugging() bool {
 	return s.log.Enabled(context.Background(), slog.LevelDebug)
 }
 
-// appendUpdate adds an update to its task's stream, on disk first. It
+// appendUpdate adds an update to its task's stream and stores it. It
 // reports false when the uuid was already appended (an executor retry).
+// A *notStoredError means the update is queued, and will be sent, but is
+// not on disk (for a retry: still not); any other error means it was not
+// taken.
 func (s *statusStore) appendUpdate(fw mezzo.FrameworkID, u mezzo.TaskStatus, now time.Time) (bool, error) {
 	k := streamKey{fw: fw, task: u.TaskID}
 	s.mu.Lock()
@@ -155,57 +111,106 @@ func (s *statusStore) appendUpdate(fw mezzo.FrameworkID, u mezzo.TaskStatus, now
 	}
 	st := s.streams[k]
 	if st == nil {
-		st = &updateStream{key: k, seen: map[string]bool{}, backoff: s.initial}
-		if s.dir != "" {
-			p := s.path(k)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return false, err
-			}
-			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-			if err != nil {
-				return false, err
-			}
-			st.file = f
-		}
+		st = s.newStream(k)
 		s.streams[k] = st
 	}
 	if st.seen[u.UUID] {
+		if st.file.pendingUpdate(u.UUID) {
+			// A retry of an update the disk refused: try again now.
+			return false, s.flushLocked(st, now)
+		}
 		return false, nil
-	}
-	if err := st.write(record{Framework: fw, Update: &u}); err != nil {
-		return false, err
 	}
 	st.seen[u.UUID] = true
 	st.last = u.State
 	st.queue = append(st.queue, u)
+	err := s.writeLocked(st, record{Framework: fw, Update: &u}, now)
 	if s.debugging() {
-		s.log.Debug("status update stored", "framework", string(fw), "task", string(u.TaskID), "state", u.State, "uuid", u.UUID, "queued", len(st.queue))
+		s.log.Debug("status update queued", "framework", string(fw), "task", string(u.TaskID), "state", u.State, "uuid", u.UUID,
+			"queued", len(st.queue), "stored", err == nil)
 	}
 	if len(st.queue) == 1 {
 		st.next, st.backoff = now, s.initial
 		s.poke()
 	}
-	return true, nil
+	return true, err
 }
 
-func (st *updateStream) write(r record) error {
-	if st.file == nil {
+// writeLocked stores r behind the stream's earlier records; records the
+// disk refused before go first, so the file keeps their order.
+func (s *statusStore) writeLocked(st *updateStream, r record, now time.Time) error {
+	if st.file.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
+	st.file.pending = append(st.file.pending, r)
+	return s.flushLocked(st, now)
+}
+
+// flushLocked writes the stream's pending records. On failure they stay
+// pending, and retryStores tries again with backoff.
+func (s *statusStore) flushLocked(st *updateStream, now time.Time) error {
+	if len(st.file.pending) == 0 {
+		return nil
 	}
-	if _, err := st.file.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("status file %s: %w", st.file.Name(), err)
+	err := st.file.store()
+	if err == nil {
+		if _, was := s.unstored[st.key]; was {
+			delete(s.unstored, st.key)
+			s.log.Info("status updates stored after all", "framework", string(st.key.fw), "task", string(st.key.task), "file", st.file.path)
+		}
+		st.file.retryAt, st.file.retryDelay = time.Time{}, 0
+		return nil
 	}
-	// fsync is what makes "stored" mean stored across a machine crash.
-	return st.file.Sync()
+	if _, was := s.unstored[st.key]; !was {
+		s.unstored[st.key] = st
+		s.log.Error("status update not stored; it is kept in memory and sent, and storing it is retried",
+			"framework", string(st.key.fw), "task", string(st.key.task), "file", st.file.path, "err", err)
+	}
+	st.file.retryDelay = min(max(2*st.file.retryDelay, s.initial), s.maxDelay)
+	st.file.retryAt = now.Add(st.file.retryDelay)
+	s.poke()
+	return &notStoredError{path: st.file.path, err: err}
+}
+
+// retryStores tries again to store the records the disk refused, for the
+// streams whose retry is due, and returns when the next one is (zero:
+// none is waiting).
+func (s *statusStore) retryStores(now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]streamKey, 0, len(s.unstored))
+	for k := range s.unstored {
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	var next time.Time
+	for _, k := range keys {
+		st := s.unstored[k]
+		if !st.file.retryAt.After(now) {
+			_ = s.flushLocked(st, now)
+		}
+		if _, still := s.unstored[k]; still && (next.IsZero() || st.file.retryAt.Before(next)) {
+			next = st.file.retryAt
+		}
+	}
+	return next
+}
+
+// unstoredCount is the number of records held in memory only.
+func (s *statusStore) unstoredCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, st := range s.unstored {
+		n += len(st.file.pending)
+	}
+	return n
 }
 
 // ack pops the head of the stream when uuid matches it; a stream whose task
 // is over and whose updates are all acknowledged is removed. It reports
-// whether the ack matched.
+// whether the ack matched; an error says the acknowledgement is not on
+// disk (a restarted agent would resend the update once more).
 func (s *statusStore) ack(fw mezzo.FrameworkID, task mezzo.TaskID, uuid string, now time.Time) (bool, error) {
 	k := streamKey{fw: fw, task: task}
 	s.mu.Lock()
@@ -223,18 +228,13 @@ func (s *statusStore) ack(fw mezzo.FrameworkID, task mezzo.TaskID, uuid string, 
 	st.queue = st.queue[1:]
 	if len(st.queue) == 0 && st.last.Terminal() {
 		delete(s.streams, k)
-		if st.file != nil {
-			_ = st.file.Close()
-			return true, os.Remove(st.file.Name())
-		}
-		return true, nil
+		delete(s.unstored, k)
+		return true, st.file.remove()
 	}
-	if err := st.write(record{Ack: uuid}); err != nil {
-		return true, err
-	}
+	err := s.writeLocked(st, record{Ack: uuid}, now)
 	st.next, st.backoff = now, s.initial
 	s.poke()
-	return true, nil
+	return true, err
 }
 
 type dueUpdate struct {
@@ -293,13 +293,16 @@ func (s *statusStore) pending(fw mezzo.FrameworkID, task mezzo.TaskID) []mezzo.T
 	return nil
 }
 
+// close makes a last attempt at what the disk refused; what is still
+// refused is lost with this run, and said so.
 func (s *statusStore) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	for _, st := range s.streams {
-		if st.file != nil {
-			_ = st.file.Close()
+	for _, st := range s.unstored {
+		if err := st.file.store(); err != nil {
+			s.log.Error("status records never stored; a restarted agent will not resend them", "framework", string(st.key.fw),
+				"task", string(st.key.task), "file", st.file.path, "records", len(st.file.pending), "err", err)
 		}
 	}
 }
@@ -309,6 +312,12 @@ func (s *statusStore) poke() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+func sortKeys(keys []streamKey) {
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].fw < keys[j].fw || keys[i].fw == keys[j].fw && keys[i].task < keys[j].task
+	})
 }
 
 var errClosed = errors.New("agent is shutting down")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,13 +84,12 @@ func mkdirMode(dir string, mode os.FileMode) error {
 // newSandbox makes a fresh sandbox directory for an executor, 0700 and
 // still root's (chownSandbox hands it over).
 func (a *Agent) newSandbox(fw mezzo.FrameworkID, ex mezzo.ExecutorID, seq int) (string, error) {
-	parents := []string{filepath.Join(a.cfg.WorkDir, sandboxesDir), filepath.Join(a.cfg.WorkDir, sandboxesDir, "f-"+url.PathEscape(string(fw)))}
-	for _, d := range parents {
+	sandbox := a.sandboxDir(fw, ex, seq)
+	for _, d := range []string{filepath.Join(a.cfg.WorkDir, sandboxesDir), filepath.Dir(sandbox)} {
 		if err := mkdirMode(d, traverseMode()); err != nil {
 			return "", fmt.Errorf("sandbox: %w", err)
 		}
 	}
-	sandbox := filepath.Join(parents[1], fmt.Sprintf("e-%s-%d", url.PathEscape(string(ex)), seq))
 	// Never an existing one: it would keep an earlier owner's files.
 	if err := os.Mkdir(sandbox, 0o700); err != nil {
 		return "", fmt.Errorf("sandbox: %w", err)

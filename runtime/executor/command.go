@@ -22,7 +22,7 @@ const DefaultGracePeriod = 3 * time.Second
 // Command is the default executor: it runs each task's CommandInfo as a
 // child process in its own process group, in the executor's working
 // directory (the sandbox), with the task's output in
-// task-<id>.stdout/.stderr there. A task with no command stands for its
+// task-<id>.stdout/.stderr there (TaskOutputFiles). A task with no command stands for its
 // Duration: RUNNING, then FINISHED after that long, without a process.
 //
 // With Shell false, CommandInfo.Value is the program and Args the arguments
@@ -146,12 +146,12 @@ func (c *Command) command(task mezzo.TaskInfo) (*exec.Cmd, error) {
 	}
 	cmd.Env = append(append(env, "MEZZO_TASK_ID="+string(task.ID)), ci.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	base := "task-" + sanitize(string(task.ID))
+	stdout, stderr := TaskOutputFiles(task.ID)
 	var err error
-	if cmd.Stdout, err = createOutput(filepath.Join(c.Dir, base+".stdout")); err != nil {
+	if cmd.Stdout, err = createOutput(filepath.Join(c.Dir, stdout)); err != nil {
 		return nil, err
 	}
-	if cmd.Stderr, err = createOutput(filepath.Join(c.Dir, base+".stderr")); err != nil {
+	if cmd.Stderr, err = createOutput(filepath.Join(c.Dir, stderr)); err != nil {
 		closeFiles(cmd)
 		return nil, err
 	}
@@ -267,13 +267,4 @@ func (c *Command) Shutdown(d mezzo.ExecutorDriver) {
 	}
 	c.wg.Wait()
 	_ = d.Stop()
-}
-
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == 0 || r == '\\' {
-			return '_'
-		}
-		return r
-	}, s)
 }

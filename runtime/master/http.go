@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/executor"
 )
 
 // StartHTTP serves the master's HTTP endpoints (see Handler) on addr
@@ -261,20 +262,15 @@ func taskJSON(v *View, t TaskView) TaskJSON {
 
 // SandboxFiles names where a task's output lives in its executor's
 // sandbox: a task run by its own command executor writes
-// task-<id>.stdout/.stderr in the sandbox of executor "command-<id>" (the
+// executor.TaskOutputFiles in the sandbox of executor "command-<id>" (the
 // agent's and the command executor's conventions); a task of a custom
 // executor shares the executor's stdout and stderr.
-func SandboxFiles(t TaskView) (executor mezzo.ExecutorID, stdout, stderr string) {
+func SandboxFiles(t TaskView) (ex mezzo.ExecutorID, stdout, stderr string) {
 	if t.Executor != "" {
 		return t.Executor, "stdout", "stderr"
 	}
-	id := strings.Map(func(r rune) rune {
-		if r == '/' || r == 0 || r == '\\' {
-			return '_'
-		}
-		return r
-	}, string(t.ID))
-	return mezzo.ExecutorID("command-" + string(t.ID)), "task-" + id + ".stdout", "task-" + id + ".stderr"
+	stdout, stderr = executor.TaskOutputFiles(t.ID)
+	return mezzo.ExecutorID("command-" + string(t.ID)), stdout, stderr
 }
 
 // sandboxPath is the master's proxy path for a task's "stdout" or
