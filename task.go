@@ -130,6 +130,7 @@ const (
 	ReasonAgentLost           Reason = "REASON_AGENT_REMOVED"
 	ReasonAgentRestarted      Reason = "REASON_AGENT_RESTARTED"
 	ReasonMemoryLimit         Reason = "REASON_CONTAINER_LIMITATION_MEMORY"
+	ReasonDiskLimit           Reason = "REASON_CONTAINER_LIMITATION_DISK"
 	ReasonCommandExited       Reason = "REASON_COMMAND_EXECUTOR_FAILED"
 	ReasonInvalidOffers       Reason = "REASON_INVALID_OFFERS"
 	ReasonTaskInvalid         Reason = "REASON_TASK_INVALID"

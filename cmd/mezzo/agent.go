@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +35,14 @@ func runAgent(ctx context.Context, args []string) error {
 	recoverMode := fs.String("recover", agent.RecoverReconnect, "what to do with the executors a previous run on --work-dir left running: reconnect (adopt them and their tasks) or cleanup (kill them; their tasks are lost)")
 	reregister := fs.Duration("executor-reregister-timeout", 5*time.Second, "with --recover=reconnect, how long executors of a previous run have to reconnect before they are killed")
 	recoveryTimeout := fs.Duration("executor-recovery-timeout", 15*time.Second, "how long executors wait for this agent when it goes away (crash, restart, upgrade) before ending their tasks; Mesos uses 15m")
+	pidsMax := fs.Int64("container-pids-max", agent.DefaultContainerPidsMax, "the most processes and threads one container may hold (cgroup pids.max), so a fork bomb stays inside its task; with --isolation cgroups")
+	enforceDisk := fs.Bool("enforce-container-disk-quota", true, "kill a container whose sandbox uses more disk than its executor and tasks hold, failing them with REASON_CONTAINER_LIMITATION_DISK (false: only measure and log)")
+	diskWatch := fs.Duration("container-disk-watch-interval", 15*time.Second, "how often each sandbox's disk usage is measured against its quota")
+	logMaxSize := fs.String("container-log-max-size", "10MB", "rotate a command task's stdout and stderr when a file reaches this size (bytes, or with B, KB, MB, GB; binary units)")
+	logMaxFiles := fs.Int("container-log-max-files", 2, "how many rotated files of each task output stream to keep (.1 newest, .2, ...)")
+	gcDelay := fs.Duration("gc-delay", agent.DefaultGCDelay, "how long the sandbox of an ended executor is kept before it is removed")
+	gcHeadroom := fs.Float64("gc-disk-headroom", agent.DefaultGCDiskHeadroom, "remove ended sandboxes sooner as the work dir's disk fills: those older than gc-delay × max(0, 1 − headroom − disk usage) go at every --disk-watch-interval")
+	diskInterval := fs.Duration("disk-watch-interval", time.Minute, "how often the work dir's disk usage is checked for sandbox garbage collection")
 	keepExecutors := fs.Bool("keep-executors-on-exit", false, "on SIGINT/SIGTERM, leave the executors running for the next agent run to reconnect to (e.g. an upgrade); default: shut them down. A crashed agent always leaves them")
 	sec := addSecurityFlags(fs, false)
 	logf := addLogFlags(fs, "info")
@@ -59,6 +68,28 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	if *recoveryTimeout <= 0 {
 		return fmt.Errorf("--executor-recovery-timeout %v: want a positive duration", *recoveryTimeout)
+	}
+	if *pidsMax <= 0 {
+		return fmt.Errorf("--container-pids-max %d: want a positive number of processes", *pidsMax)
+	}
+	if *diskWatch <= 0 {
+		return fmt.Errorf("--container-disk-watch-interval %v: want a positive duration", *diskWatch)
+	}
+	logSize, err := parseByteSize(*logMaxSize)
+	if err != nil || logSize <= 0 {
+		return fmt.Errorf("--container-log-max-size %q: want a positive size such as 10MB or 1048576", *logMaxSize)
+	}
+	if *logMaxFiles <= 0 {
+		return fmt.Errorf("--container-log-max-files %d: want at least 1", *logMaxFiles)
+	}
+	if *gcDelay <= 0 {
+		return fmt.Errorf("--gc-delay %v: want a positive duration", *gcDelay)
+	}
+	if !(*gcHeadroom > 0 && *gcHeadroom < 1) {
+		return fmt.Errorf("--gc-disk-headroom %v: want a fraction of the disk between 0 and 1, e.g. 0.1", *gcHeadroom)
+	}
+	if *diskInterval <= 0 {
+		return fmt.Errorf("--disk-watch-interval %v: want a positive duration", *diskInterval)
 	}
 	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
 		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
@@ -115,7 +146,10 @@ func runAgent(ctx context.Context, args []string) error {
 	a, err := agent.New(agent.Config{Master: *masterAddr, Hostname: *hostname, Resources: res, Attributes: attrs,
 		WorkDir: *workDir, Isolation: *isolation, CgroupParent: *cgroupParent, Logger: log, MasterConn: mc,
 		Recover: *recoverMode, ExecutorReregisterTimeout: *reregister, ExecutorRecoveryTimeout: *recoveryTimeout, DetachOnStop: *keepExecutors,
-		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers)})
+		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers),
+		ContainerPidsMax: *pidsMax, IgnoreDiskQuota: !*enforceDisk, ContainerDiskWatchInterval: *diskWatch,
+		ContainerLogMaxSize: logSize, ContainerLogMaxFiles: *logMaxFiles,
+		GCDelay: *gcDelay, GCDiskHeadroom: *gcHeadroom, DiskWatchInterval: *diskInterval})
 	if err != nil {
 		return err
 	}
@@ -162,4 +196,28 @@ func advertisedHTTP(addr net.Addr, hostname string) string {
 		return addr.String()
 	}
 	return net.JoinHostPort(hostname, strconv.Itoa(ta.Port))
+}
+
+// parseByteSize reads a size as Mesos's Bytes flags do: a number of
+// bytes, or one followed by B, KB, MB, GB or TB (powers of 1024).
+func parseByteSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: want a whole number with an optional unit (B, KB, MB, GB, TB)", s)
+	}
+	if n > math.MaxInt64/mult || n < 0 {
+		return 0, fmt.Errorf("size %q: out of range", s)
+	}
+	return n * mult, nil
 }
