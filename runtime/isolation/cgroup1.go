@@ -178,13 +178,13 @@ type v1Group struct {
 	cg cgroup1.Cgroup
 }
 
-func (g *v1Group) start(cmd *exec.Cmd, prepare func(pid int) error) error {
-	return startHeld(cmd, both(func(pid int) error {
+func (g *v1Group) start(cmd *exec.Cmd, fileSize int64) error {
+	return startHeld(cmd, func(pid int) error {
 		if err := g.cg.AddProc(uint64(pid)); err != nil {
 			return fmt.Errorf("add pid %d to cgroup: %w", pid, err)
 		}
 		return nil
-	}, prepare))
+	}, fileSize)
 }
 
 func (g *v1Group) update(l Limits) error {

@@ -107,11 +107,10 @@ type v2Group struct {
 // start creates the process directly inside the cgroup with clone3
 // (CLONE_INTO_CGROUP, via SysProcAttr.UseCgroupFD): atomic, no window at
 // all. Kernels older than 5.7 use the same held-shim as cgroup v1, and so
-// does a start with something to prepare (the shim holds the process
-// until it is done).
-func (g *v2Group) start(cmd *exec.Cmd, prepare func(pid int) error) error {
+// does a start with a file size limit (the shim sets it).
+func (g *v2Group) start(cmd *exec.Cmd, fileSize int64) error {
 	if !g.h.clone3 {
-		return startHeld(cmd, both(func(pid int) error { return g.m.AddProc(uint64(pid)) }, prepare))
+		return startHeld(cmd, func(pid int) error { return g.m.AddProc(uint64(pid)) }, fileSize)
 	}
 	fd, err := unix.Open(g.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -120,8 +119,8 @@ func (g *v2Group) start(cmd *exec.Cmd, prepare func(pid int) error) error {
 	defer unix.Close(fd)
 	cmd.SysProcAttr.UseCgroupFD = true
 	cmd.SysProcAttr.CgroupFD = fd
-	if prepare != nil {
-		return startHeld(cmd, prepare)
+	if fileSize > 0 {
+		return startHeld(cmd, nil, fileSize)
 	}
 	return cmd.Start()
 }

@@ -28,9 +28,9 @@ type hierarchy interface {
 
 // group is one container's cgroup.
 type group interface {
-	// start starts cmd so that it is in the cgroup, and prepare (when not
-	// nil) has run on it, before it runs its own code.
-	start(cmd *exec.Cmd, prepare func(pid int) error) error
+	// start starts cmd so that it is in the cgroup, and has fileSize (when
+	// positive) as its RLIMIT_FSIZE, before it runs its own code.
+	start(cmd *exec.Cmd, fileSize int64) error
 	update(l Limits) error
 	// kill sends SIGKILL to every process in the cgroup and its descendants.
 	kill() error
@@ -101,11 +101,7 @@ func (i *cgroupsIsolator) Start(id string, cmd *exec.Cmd, limits Limits) (Contai
 		return nil, fmt.Errorf("isolation: create container %s: %w", id, err)
 	}
 	ownProcessGroup(cmd)
-	var prepare func(pid int) error
-	if limits.FileSize > 0 {
-		prepare = func(pid int) error { return setFileSize(pid, limits.FileSize) }
-	}
-	if err := g.start(cmd, prepare); err != nil {
+	if err := g.start(cmd, limits.FileSize); err != nil {
 		_ = g.kill()
 		_ = g.remove()
 		return nil, fmt.Errorf("isolation: start container %s: %w", id, err)

@@ -97,9 +97,11 @@ type Limits struct {
 	// everything it starts may write (RLIMIT_FSIZE, soft and hard): a
 	// write past it fails with EFBIG and raises SIGXFSZ, whose default
 	// action ends the writer. It is set before the process runs any of
-	// its own code; Update changes it for the started process only (what
-	// it already started keeps the old limit, what it starts next
-	// inherits the new one).
+	// its own code, by the process itself (so it binds a process of
+	// another user without privilege); Update changes it for the started
+	// process only (what it already started keeps the old limit, what it
+	// starts next inherits the new one), which for a process of another
+	// user, or to raise it, needs CAP_SYS_RESOURCE.
 	FileSize int64
 }
 

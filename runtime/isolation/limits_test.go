@@ -175,7 +175,7 @@ func TestFileSizeLimitStopsWritesAndUpdates(t *testing.T) {
 				t.Errorf("helper wrote %q, want %q bytes and then 'file too large'", out.String(), want)
 			}
 			if st, err := os.Stat(file); err != nil || st.Size() != 1<<20 {
-				t.Errorf("file is %v (%v), want exactly 1 MiB", st.Size(), err)
+				t.Errorf("file: %v (%v), want exactly 1 MiB", st, err)
 			}
 
 			cmd = helperCmd("sleep")
@@ -223,6 +223,40 @@ func hasCap(t *testing.T, n uint) bool {
 		}
 	}
 	return false
+}
+
+// The file size limit binds a task of another user too (set by the task's
+// own shim: from outside, that would need CAP_SYS_RESOURCE), and a shell
+// tool that writes past it dies of SIGXFSZ.
+func TestFileSizeLimitBindsAnotherUser(t *testing.T) {
+	iso := newTestCgroups(t)
+	dir, err := os.MkdirTemp("", "mezzo-fsize-") // not t.TempDir: its parent is closed to other users
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "big")
+	cmd := exec.Command("/bin/sh", "-c", "head -c 4194304 /dev/zero > "+file+"; echo $?")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var out strings.Builder
+	cmd.Stdout = &out
+	c, err := iso.Start("nobody", cmd, Limits{FileSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Destroy()
+	if info, err := c.Wait(); err != nil || !info.Success() {
+		t.Fatalf("Wait = %+v, %v", info, err)
+	}
+	if got, want := strings.TrimSpace(out.String()), strconv.Itoa(128+int(syscall.SIGXFSZ)); got != want {
+		t.Errorf("head exited %s, want %s (SIGXFSZ)", got, want)
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() != 1<<20 {
+		t.Errorf("file: %v (%v), want exactly 1 MiB", st, err)
+	}
 }
 
 // fakeV2 is a fake: a plain directory shaped like a cgroup v2 group (the

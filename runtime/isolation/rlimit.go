@@ -6,9 +6,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setFileSize sets RLIMIT_FSIZE of pid, soft and hard alike, so that a
-// task running as another user cannot raise it again; 0 removes it. The
-// processes pid starts afterwards inherit it.
+// setFileSize sets RLIMIT_FSIZE of a running process, soft and hard
+// alike, so that a task running as another user cannot raise it again; 0
+// removes it. The processes pid starts afterwards inherit it. Raising it,
+// or setting it for a process of another user, needs CAP_SYS_RESOURCE.
 func setFileSize(pid int, bytes int64) error {
 	v := uint64(unix.RLIM_INFINITY)
 	if bytes > 0 {
@@ -19,19 +20,4 @@ func setFileSize(pid int, bytes int64) error {
 		return fmt.Errorf("set the file size limit of pid %d to %d bytes: %w", pid, bytes, err)
 	}
 	return nil
-}
-
-// both runs a and then b (either may be nil).
-func both(a, b func(pid int) error) func(pid int) error {
-	return func(pid int) error {
-		if a != nil {
-			if err := a(pid); err != nil {
-				return err
-			}
-		}
-		if b != nil {
-			return b(pid)
-		}
-		return nil
-	}
 }
