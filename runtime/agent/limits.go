@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/executor"
@@ -146,6 +147,10 @@ func limitedStatus(s mezzo.TaskStatus, l *limitation, before string) mezzo.TaskS
 	return s
 }
 
+// megabytes is b in MB (2^20 bytes, as resources count them) to two
+// decimals, so that a usage just over a quota does not read as equal.
 func megabytes(b int64) string {
-	return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MB"
+	s := strconv.FormatFloat(float64(b)/(1<<20), 'f', 2, 64)
+	s = strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+	return s + " MB"
 }

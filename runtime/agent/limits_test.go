@@ -109,7 +109,7 @@ func TestDiskQuotaIsEnforced(t *testing.T) {
 				return
 			}
 			s := m.end(t, "over")
-			if s.State != mezzo.TaskFailed || s.Reason != mezzo.ReasonDiskLimit || !strings.Contains(s.Message, "exceeds quota (2.0 MB)") {
+			if s.State != mezzo.TaskFailed || s.Reason != mezzo.ReasonDiskLimit || !strings.Contains(s.Message, "exceeds quota (2 MB)") {
 				t.Errorf("over ended %v %s %q; want TASK_FAILED for the disk, naming usage and the 2 MB quota", s.State, s.Reason, s.Message)
 			}
 			for _, id := range []mezzo.TaskID{"within", "nodisk"} {
@@ -156,7 +156,7 @@ func TestForkBombIsContained(t *testing.T) {
 	m := startFakeMaster(t, true)
 	startAgent(t, m, Config{WorkDir: t.TempDir(), Isolation: "cgroups", CgroupParent: parent, ContainerPidsMax: 32})
 	<-m.subscribes
-	m.events <- launchEvent1("fw", shellTask("bomb", "cpus:0.5;mem:128", "b() { b & b & wait; }; b"))
+	m.events <- launchEvent1("fw", shellTask("bomb", "cpus:0.5;mem:256", "bash -c ':(){ :|:& };:; sleep 600'"))
 	if s := m.nextUpdate(t, "bomb"); s.State != mezzo.TaskRunning {
 		t.Fatalf("bomb: %v %q", s.State, s.Message)
 	}

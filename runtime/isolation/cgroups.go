@@ -196,7 +196,10 @@ func (c *cgroupContainer) Update(l Limits) error {
 	if err := c.g.update(l); err != nil {
 		return fmt.Errorf("isolation: update container %s to %v: %w", c.id, l, err)
 	}
-	if l.FileSize != c.fileSize && running(c.proc) {
+	// An adopted container's limit is unknown; asked for none, it keeps
+	// whatever the previous run gave it.
+	unknownKept := c.fileSize < 0 && l.FileSize == 0
+	if l.FileSize != c.fileSize && !unknownKept && running(c.proc) {
 		if err := setFileSize(c.proc.Pid, l.FileSize); err != nil {
 			return fmt.Errorf("isolation: update container %s to %v: %w", c.id, l, err)
 		}
