@@ -304,6 +304,7 @@ func TestSandboxesAreCollected(t *testing.T) {
 // the kill.)
 func TestOOMKilledChildFailsItsTask(t *testing.T) {
 	needRoot(t)
+	slow(t)
 	c := newCluster(t, clusterOptions{})
 	a := mustSubscribe(t, c.dial(tenantA), mezzo.FrameworkInfo{Name: "hog", Role: "a", User: "nobody"})
 	hog := "head -c 300000000 /dev/zero | tail > /dev/null; echo child gone: $?"
