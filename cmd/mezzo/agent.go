@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -35,6 +36,14 @@ func runAgent(ctx context.Context, args []string) error {
 	recoveryTimeout := fs.Duration("executor-recovery-timeout", 15*time.Second, "how long executors wait for this agent when it goes away (crash, restart, upgrade) before ending their tasks; Mesos uses 15m")
 	taskUsers := fs.String("task-users", agent.TaskUsersIsolated, "who tasks run as on the host (root agents): isolated (each container in a user namespace of its own, the task's user mapped to a host uid allocated for that container from --container-uid-range, so no two tenants' tasks share a host uid) or host (the real host user, e.g. for shared NFS home directories; tasks of different tenants that run as the same user can then read and signal each other)")
 	uidRange := fs.String("container-uid-range", agent.DefaultContainerUIDs.String(), "with --task-users isolated, the host uids (and gids) containers get, FIRST-LAST: no user or group of the machine may have one (checked against /etc/passwd, /etc/group, /etc/subuid, /etc/subgid); agents of one machine share the allocation, through "+agent.DefaultContainerUIDState)
+	pidsMax := fs.Int64("container-pids-max", agent.DefaultContainerPidsMax, "the most processes and threads one container may hold (cgroup pids.max), so a fork bomb stays inside its task; with --isolation cgroups")
+	enforceDisk := fs.Bool("enforce-container-disk-quota", true, "kill a container whose sandbox uses more disk than its executor and tasks hold, failing them with REASON_CONTAINER_LIMITATION_DISK (false: only measure and log)")
+	diskWatch := fs.Duration("container-disk-watch-interval", 15*time.Second, "how often each sandbox's disk usage is measured against its quota")
+	logMaxSize := fs.String("container-log-max-size", "10MB", "rotate a command task's stdout and stderr when a file reaches this size (bytes, or with B, KB, MB, GB; binary units)")
+	logMaxFiles := fs.Int("container-log-max-files", 2, "how many rotated files of each task output stream to keep (.1 newest, .2, ...)")
+	gcDelay := fs.Duration("gc-delay", agent.DefaultGCDelay, "how long the sandbox of an ended executor is kept before it is removed")
+	gcHeadroom := fs.Float64("gc-disk-headroom", agent.DefaultGCDiskHeadroom, "remove ended sandboxes sooner as the work dir's disk fills: those older than gc-delay × max(0, 1 − headroom − disk usage) go at every --disk-watch-interval")
+	diskInterval := fs.Duration("disk-watch-interval", time.Minute, "how often the work dir's disk usage is checked for sandbox garbage collection")
 	keepExecutors := fs.Bool("keep-executors-on-exit", false, "on SIGINT/SIGTERM, leave the executors running for the next agent run to reconnect to (e.g. an upgrade); default: shut them down. A crashed agent always leaves them")
 	sec := addSecurityFlags(fs, false)
 	logf := addLogFlags(fs, "info")
@@ -70,6 +79,28 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("--container-uid-range %s: %w", *uidRange, err)
+	}
+	if *pidsMax <= 0 {
+		return fmt.Errorf("--container-pids-max %d: want a positive number of processes", *pidsMax)
+	}
+	if *diskWatch <= 0 {
+		return fmt.Errorf("--container-disk-watch-interval %v: want a positive duration", *diskWatch)
+	}
+	logSize, err := parseByteSize(*logMaxSize)
+	if err != nil || logSize <= 0 {
+		return fmt.Errorf("--container-log-max-size %q: want a positive size such as 10MB or 1048576", *logMaxSize)
+	}
+	if *logMaxFiles <= 0 {
+		return fmt.Errorf("--container-log-max-files %d: want at least 1", *logMaxFiles)
+	}
+	if *gcDelay <= 0 {
+		return fmt.Errorf("--gc-delay %v: want a positive duration", *gcDelay)
+	}
+	if !(*gcHeadroom > 0 && *gcHeadroom < 1) {
+		return fmt.Errorf("--gc-disk-headroom %v: want a fraction of the disk between 0 and 1, e.g. 0.1", *gcHeadroom)
+	}
+	if *diskInterval <= 0 {
+		return fmt.Errorf("--disk-watch-interval %v: want a positive duration", *diskInterval)
 	}
 	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
 		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
@@ -127,7 +158,10 @@ func runAgent(ctx context.Context, args []string) error {
 		WorkDir: *workDir, Isolation: *isolation, CgroupParent: *cgroupParent, Logger: log, MasterConn: mc,
 		TaskUsers: *taskUsers, ContainerUIDs: uids,
 		Recover: *recoverMode, ExecutorReregisterTimeout: *reregister, ExecutorRecoveryTimeout: *recoveryTimeout, DetachOnStop: *keepExecutors,
-		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers)})
+		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers),
+		ContainerPidsMax: *pidsMax, IgnoreDiskQuota: !*enforceDisk, ContainerDiskWatchInterval: *diskWatch,
+		ContainerLogMaxSize: logSize, ContainerLogMaxFiles: *logMaxFiles,
+		GCDelay: *gcDelay, GCDiskHeadroom: *gcHeadroom, DiskWatchInterval: *diskInterval})
 	if err != nil {
 		return err
 	}
@@ -174,4 +208,28 @@ func advertisedHTTP(addr net.Addr, hostname string) string {
 		return addr.String()
 	}
 	return net.JoinHostPort(hostname, strconv.Itoa(ta.Port))
+}
+
+// parseByteSize reads a size as Mesos's Bytes flags do: a number of
+// bytes, or one followed by B, KB, MB, GB or TB (powers of 1024).
+func parseByteSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: want a whole number with an optional unit (B, KB, MB, GB, TB)", s)
+	}
+	if n > math.MaxInt64/mult || n < 0 {
+		return 0, fmt.Errorf("size %q: out of range", s)
+	}
+	return n * mult, nil
 }

@@ -31,6 +31,7 @@ type Agent struct {
 	log    *slog.Logger
 	store  *statusStore
 	iso    isolation.Isolator // nil when emulated
+	gc     *sandboxGC
 	client api.AgentAPIClient
 	mc     *api.MasterConn // follows the leader; nil with Config.Conn
 	ownMC  bool            // mc dialled here, closed on return
@@ -86,7 +87,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, frameworks: map[mezzo.FrameworkID]*framework{}, tasks: map[streamKey]*task{}}
+	a := &Agent{cfg: cfg, frameworks: map[mezzo.FrameworkID]*framework{}, tasks: map[streamKey]*task{}, gc: newSandboxGC()}
 	a.log = cfg.Logger
 	statusDir := ""
 	if cfg.WorkDir != "" {
@@ -139,6 +140,7 @@ func New(cfg Config) (*Agent, error) {
 			a.closeConn()
 			return nil, fmt.Errorf("agent: work dir %s: %w", cfg.WorkDir, err)
 		}
+		a.scheduleLeftoverSandboxes()
 		lis, err := a.listenExecutorAPI()
 		if err != nil {
 			a.closeConn()
@@ -217,6 +219,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); a.resendLoop(ctx) }()
+	if a.lis != nil {
+		wg.Add(2)
+		go func() { defer wg.Done(); a.watchDisk(ctx) }()
+		go func() { defer wg.Done(); a.gcLoop(ctx) }()
+	}
 	a.mu.Lock()
 	for _, ex := range a.adopted {
 		go a.waitExecutor(ex)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
+	"github.com/mezzo-cluster/mezzo/runtime/executor"
 	"github.com/mezzo-cluster/mezzo/runtime/security"
 	"google.golang.org/grpc"
 )
@@ -109,6 +111,33 @@ type Config struct {
 	// KillGracePeriod is how long an executor asked to shut down has before
 	// it is killed (default 5 s).
 	KillGracePeriod time.Duration
+	// ContainerPidsMax is the most processes and threads one container
+	// may hold (pids.max; default 1024), so a fork bomb stays in its
+	// container. The process isolator cannot enforce it.
+	ContainerPidsMax int64
+	// IgnoreDiskQuota makes the agent only measure sandboxes, not kill a
+	// container that uses more disk than the executor and its tasks hold
+	// (Mesos's --enforce_container_disk_quota=false; enforced by default).
+	IgnoreDiskQuota bool
+	// ContainerDiskWatchInterval is how often each sandbox's disk usage is
+	// measured against its quota (default 15 s, Mesos's
+	// container_disk_watch_interval).
+	ContainerDiskWatchInterval time.Duration
+	// ContainerLogMaxSize and ContainerLogMaxFiles rotate command tasks'
+	// stdout and stderr: files of at most this many bytes (default
+	// 10 MiB; never above a task's disk quota), and this many rotated
+	// ones kept per stream (default 2).
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int
+	// GCDelay is how long the sandbox of an ended executor is kept
+	// (default one week, Mesos's gc_delay). Every DiskWatchInterval
+	// (default 1 min) the work dir's file system is measured, and
+	// sandboxes older than GCDelay × max(0, 1 − GCDiskHeadroom − usage)
+	// are removed sooner, oldest first (GCDiskHeadroom default 0.1, as
+	// Mesos's gc_disk_headroom).
+	GCDelay           time.Duration
+	GCDiskHeadroom    float64
+	DiskWatchInterval time.Duration
 	// ReconnectDelay is the first wait before re-subscribing to a lost
 	// master (default 1 s, doubling to ReconnectMax, default 30 s).
 	ReconnectDelay time.Duration
@@ -178,6 +207,9 @@ func (c *Config) withDefaults() error {
 	c.StatusRetryMax = max(c.StatusRetryMax, c.StatusRetry)
 	if c.KillGracePeriod <= 0 {
 		c.KillGracePeriod = 5 * time.Second
+	}
+	if err := c.limitDefaults(); err != nil {
+		return err
 	}
 	if c.ReconnectDelay <= 0 {
 		c.ReconnectDelay = time.Second
@@ -257,3 +289,59 @@ func memTotalMB(path string) (float64, error) {
 	}
 	return 0, fmt.Errorf("%s: no MemTotal line", path)
 }
+
+// limitDefaults checks and fills in the limits on containers and the
+// sandbox garbage collection.
+func (c *Config) limitDefaults() error {
+	switch {
+	case c.ContainerPidsMax < 0:
+		return fmt.Errorf("agent: ContainerPidsMax %d: want a positive number of processes", c.ContainerPidsMax)
+	case c.ContainerDiskWatchInterval < 0:
+		return fmt.Errorf("agent: ContainerDiskWatchInterval %v: want a positive duration", c.ContainerDiskWatchInterval)
+	case c.ContainerLogMaxSize < 0:
+		return fmt.Errorf("agent: ContainerLogMaxSize %d: want a positive number of bytes", c.ContainerLogMaxSize)
+	case c.ContainerLogMaxFiles < 0:
+		return fmt.Errorf("agent: ContainerLogMaxFiles %d: want a positive number of files", c.ContainerLogMaxFiles)
+	case c.GCDelay < 0:
+		return fmt.Errorf("agent: GCDelay %v: want a positive duration", c.GCDelay)
+	case math.IsNaN(c.GCDiskHeadroom) || c.GCDiskHeadroom < 0 || c.GCDiskHeadroom >= 1:
+		return fmt.Errorf("agent: GCDiskHeadroom %v: want a fraction of the disk between 0 and 1", c.GCDiskHeadroom)
+	case c.DiskWatchInterval < 0:
+		return fmt.Errorf("agent: DiskWatchInterval %v: want a positive duration", c.DiskWatchInterval)
+	}
+	if c.ContainerPidsMax == 0 {
+		c.ContainerPidsMax = DefaultContainerPidsMax
+	}
+	if c.ContainerDiskWatchInterval == 0 {
+		c.ContainerDiskWatchInterval = 15 * time.Second
+	}
+	if c.ContainerLogMaxSize == 0 {
+		c.ContainerLogMaxSize = executor.DefaultLogMaxSize
+	}
+	if c.ContainerLogMaxFiles == 0 {
+		c.ContainerLogMaxFiles = executor.DefaultLogMaxFiles
+	}
+	if c.GCDelay == 0 {
+		c.GCDelay = DefaultGCDelay
+	}
+	if c.GCDiskHeadroom == 0 {
+		c.GCDiskHeadroom = DefaultGCDiskHeadroom
+	}
+	if c.DiskWatchInterval == 0 {
+		c.DiskWatchInterval = time.Minute
+	}
+	return nil
+}
+
+// Defaults of the limits the agent puts on containers and of the sandbox
+// garbage collection.
+const (
+	// DefaultContainerPidsMax bounds a container's processes and threads:
+	// far more than a task needs (a JVM service runs a few hundred
+	// threads; RHEL long shipped 1024 as every user's soft nproc), and
+	// few enough that thirty fork bombs together do not exhaust Linux's
+	// default pid_max of 32768.
+	DefaultContainerPidsMax = 1024
+	DefaultGCDelay          = 7 * 24 * time.Hour
+	DefaultGCDiskHeadroom   = 0.1
+)

@@ -79,7 +79,25 @@
 //   - Reports a task whose container hit its memory limit as TASK_FAILED
 //     with mezzo.ReasonMemoryLimit. A command executor's terminal update is
 //     held until its process is reaped for that reason: only then does the
-//     container tell whether the kernel's OOM killer struck.
+//     container tell whether the kernel's OOM killer struck. An OOM kill
+//     of any process of a container (cgroup v1 kills only the biggest)
+//     is seen while it runs, and the agent destroys the container, as
+//     Mesos's memory isolator does: its tasks fail for the memory limit,
+//     also a command whose shell would have exited 0 (limits.go).
+//   - Gives every container Config.ContainerPidsMax processes (pids.max,
+//     default 1024).
+//   - Holds each sandbox to the disk of its executor and tasks, as Mesos's
+//     disk/du isolator with --enforce_container_disk_quota: measured every
+//     Config.ContainerDiskWatchInterval (15 s) and when the executor
+//     ends, a container over it is destroyed and its tasks fail with
+//     mezzo.ReasonDiskLimit (disk.go). A command executor with disk also
+//     has it as RLIMIT_FSIZE, and rotates its task's stdout and stderr
+//     (Config.ContainerLogMaxSize, ContainerLogMaxFiles; runtime/executor).
+//   - Removes the sandboxes of ended executors after Config.GCDelay (one
+//     week), sooner as the work dir's disk fills (Config.GCDiskHeadroom,
+//     DiskWatchInterval), as Mesos's gc_delay and gc_disk_headroom; a
+//     restarted agent schedules the leftovers of executors it did not
+//     adopt by their age (gc.go).
 //
 // Config.Emulated makes an agent that starts no processes: a task is
 // TASK_RUNNING at once and TASK_FINISHED after its Duration, from timers,

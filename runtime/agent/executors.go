@@ -56,6 +56,14 @@ type executorProc struct {
 	// lost: an adopted executor killed for not reconnecting; its
 	// unfinished tasks are lost, not failed.
 	lost bool
+	// limited is why the agent destroyed the container (limits.go);
+	// diskWarned, that an unenforced disk quota was logged.
+	limited    *limitation
+	diskWarned bool
+	// applied are the container's limits, quota its disk in bytes, as
+	// last set (containerLimitsLocked).
+	applied isolation.Limits
+	quota   int64
 }
 
 // newExecutorProc is an executor's record with its signals and no tasks
@@ -85,14 +93,6 @@ func (ex *executorProc) send(ev *api.ExecutorEvent) {
 	case ex.notify <- struct{}{}:
 	default:
 	}
-}
-
-func (ex *executorProc) limits() isolation.Limits {
-	r := ex.info.Resources
-	for _, t := range ex.tasks {
-		r = r.Add(t.info.Resources)
-	}
-	return isolation.LimitsFor(r)
 }
 
 func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
@@ -143,7 +143,7 @@ func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
 	tk.exec = ex
 	if ex != nil {
 		ex.tasks[t.ID] = tk
-		if err := ex.container.Update(ex.limits()); err != nil {
+		if err := ex.container.Update(a.containerLimitsLocked(ex)); err != nil {
 			log.Warn("raising executor limits", "executor", string(info.ID), "err", err)
 		}
 		ex.send(launchEvent(t))
@@ -241,6 +241,7 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	if d := a.cfg.ExecutorRecoveryTimeout; d > 0 {
 		cmd.Env = append(cmd.Env, executor.EnvRecoveryTimeout+"="+d.String())
 	}
+	cmd.Env = append(cmd.Env, a.logEnvLocked(ex)...)
 	stdout, err := createSandboxFile(filepath.Join(sandbox, "stdout"), u)
 	if err != nil {
 		return nil, err
@@ -256,7 +257,7 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	if u != nil {
 		u.apply(cmd)
 	}
-	c, err := a.iso.Start(id, cmd, ex.limits())
+	c, err := a.iso.Start(id, cmd, a.containerLimitsLocked(ex))
 	if err != nil {
 		return nil, err
 	}
@@ -293,9 +294,11 @@ func tokenPipe(token string) (*os.File, error) {
 }
 
 // waitExecutor reaps an executor and settles its tasks: a held terminal
-// update is released (renamed a memory-limit failure when the container was
-// OOM-killed) and unfinished tasks fail.
+// update is released (a limitation's failure instead when the container
+// was destroyed for one, limits.go) and unfinished tasks fail. Its
+// sandbox is then scheduled for garbage collection.
 func (a *Agent) waitExecutor(ex *executorProc) {
+	go a.watchOOM(ex)
 	info, err := ex.container.Wait()
 	close(ex.exited)
 	a.mu.Lock()
@@ -313,9 +316,11 @@ func (a *Agent) waitExecutor(ex *executorProc) {
 	if err := ex.container.Destroy(); err != nil {
 		log.Warn("destroying container", "err", err)
 	}
+	a.finalLimits(ex, info)
 
 	var settle []mezzo.TaskStatus
 	a.mu.Lock()
+	lim := ex.limited
 	if fw := a.frameworks[ex.fw]; fw != nil && fw.executors[ex.info.ID] == ex {
 		delete(fw.executors, ex.info.ID)
 	}
@@ -327,9 +332,11 @@ func (a *Agent) waitExecutor(ex *executorProc) {
 		case t.held != nil:
 			s := *t.held
 			t.held = nil
-			if info.OOMKilled && s.State != mezzo.TaskFinished && s.State != mezzo.TaskKilled {
-				s.State, s.Reason = mezzo.TaskFailed, mezzo.ReasonMemoryLimit
-				s.Message = "memory limit reached (" + isolation.LimitsFor(t.info.Resources).String() + "): " + s.Message
+			// A task killed on request stays killed; any other end of a
+			// destroyed container is the limitation's, also a command
+			// that exited 0 after a child of it was OOM-killed.
+			if lim != nil && s.State != mezzo.TaskKilled {
+				s = limitedStatus(s, lim, "the task had reported "+s.State.String()+": "+s.Message)
 			}
 			settle = append(settle, s)
 		case !t.state.Terminal() && ex.lost:
@@ -338,9 +345,8 @@ func (a *Agent) waitExecutor(ex *executorProc) {
 		case !t.state.Terminal():
 			s := mezzo.TaskStatus{TaskID: t.info.ID, ExecutorID: ex.info.ID, State: mezzo.TaskFailed,
 				Reason: mezzo.ReasonExecutorTerminated, Message: "executor " + info.String()}
-			if info.OOMKilled {
-				s.Reason = mezzo.ReasonMemoryLimit
-				s.Message = "memory limit reached: executor " + info.String()
+			if lim != nil {
+				s = limitedStatus(s, lim, "executor "+info.String())
 			}
 			settle = append(settle, s)
 		}
@@ -354,6 +360,7 @@ func (a *Agent) waitExecutor(ex *executorProc) {
 	// reclaims the sandbox).
 	a.releaseContainerUser(ex)
 	a.removeCheckpoint(ex.containerID)
+	a.gc.schedule(ex.sandbox, time.Now())
 
 	code := int32(info.Code)
 	h := a.header()

@@ -316,6 +316,7 @@ func (a *Agent) recoverExecutors(latest map[streamKey]mezzo.TaskStatus) map[stre
 			recovered[k] = true
 		}
 		fw.executors[l.info.ID] = ex
+		a.containerLimitsLocked(ex) // what its container was given: its disk quota is watched
 		a.adopted = append(a.adopted, ex)
 		a.log.Info("executor of a previous run adopted", "framework", string(l.fw.ID), "executor", string(l.info.ID),
 			"container", l.containerID, "tasks", len(ex.tasks))

@@ -3,6 +3,7 @@ package executor
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +23,11 @@ const DefaultGracePeriod = 3 * time.Second
 // Command is the default executor: it runs each task's CommandInfo as a
 // child process in its own process group, in the executor's working
 // directory (the sandbox), with the task's output in
-// task-<id>.stdout/.stderr there (TaskOutputFiles). A task with no command stands for its
-// Duration: RUNNING, then FINISHED after that long, without a process.
+// task-<id>.stdout/.stderr there (TaskOutputFiles), rotated: the task writes to a pipe, and
+// the executor copies it into files of at most LogMaxSize bytes, keeping
+// LogMaxFiles older ones as task-<id>.stdout.1 (the newest), .2, ...
+// A task with no command stands for its Duration: RUNNING, then FINISHED
+// after that long, without a process.
 //
 // With Shell false, CommandInfo.Value is the program and Args the arguments
 // that follow it (not argv[0]).
@@ -33,6 +37,11 @@ type Command struct {
 	// Dir is where tasks run and write their output; "" is the current
 	// directory.
 	Dir string
+	// LogMaxSize is the largest a task's output file grows before it is
+	// rotated, and LogMaxFiles how many rotated files are kept per
+	// stream; 0 means DefaultLogMaxSize, DefaultLogMaxFiles.
+	LogMaxSize  int64
+	LogMaxFiles int
 
 	mu    sync.Mutex
 	tasks map[mezzo.TaskID]*commandTask
@@ -76,9 +85,12 @@ func (c *Command) LaunchTask(d mezzo.ExecutorDriver, task mezzo.TaskInfo) {
 		c.launchNoop(d, task, t)
 		return
 	}
-	cmd, err := c.command(task)
+	cmd, outputs, err := c.command(task)
 	if err == nil {
 		err = cmd.Start()
+		if err != nil {
+			closeFiles(cmd)
+		}
 	}
 	if err != nil {
 		c.forget(task.ID)
@@ -97,6 +109,7 @@ func (c *Command) LaunchTask(d mezzo.ExecutorDriver, task mezzo.TaskInfo) {
 		defer c.wg.Done()
 		err := cmd.Wait()
 		t.exited.Store(true)
+		drainOutputs(outputs)
 		c.forget(task.ID)
 		_ = d.SendStatusUpdate(exitStatus(task, err, t))
 	}()
@@ -120,18 +133,21 @@ func (c *Command) launchNoop(d mezzo.ExecutorDriver, task mezzo.TaskInfo, t *com
 	}()
 }
 
-func (c *Command) command(task mezzo.TaskInfo) (*exec.Cmd, error) {
+// command builds the task's process, its output pipes and their copiers
+// (whose ends it returns); the caller closes cmd's pipe ends once the
+// process has them, or on failure.
+func (c *Command) command(task mezzo.TaskInfo) (*exec.Cmd, []<-chan struct{}, error) {
 	ci := task.Command
 	var cmd *exec.Cmd
 	if ci.Shell {
 		cmd = exec.Command("/bin/sh", "-c", ci.Value)
 	} else {
 		if ci.Value == "" {
-			return nil, errors.New("empty command")
+			return nil, nil, errors.New("empty command")
 		}
 		cmd = exec.Command(ci.Value, ci.Args...)
 		if cmd.Err != nil {
-			return nil, cmd.Err
+			return nil, nil, cmd.Err
 		}
 	}
 	cmd.Dir = c.Dir
@@ -146,16 +162,82 @@ func (c *Command) command(task mezzo.TaskInfo) (*exec.Cmd, error) {
 	}
 	cmd.Env = append(append(env, "MEZZO_TASK_ID="+string(task.ID)), ci.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, stderr := TaskOutputFiles(task.ID)
-	var err error
-	if cmd.Stdout, err = createOutput(filepath.Join(c.Dir, stdout)); err != nil {
-		return nil, err
+	outName, errName := TaskOutputFiles(task.ID)
+	stdout, outDone, err := c.output(filepath.Join(c.Dir, outName))
+	if err != nil {
+		return nil, nil, err
 	}
-	if cmd.Stderr, err = createOutput(filepath.Join(c.Dir, stderr)); err != nil {
-		closeFiles(cmd)
-		return nil, err
+	stderr, errDone, err := c.output(filepath.Join(c.Dir, errName))
+	if err != nil {
+		_ = stdout.Close()
+		return nil, nil, err
 	}
-	return cmd, nil
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	return cmd, []<-chan struct{}{outDone, errDone}, nil
+}
+
+// output creates one of a task's output files and returns the write end
+// of a pipe for the task (an *os.File, so the process gets it as is and
+// Wait does not wait for children that keep it open) and a channel closed
+// when the copy into the file has ended. A file that cannot be written
+// (the disk is full, the sandbox over its size limit) loses output, not
+// the task: the copy goes on reading, so the task never blocks on it.
+func (c *Command) output(path string) (*os.File, <-chan struct{}, error) {
+	size, files := c.LogMaxSize, c.LogMaxFiles
+	if size <= 0 {
+		size = DefaultLogMaxSize
+	}
+	if files <= 0 {
+		files = DefaultLogMaxFiles
+	}
+	out, err := newRotatingFile(path, size, files)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		_ = out.Close()
+		return nil, nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer r.Close()
+		defer out.Close()
+		buf := make([]byte, 64<<10)
+		var lost error
+		for {
+			n, err := r.Read(buf)
+			if n > 0 && lost == nil {
+				if _, lost = out.Write(buf[:n]); lost != nil {
+					slog.Warn("executor: task output lost from here on", "file", path, "err", lost)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return w, done, nil
+}
+
+// outputDrain bounds how long a task's end waits for its output to be
+// copied: a child it left running in the background may hold the pipe
+// open, and its output keeps being copied after the task is reported.
+const outputDrain = time.Second
+
+// drainOutputs waits until the output copied so far is in the files, so
+// that a task's last lines are there when its end is reported.
+func drainOutputs(outputs []<-chan struct{}) {
+	deadline := time.NewTimer(outputDrain)
+	defer deadline.Stop()
+	for _, done := range outputs {
+		select {
+		case <-done:
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 // createOutput creates (or truncates) a task's output file readable by

@@ -37,6 +37,11 @@ const (
 	// ("15m"): how long the executor waits for an agent that went away
 	// (restarted, upgraded) before it ends its tasks. Unset: 15 s.
 	EnvRecoveryTimeout = "MEZZO_RECOVERY_TIMEOUT"
+	// EnvLogMaxSize and EnvLogMaxFiles are Config.LogMaxSize (bytes) and
+	// Config.LogMaxFiles: how the command executor rotates its tasks'
+	// output. Unset: DefaultLogMaxSize, DefaultLogMaxFiles.
+	EnvLogMaxSize  = "MEZZO_LOG_MAX_SIZE"
+	EnvLogMaxFiles = "MEZZO_LOG_MAX_FILES"
 )
 
 // Config says where an executor's agent is and who the executor is.
@@ -52,7 +57,12 @@ type Config struct {
 	// ReconnectTimeout bounds how long Run keeps trying to (re)subscribe
 	// when the agent is unreachable; 0 means 15 s.
 	ReconnectTimeout time.Duration
-	Logger           *slog.Logger // nil: slog.Default()
+	// LogMaxSize and LogMaxFiles rotate the command executor's task
+	// output (Command.LogMaxSize, Command.LogMaxFiles); 0 means the
+	// defaults.
+	LogMaxSize  int64
+	LogMaxFiles int
+	Logger      *slog.Logger // nil: slog.Default()
 }
 
 // ConfigFromEnv reads the variables the agent sets, and the token from the
@@ -86,6 +96,20 @@ func ConfigFromEnv() (Config, error) {
 			return Config{}, fmt.Errorf("executor: environment variable %s=%q: want a positive duration such as 15m", EnvRecoveryTimeout, v)
 		}
 		c.ReconnectTimeout = d
+	}
+	if v := os.Getenv(EnvLogMaxSize); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return Config{}, fmt.Errorf("executor: environment variable %s=%q: want a positive number of bytes", EnvLogMaxSize, v)
+		}
+		c.LogMaxSize = n
+	}
+	if v := os.Getenv(EnvLogMaxFiles); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return Config{}, fmt.Errorf("executor: environment variable %s=%q: want a positive number of files", EnvLogMaxFiles, v)
+		}
+		c.LogMaxFiles = n
 	}
 	for _, v := range []struct{ name, val string }{
 		{EnvAgentEndpoint, c.Endpoint}, {EnvFrameworkID, c.FrameworkID},

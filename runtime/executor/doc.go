@@ -39,5 +39,9 @@
 // process (TASK_FINISHED on exit 0, TASK_FAILED with the code otherwise),
 // stands a task with no command for its Duration (a no-op for benchmarks),
 // and kills with SIGTERM then SIGKILL after a grace period (TASK_KILLED).
-// A task's output files (task-ID.stdout, .stderr) are 0600.
+// It rotates each task's output as Mesos's LogrotateContainerLogger does:
+// task-<id>.stdout and .stderr in the sandbox (0600) are the current files, at
+// most MEZZO_LOG_MAX_SIZE bytes each (default 10 MiB), and the
+// MEZZO_LOG_MAX_FILES (default 2) before them are kept as .1 (newest),
+// .2, ...; older output is dropped.
 package executor

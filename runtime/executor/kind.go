@@ -29,8 +29,16 @@ func RunKind(ctx context.Context, kind string, registry map[string]func() mezzo.
 		return err
 	}
 	exec := mk()
-	if c, ok := exec.(*Command); ok && c.Dir == "" {
-		c.Dir = cfg.Sandbox
+	if c, ok := exec.(*Command); ok {
+		if c.Dir == "" {
+			c.Dir = cfg.Sandbox
+		}
+		if c.LogMaxSize == 0 {
+			c.LogMaxSize = cfg.LogMaxSize
+		}
+		if c.LogMaxFiles == 0 {
+			c.LogMaxFiles = cfg.LogMaxFiles
+		}
 	}
 	return Run(ctx, cfg, exec)
 }

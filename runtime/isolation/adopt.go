@@ -72,7 +72,7 @@ const adoptPoll = 100 * time.Millisecond
 // (blocking, or polled when it cannot block) whether it has ended. The
 // exit status is unknown; oom, when set, is asked as in start.
 func (w *waiter) watch(gone func() (bool, error), oom func() (bool, error)) {
-	w.done = make(chan struct{})
+	w.init(oom)
 	go func() {
 		defer close(w.done)
 		for {
@@ -87,13 +87,7 @@ func (w *waiter) watch(gone func() (bool, error), oom func() (bool, error)) {
 			time.Sleep(adoptPoll)
 		}
 		w.info = ExitInfo{Code: -1, Unknown: true}
-		if oom != nil {
-			killed, err := oom()
-			w.info.OOMKilled = killed
-			if w.err == nil && err != nil {
-				w.err = fmt.Errorf("isolation: read OOM counter: %w", err)
-			}
-		}
+		w.finalOOM(oom)
 	}()
 }
 

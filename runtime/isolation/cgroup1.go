@@ -22,12 +22,11 @@ const cfsPeriod = 100000
 // minCFSQuota is the smallest quota the kernel accepts (1 ms).
 const minCFSQuota = 1000
 
-// v1Controllers are the cgroup v1 controllers a container joins: cpu and
-// memory enforce the limits, freezer makes Kill atomic against forks, pids
-// (optional) only lets a container be counted.
+// v1Controllers are the cgroup v1 controllers a container joins: cpu,
+// memory and pids enforce the limits, freezer makes Kill atomic against
+// forks. All are required: a container without pids.max is one fork bomb
+// away from taking every pid of the machine.
 var v1Controllers = []cgroup1.Name{cgroup1.Cpu, cgroup1.Memory, cgroup1.Freezer, cgroup1.Pids}
-
-var v1Required = map[cgroup1.Name]bool{cgroup1.Cpu: true, cgroup1.Memory: true, cgroup1.Freezer: true}
 
 type v1Hierarchy struct {
 	parent     cgroup1.Path // the parent cgroup, per controller
@@ -54,7 +53,7 @@ func newV1(parent string) (*v1Hierarchy, error) {
 		}
 	}
 	for _, n := range v1Controllers {
-		if v1Required[n] && !found[n] {
+		if !found[n] {
 			return nil, fmt.Errorf("isolation: cgroup v1 controller %q is not mounted under /sys/fs/cgroup", n)
 		}
 	}
@@ -179,13 +178,13 @@ type v1Group struct {
 	cg cgroup1.Cgroup
 }
 
-func (g *v1Group) start(cmd *exec.Cmd) error {
+func (g *v1Group) start(cmd *exec.Cmd, fileSize int64) error {
 	return startHeld(cmd, func(pid int) error {
 		if err := g.cg.AddProc(uint64(pid)); err != nil {
 			return fmt.Errorf("add pid %d to cgroup: %w", pid, err)
 		}
 		return nil
-	})
+	}, fileSize)
 }
 
 func (g *v1Group) update(l Limits) error {
@@ -199,7 +198,26 @@ func (g *v1Group) update(l Limits) error {
 	if err != nil {
 		return fmt.Errorf("cpu limits: %w", err)
 	}
-	return g.setMemory(l.MemBytes)
+	if err := g.setMemory(l.MemBytes); err != nil {
+		return err
+	}
+	return g.setPids(l.Pids)
+}
+
+// setPids writes pids.max ("max" for no limit).
+func (g *v1Group) setPids(n int64) error {
+	dir, err := g.h.dir(cgroup1.Pids, g.id)
+	if err != nil {
+		return err
+	}
+	v := "max"
+	if n > 0 {
+		v = fmt.Sprint(n)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte(v), 0); err != nil {
+		return fmt.Errorf("pids limit: %w", err)
+	}
+	return nil
 }
 
 // setMemory writes memory.limit_in_bytes and, with swap accounting,

@@ -44,7 +44,7 @@ func newV2(mount, parent string, limits bool) (*v2Hierarchy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("isolation: cgroup v2: %w", err)
 		}
-		for _, c := range []string{"cpu", "memory"} {
+		for _, c := range []string{"cpu", "memory", "pids"} {
 			if !strings.Contains(" "+strings.TrimSpace(string(b))+" ", " "+c+" ") {
 				return nil, fmt.Errorf("isolation: cgroup v2: controller %q is not available in %s/cgroup.controllers", c, mount)
 			}
@@ -69,7 +69,7 @@ func (h *v2Hierarchy) create(id string, l Limits) (group, error) {
 	}
 	res := &cgroup2.Resources{}
 	if h.limits {
-		res.CPU, res.Memory = &cgroup2.CPU{}, &cgroup2.Memory{}
+		res.CPU, res.Memory, res.Pids = &cgroup2.CPU{}, &cgroup2.Memory{}, &cgroup2.Pids{}
 	}
 	m, err := cgroup2.NewManager(h.mount, h.group(id), res)
 	if err != nil {
@@ -106,10 +106,11 @@ type v2Group struct {
 
 // start creates the process directly inside the cgroup with clone3
 // (CLONE_INTO_CGROUP, via SysProcAttr.UseCgroupFD): atomic, no window at
-// all. Kernels older than 5.7 use the same held-shim as cgroup v1.
-func (g *v2Group) start(cmd *exec.Cmd) error {
+// all. Kernels older than 5.7 use the same held-shim as cgroup v1, and so
+// does a start with a file size limit (the shim sets it).
+func (g *v2Group) start(cmd *exec.Cmd, fileSize int64) error {
 	if !g.h.clone3 {
-		return startHeld(cmd, func(pid int) error { return g.m.AddProc(uint64(pid)) })
+		return startHeld(cmd, func(pid int) error { return g.m.AddProc(uint64(pid)) }, fileSize)
 	}
 	fd, err := unix.Open(g.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -118,18 +119,23 @@ func (g *v2Group) start(cmd *exec.Cmd) error {
 	defer unix.Close(fd)
 	cmd.SysProcAttr.UseCgroupFD = true
 	cmd.SysProcAttr.CgroupFD = fd
+	if fileSize > 0 {
+		return startHeld(cmd, nil, fileSize)
+	}
 	return cmd.Start()
 }
 
 // update writes the limits. CPU weight is 100 per CPU (100 is the kernel's
 // default, as 1024 shares are on v1), memory.max is the hard limit,
-// memory.swap.max=0 keeps the container from swapping past it, and
+// memory.swap.max=0 keeps the container from swapping past it,
 // memory.oom.group=1 makes an OOM kill take the whole container, so a task
-// never limps on with some of its processes gone.
+// never limps on with some of its processes gone, and pids.max bounds its
+// processes and threads.
 func (g *v2Group) update(l Limits) error {
 	if !g.h.limits {
-		if l != (Limits{}) {
-			return fmt.Errorf("no cpu or memory controller to enforce %v", l)
+		// The file size limit is an rlimit, set whatever the controllers.
+		if l.FileSize = 0; l != (Limits{}) {
+			return fmt.Errorf("no cpu, memory or pids controller to enforce %v", l)
 		}
 		return nil
 	}
@@ -138,9 +144,12 @@ func (g *v2Group) update(l Limits) error {
 		weight = strconv.Itoa(int(min(10000, max(1, math.Round(100*l.CPUs)))))
 		cpuMax = fmt.Sprintf("%d %d", int64(max(minCFSQuota, math.Round(l.CPUs*cfsPeriod))), cfsPeriod)
 	}
-	memMax, swapMax := "max", "max"
+	memMax, swapMax, pidsMax := "max", "max", "max"
 	if l.MemBytes > 0 {
 		memMax, swapMax = strconv.FormatInt(l.MemBytes, 10), "0"
+	}
+	if l.Pids > 0 {
+		pidsMax = strconv.FormatInt(l.Pids, 10)
 	}
 	writes := [][2]string{
 		{"cpu.weight", weight},
@@ -148,6 +157,7 @@ func (g *v2Group) update(l Limits) error {
 		{"memory.max", memMax},
 		{"memory.swap.max", swapMax},
 		{"memory.oom.group", "1"},
+		{"pids.max", pidsMax},
 	}
 	for _, w := range writes {
 		err := os.WriteFile(filepath.Join(g.dir, w[0]), []byte(w[1]), 0)

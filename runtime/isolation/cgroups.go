@@ -28,8 +28,9 @@ type hierarchy interface {
 
 // group is one container's cgroup.
 type group interface {
-	// start starts cmd so that it is in the cgroup before it runs its own code.
-	start(cmd *exec.Cmd) error
+	// start starts cmd so that it is in the cgroup, and has fileSize (when
+	// positive) as its RLIMIT_FSIZE, before it runs its own code.
+	start(cmd *exec.Cmd, fileSize int64) error
 	update(l Limits) error
 	// kill sends SIGKILL to every process in the cgroup and its descendants.
 	kill() error
@@ -100,12 +101,13 @@ func (i *cgroupsIsolator) Start(id string, cmd *exec.Cmd, limits Limits) (Contai
 		return nil, fmt.Errorf("isolation: create container %s: %w", id, err)
 	}
 	ownProcessGroup(cmd)
-	if err := g.start(cmd); err != nil {
+	if err := g.start(cmd, limits.FileSize); err != nil {
 		_ = g.kill()
 		_ = g.remove()
 		return nil, fmt.Errorf("isolation: start container %s: %w", id, err)
 	}
-	c := &cgroupContainer{id: id, g: g}
+	c := &cgroupContainer{id: id, g: g, fileSize: limits.FileSize}
+	c.proc, _ = HandleOf(id, cmd.Process.Pid)
 	c.waiter.start(cmd, g.oomKilled)
 	return c, nil
 }
@@ -116,12 +118,14 @@ func (i *cgroupsIsolator) Start(id string, cmd *exec.Cmd, limits Limits) (Contai
 // it left) are not: there is nothing to reconnect to. An adopted container
 // lives until its cgroup is empty.
 func (i *cgroupsIsolator) Recover(known []Handle) (map[string]Container, []string, error) {
-	want := map[string]bool{}
+	want := map[string]Handle{}
 	for _, h := range known {
 		if err := checkID(h.ID); err != nil {
 			return nil, nil, err
 		}
-		want[h.ID] = running(h)
+		if running(h) {
+			want[h.ID] = h
+		}
 	}
 	names, err := i.h.children()
 	if err != nil {
@@ -132,10 +136,12 @@ func (i *cgroupsIsolator) Recover(known []Handle) (map[string]Container, []strin
 	var errs []error
 	for _, name := range names {
 		g, err := i.h.load(name)
-		if err == nil && want[name] {
+		if h, ok := want[name]; err == nil && ok {
 			var empty bool
 			if empty, err = g.empty(); err == nil && !empty {
-				c := &cgroupContainer{id: name, g: g}
+				// Its file size limit is unknown here: the first Update
+				// sets it.
+				c := &cgroupContainer{id: name, g: g, proc: h, fileSize: -1}
 				c.waiter.watch(g.empty, g.oomKilled)
 				adopted[name] = c
 				continue
@@ -155,11 +161,13 @@ func (i *cgroupsIsolator) Recover(known []Handle) (map[string]Container, []strin
 
 type cgroupContainer struct {
 	waiter
-	id string
-	g  group
+	id   string
+	g    group
+	proc Handle // the started process, for its file size limit
 
 	mu        sync.Mutex
 	destroyed bool
+	fileSize  int64 // as last set; -1 unknown (adopted)
 }
 
 func (c *cgroupContainer) Wait() (ExitInfo, error) { return c.wait() }
@@ -187,6 +195,15 @@ func (c *cgroupContainer) Update(l Limits) error {
 	}
 	if err := c.g.update(l); err != nil {
 		return fmt.Errorf("isolation: update container %s to %v: %w", c.id, l, err)
+	}
+	// An adopted container's limit is unknown; asked for none, it keeps
+	// whatever the previous run gave it.
+	unknownKept := c.fileSize < 0 && l.FileSize == 0
+	if l.FileSize != c.fileSize && !unknownKept && running(c.proc) {
+		if err := setFileSize(c.proc.Pid, l.FileSize); err != nil {
+			return fmt.Errorf("isolation: update container %s to %v: %w", c.id, l, err)
+		}
+		c.fileSize = l.FileSize
 	}
 	return nil
 }

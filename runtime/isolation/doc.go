@@ -1,6 +1,7 @@
 // Package isolation runs an executor's process inside a container that limits
-// the CPU and memory it may use, so that tasks sharing an agent cannot starve
-// each other (Section 3.4 of the Mesos paper: "isolation between frameworks").
+// the CPU, memory and processes it may use, so that tasks sharing an agent
+// cannot starve each other (Section 3.4 of the Mesos paper: "isolation
+// between frameworks").
 //
 // The agent picks an [Isolator] by name with [New]:
 //
@@ -21,8 +22,16 @@
 //	c, err := iso.Start(executorID, cmd, isolation.LimitsFor(resources))
 //	...
 //	err = c.Update(isolation.LimitsFor(moreResources)) // a task joined the executor
+//	<-c.OOM()                              // closed when the kernel OOM-kills any process of it
 //	info, err := c.Wait()                  // info.OOMKilled → "memory limit" failure
 //	err = c.Destroy()                      // kills what is left, removes the cgroup
+//
+// Limits.Pids is the container's pids.max (cgroup v1 and v2 alike: the
+// pids controller is required), so a fork bomb stops at it and Kill still
+// ends it. Limits.FileSize is an rlimit (RLIMIT_FSIZE) set on the started
+// process before it runs, through the same held shim the v1 start uses;
+// the cgroups isolator enforces it, the process isolator, which limits
+// nothing, ignores it with the rest.
 //
 // An agent that checkpoints each container's Handle (HandleOf, after Start)
 // can restart without disturbing its executors: the next run passes the

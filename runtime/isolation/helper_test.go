@@ -55,6 +55,28 @@ func helper(mode string, args []string) int {
 		}
 		fmt.Println(len(keep))
 		return 0
+	case "oomchild": // start a child that outgrows any test limit, outlive it, then sleep
+		child := helperCmd("alloc", "512")
+		err := child.Run()
+		fmt.Printf("child ended: %v\n", err)
+		time.Sleep(time.Minute)
+		return 0
+	case "write": // write args[0] bytes to file args[1], say how many were written and why it stopped
+		n, _ := strconv.Atoi(args[0])
+		f, err := os.Create(args[1])
+		if err != nil {
+			fmt.Println(0, err)
+			return 1
+		}
+		buf := make([]byte, 64<<10)
+		written := 0
+		for written < n && err == nil {
+			var k int
+			k, err = f.Write(buf[:min(len(buf), n-written)])
+			written += k
+		}
+		fmt.Println(written, err)
+		return 0
 	case "tree": // start a grandchild that leaves our process group and session
 		cmd := helperCmd("sleep")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -71,6 +71,12 @@ type Container interface {
 	// Destroy kills whatever still runs and removes the container; nothing
 	// of it is left on the machine afterwards. Call it after Wait.
 	Destroy() error
+	// OOM is closed once the kernel's OOM killer is seen to have killed a
+	// process of the container: while it runs (checked every quarter of a second),
+	// or when its started process ends. A child killed inside a
+	// container whose started process survives is seen too. It is never
+	// closed by an isolator that cannot tell (process).
+	OOM() <-chan struct{}
 }
 
 // Limits are the resources a container may use. A zero field means
@@ -82,10 +88,27 @@ type Limits struct {
 	// MemBytes is the memory limit in bytes, swap included: a container
 	// that needs more is killed by the kernel (ExitInfo.OOMKilled).
 	MemBytes int64
+	// Pids is the most processes and threads the container may hold at
+	// once (the pids controller's pids.max): a fork or thread creation
+	// past it fails with EAGAIN, so a fork bomb stays inside its
+	// container, and Kill still ends it.
+	Pids int64
+	// FileSize is the largest file, in bytes, the started process and
+	// everything it starts may write (RLIMIT_FSIZE, soft and hard): a
+	// write past it fails with EFBIG and raises SIGXFSZ, whose default
+	// action ends the writer. It is set before the process runs any of
+	// its own code, by the process itself (so it binds a process of
+	// another user without privilege); Update changes it for the started
+	// process only (what it already started keeps the old limit, what it
+	// starts next inherits the new one), which for a process of another
+	// user, or to raise it, needs CAP_SYS_RESOURCE.
+	FileSize int64
 }
 
 // LimitsFor converts a resource bundle (mem in megabytes, as in Mesos) to
-// limits. Resources other than cpus and mem are not enforced.
+// limits. Resources other than cpus and mem are not enforced by the
+// isolator (the agent holds containers to their disk, and sets Pids and
+// FileSize itself).
 func LimitsFor(r mezzo.Resources) Limits {
 	return Limits{
 		CPUs:     r.Get(mezzo.CPUs),
@@ -101,7 +124,14 @@ func (l Limits) String() string {
 	if l.MemBytes > 0 {
 		mem = fmt.Sprintf("%d bytes", l.MemBytes)
 	}
-	return "cpus " + cpus + ", mem " + mem
+	s := "cpus " + cpus + ", mem " + mem
+	if l.Pids > 0 {
+		s += fmt.Sprintf(", pids %d", l.Pids)
+	}
+	if l.FileSize > 0 {
+		s += fmt.Sprintf(", file size %d bytes", l.FileSize)
+	}
+	return s
 }
 
 func (l Limits) validate() error {
@@ -110,6 +140,12 @@ func (l Limits) validate() error {
 	}
 	if l.MemBytes < 0 {
 		return fmt.Errorf("limits: memory %d bytes is negative", l.MemBytes)
+	}
+	if l.Pids < 0 {
+		return fmt.Errorf("limits: pids %d is negative", l.Pids)
+	}
+	if l.FileSize < 0 {
+		return fmt.Errorf("limits: file size %d bytes is negative", l.FileSize)
 	}
 	return nil
 }

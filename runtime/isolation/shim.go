@@ -8,7 +8,12 @@ import (
 )
 
 // startHeld starts cmd through a tiny /bin/sh shim that blocks until join
-// has put it in its cgroup, then execs the real command in place (same pid).
+// (when not nil) has put it in its cgroup, then execs the real command in
+// place (same pid). With fileSize > 0 the shim first sets RLIMIT_FSIZE
+// (POSIX `ulimit -f`, soft and hard, in 512-byte blocks): it already runs
+// as the task's user, so that needs no privilege, whereas setting the
+// limit of another user's process from outside needs CAP_SYS_RESOURCE,
+// which some containers withhold even from root.
 //
 // cgroup v1 has no way to create a process directly inside a cgroup, and a
 // pid written to cgroup.procs after an ordinary start races with the task's
@@ -26,7 +31,7 @@ import (
 // Visible differences: the task sees argv[0] as its path (not a custom
 // cmd.Args[0]), and an unrunnable program is reported by the shell's exit
 // status 126/127 instead of an error from Start.
-func startHeld(cmd *exec.Cmd, join func(pid int) error) error {
+func startHeld(cmd *exec.Cmd, join func(pid int) error, fileSize int64) error {
 	if cmd.Process != nil {
 		return fmt.Errorf("isolation: command already started")
 	}
@@ -40,6 +45,9 @@ func startHeld(cmd *exec.Cmd, join func(pid int) error) error {
 	defer w.Close()
 	fd := strconv.Itoa(3 + len(cmd.ExtraFiles))
 	script := "read -r _ <&" + fd + " || exit 125; exec \"$@\" " + fd + "<&-"
+	if fileSize > 0 {
+		script = "ulimit -f " + strconv.FormatInt(max(1, fileSize/512), 10) + " || exit 125; " + script
+	}
 	args := append([]string{"/bin/sh", "-c", script, "mezzo-shim", cmd.Path}, cmd.Args[1:]...)
 	cmd.Path, cmd.Args = "/bin/sh", args
 	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
@@ -48,6 +56,9 @@ func startHeld(cmd *exec.Cmd, join func(pid int) error) error {
 	cmd.ExtraFiles = cmd.ExtraFiles[:len(cmd.ExtraFiles)-1]
 	if err != nil {
 		return err
+	}
+	if join == nil {
+		join = func(int) error { return nil }
 	}
 	if err := join(cmd.Process.Pid); err != nil {
 		_ = cmd.Process.Kill()

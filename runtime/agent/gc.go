@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Sandbox garbage collection, as Mesos's --gc_delay and
+// --gc_disk_headroom. The sandbox of an executor that has ended (its
+// tasks' ends stored) is scheduled for removal GCDelay after its end.
+// Every DiskWatchInterval the file system of the work dir is measured,
+// and every scheduled sandbox older than
+//
+//	GCDelay × max(0, 1 − GCDiskHeadroom − usage)
+//
+// is removed at once: the fuller the disk, the sooner, oldest first, and
+// all of them once usage passes 1 − GCDiskHeadroom. A restarted agent
+// schedules the sandboxes it finds of executors it did not adopt, aged
+// from their directory's modification time. A sandbox is removed only
+// after checking, under the agent's lock, that no live or adopted
+// executor has it. Status update files (status.go) are not sandboxes and
+// are not collected here.
+
+// sandboxGC is the set of sandboxes scheduled for removal, by when their
+// executor ended. It is safe for concurrent use.
+type sandboxGC struct {
+	mu    sync.Mutex
+	since map[string]time.Time
+	wake  chan struct{}
+}
+
+func newSandboxGC() *sandboxGC {
+	return &sandboxGC{since: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+// schedule adds dir, ended at the given time (a later schedule of the
+// same dir replaces it).
+func (g *sandboxGC) schedule(dir string, ended time.Time) {
+	g.mu.Lock()
+	g.since[dir] = ended
+	g.mu.Unlock()
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (g *sandboxGC) forget(dir string) {
+	g.mu.Lock()
+	delete(g.since, dir)
+	g.mu.Unlock()
+}
+
+// expired lists the sandboxes ended at least maxAge before now, oldest
+// first (ties by path, so the order never depends on the map).
+func (g *sandboxGC) expired(now time.Time, maxAge time.Duration) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for dir, t := range g.since {
+		if now.Sub(t) >= maxAge {
+			out = append(out, dir)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ti, tj := g.since[out[i]], g.since[out[j]]
+		return ti.Before(tj) || ti.Equal(tj) && out[i] < out[j]
+	})
+	return out
+}
+
+// oldest is the end time of the oldest scheduled sandbox.
+func (g *sandboxGC) oldest() (time.Time, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var first time.Time
+	for _, t := range g.since {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// maxSandboxAge is Mesos's Slave::age: how old a scheduled sandbox may
+// grow with the work dir's file system at usage (a fraction).
+func maxSandboxAge(delay time.Duration, headroom, usage float64) time.Duration {
+	return time.Duration(float64(delay) * math.Max(0, 1-headroom-usage))
+}
+
+// gcLoop removes sandboxes as they come due, and sooner when the disk
+// fills, until ctx ends.
+func (a *Agent) gcLoop(ctx context.Context) {
+	disk := time.NewTicker(a.cfg.DiskWatchInterval)
+	defer disk.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wait := time.Hour
+		if t, ok := a.gc.oldest(); ok {
+			wait = max(time.Until(t.Add(a.cfg.GCDelay)), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.gc.wake:
+		case <-timer.C:
+			a.collectSandboxes(time.Now(), a.cfg.GCDelay)
+		case <-disk.C:
+			usage, err := fsUsage(a.cfg.WorkDir)
+			if err != nil {
+				a.log.Warn("measuring the work dir's disk usage", "err", err)
+				continue
+			}
+			age := maxSandboxAge(a.cfg.GCDelay, a.cfg.GCDiskHeadroom, usage)
+			a.log.Debug("work dir disk usage", "usage", usage, "max_sandbox_age", age)
+			a.collectSandboxes(time.Now(), age)
+		}
+	}
+}
+
+// collectSandboxes removes the scheduled sandboxes at least maxAge old,
+// oldest first, except one a live executor has.
+func (a *Agent) collectSandboxes(now time.Time, maxAge time.Duration) {
+	for _, dir := range a.gc.expired(now, maxAge) {
+		a.gc.forget(dir)
+		a.mu.Lock()
+		live := a.sandboxLiveLocked(dir)
+		a.mu.Unlock()
+		if live {
+			// Rescheduled when that executor ends.
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			a.log.Warn("removing a sandbox", "sandbox", dir, "err", err)
+			continue
+		}
+		// The framework's directory goes with its last sandbox; under the
+		// lock, so that it is not removed under an executor being given
+		// a sandbox in it (rmdir fails on a directory that is not empty).
+		a.mu.Lock()
+		_ = os.Remove(filepath.Dir(dir))
+		a.mu.Unlock()
+		a.log.Info("sandbox removed", "sandbox", dir, "max_age", maxAge)
+	}
+}
+
+// sandboxLiveLocked reports whether a live or adopted executor has dir
+// as its sandbox; the caller holds Agent.mu.
+func (a *Agent) sandboxLiveLocked(dir string) bool {
+	for _, fw := range a.frameworks {
+		for _, ex := range fw.executors {
+			if ex.sandbox == dir {
+				return true
+			}
+		}
+	}
+	for _, ex := range a.adopted {
+		if ex.sandbox == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// scheduleLeftoverSandboxes schedules, at start-up, the sandboxes of
+// executors that are not running (a previous run's), aged from their
+// directory's modification time, and removes framework directories left
+// empty. Call it after recoverExecutors.
+func (a *Agent) scheduleLeftoverSandboxes() {
+	fws, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "sandboxes", "f-*"))
+	for _, fw := range fws {
+		dirs, _ := filepath.Glob(filepath.Join(fw, "e-*"))
+		if len(dirs) == 0 {
+			_ = os.Remove(fw)
+			continue
+		}
+		for _, dir := range dirs {
+			a.mu.Lock()
+			live := a.sandboxLiveLocked(dir)
+			a.mu.Unlock()
+			if live {
+				continue
+			}
+			st, err := os.Lstat(dir)
+			if err != nil || !st.IsDir() {
+				if err != nil && !errors.Is(err, os.ErrNotExist) {
+					a.log.Warn("a leftover sandbox", "sandbox", dir, "err", err)
+				}
+				continue
+			}
+			a.gc.schedule(dir, st.ModTime())
+		}
+	}
+}
