@@ -38,6 +38,7 @@ func runAgent(ctx context.Context, args []string) error {
 	uidRange := fs.String("container-uid-range", agent.DefaultContainerUIDs.String(), "with --task-users isolated, the host uids (and gids) containers get, FIRST-LAST: no user or group of the machine may have one (checked against /etc/passwd, /etc/group, /etc/subuid, /etc/subgid); agents of one machine share the allocation, through "+agent.DefaultContainerUIDState)
 	pidsMax := fs.Int64("container-pids-max", agent.DefaultContainerPidsMax, "the most processes and threads one container may hold (cgroup pids.max), so a fork bomb stays inside its task; with --isolation cgroups")
 	enforceDisk := fs.Bool("enforce-container-disk-quota", true, "kill a container whose sandbox uses more disk than its executor and tasks hold, failing them with REASON_CONTAINER_LIMITATION_DISK (false: only measure and log)")
+	diskDefault := fs.String("container-disk-default", "1GB", "the disk quota of a container whose executor and tasks declare no disk (bytes, or with B, KB, MB, GB; binary units); 0: none, as in Mesos, which lets a task fill the agent's disk by declaring no disk")
 	diskWatch := fs.Duration("container-disk-watch-interval", 15*time.Second, "how often each sandbox's disk usage is measured against its quota")
 	logMaxSize := fs.String("container-log-max-size", "10MB", "rotate a command task's stdout and stderr when a file reaches this size (bytes, or with B, KB, MB, GB; binary units)")
 	logMaxFiles := fs.Int("container-log-max-files", 2, "how many rotated files of each task output stream to keep (.1 newest, .2, ...)")
@@ -85,6 +86,13 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	if *diskWatch <= 0 {
 		return fmt.Errorf("--container-disk-watch-interval %v: want a positive duration", *diskWatch)
+	}
+	diskDef, err := parseByteSize(*diskDefault)
+	if err != nil || diskDef < 0 {
+		return fmt.Errorf("--container-disk-default %q: want a size such as 1GB, or 0 for none", *diskDefault)
+	}
+	if diskDef == 0 {
+		diskDef = -1 // agent.Config: negative means none
 	}
 	logSize, err := parseByteSize(*logMaxSize)
 	if err != nil || logSize <= 0 {
@@ -159,7 +167,7 @@ func runAgent(ctx context.Context, args []string) error {
 		TaskUsers: *taskUsers, ContainerUIDs: uids,
 		Recover: *recoverMode, ExecutorReregisterTimeout: *reregister, ExecutorRecoveryTimeout: *recoveryTimeout, DetachOnStop: *keepExecutors,
 		HTTPAuth: httpAuth, SandboxReaders: splitList(*readers),
-		ContainerPidsMax: *pidsMax, IgnoreDiskQuota: !*enforceDisk, ContainerDiskWatchInterval: *diskWatch,
+		ContainerPidsMax: *pidsMax, IgnoreDiskQuota: !*enforceDisk, ContainerDiskWatchInterval: *diskWatch, ContainerDiskDefault: diskDef,
 		ContainerLogMaxSize: logSize, ContainerLogMaxFiles: *logMaxFiles,
 		GCDelay: *gcDelay, GCDiskHeadroom: *gcHeadroom, DiskWatchInterval: *diskInterval})
 	if err != nil {

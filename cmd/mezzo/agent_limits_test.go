@@ -16,6 +16,8 @@ func TestAgentRefusesBadLimitFlags(t *testing.T) {
 		{"--container-log-max-size", "0"},
 		{"--container-log-max-size", "ten megabytes"},
 		{"--container-log-max-files", "0"},
+		{"--container-disk-default", "-1GB"},
+		{"--container-disk-default", "lots"},
 		{"--gc-delay", "-1h"},
 		{"--gc-disk-headroom", "0"},
 		{"--gc-disk-headroom", "1"},

@@ -123,6 +123,11 @@ type Config struct {
 	// measured against its quota (default 15 s, Mesos's
 	// container_disk_watch_interval).
 	ContainerDiskWatchInterval time.Duration
+	// ContainerDiskDefault is the disk quota, in bytes, of a container
+	// whose executor and tasks declare no disk (default 1 GiB; negative:
+	// none, as in Mesos). Mesos leaves such a container unlimited, which
+	// lets a tenant fill the agent's disk just by declaring none.
+	ContainerDiskDefault int64
 	// ContainerLogMaxSize and ContainerLogMaxFiles rotate command tasks'
 	// stdout and stderr: files of at most this many bytes (default
 	// 10 MiB; never above a task's disk quota), and this many rotated
@@ -290,6 +295,9 @@ func memTotalMB(path string) (float64, error) {
 	return 0, fmt.Errorf("%s: no MemTotal line", path)
 }
 
+// DefaultContainerDisk is Config.ContainerDiskDefault's default.
+const DefaultContainerDisk = 1 << 30
+
 // limitDefaults checks and fills in the limits on containers and the
 // sandbox garbage collection.
 func (c *Config) limitDefaults() error {
@@ -314,6 +322,9 @@ func (c *Config) limitDefaults() error {
 	}
 	if c.ContainerDiskWatchInterval == 0 {
 		c.ContainerDiskWatchInterval = 15 * time.Second
+	}
+	if c.ContainerDiskDefault == 0 {
+		c.ContainerDiskDefault = DefaultContainerDisk
 	}
 	if c.ContainerLogMaxSize == 0 {
 		c.ContainerLogMaxSize = executor.DefaultLogMaxSize

@@ -104,8 +104,12 @@ func (a *Agent) checkDisk() {
 // container's disk (never, without one).
 func (a *Agent) overQuota(ex *executorProc) (limitation, bool) {
 	a.mu.Lock()
-	quota := ex.quota
+	quota, byDefault := ex.quota, ex.quotaByDefault
 	a.mu.Unlock()
+	which := "quota"
+	if byDefault {
+		which = "the agent's default quota for containers that declare no disk"
+	}
 	if quota <= 0 {
 		return limitation{}, false
 	}
@@ -115,13 +119,13 @@ func (a *Agent) overQuota(ex *executorProc) (limitation, bool) {
 		// part of which it still cannot measure is one a task has hidden
 		// data in (nested past PATH_MAX), so it is held to be over.
 		return limitation{reason: mezzo.ReasonDiskLimit, message: fmt.Sprintf(
-			"disk quota exceeded: the sandbox cannot be measured (%v); the rest uses %s of quota %s", err, megabytes(usage), megabytes(quota))}, true
+			"disk quota exceeded: the sandbox cannot be measured (%v); the rest uses %s of %s %s", err, megabytes(usage), which, megabytes(quota))}, true
 	}
 	if usage <= quota {
 		return limitation{}, false
 	}
 	return limitation{reason: mezzo.ReasonDiskLimit, message: fmt.Sprintf(
-		"disk quota exceeded: disk usage (%s) exceeds quota (%s)", megabytes(usage), megabytes(quota))}, true
+		"disk quota exceeded: disk usage (%s) exceeds %s (%s)", megabytes(usage), which, megabytes(quota))}, true
 }
 
 // sandboxUsage is what du counts under dir: the blocks allocated to

@@ -64,6 +64,9 @@ type executorProc struct {
 	// last set (containerLimitsLocked).
 	applied isolation.Limits
 	quota   int64
+	// quotaByDefault: quota is Config.ContainerDiskDefault, the executor
+	// and its tasks declaring no disk.
+	quotaByDefault bool
 }
 
 // newExecutorProc is an executor's record with its signals and no tasks

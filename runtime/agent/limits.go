@@ -37,7 +37,7 @@ func (ex *executorProc) resources() mezzo.Resources {
 }
 
 // diskQuota is a container's disk in bytes (disk is in megabytes, as in
-// Mesos); 0 when it holds none, which Mesos does not limit either.
+// Mesos); 0 when it holds none (Config.ContainerDiskDefault then applies).
 func diskQuota(r mezzo.Resources) int64 {
 	return int64(math.Round(r.Get(mezzo.Disk) * (1 << 20)))
 }
@@ -55,11 +55,14 @@ func (a *Agent) containerLimitsLocked(ex *executorProc) isolation.Limits {
 	r := ex.resources()
 	l := isolation.LimitsFor(r)
 	l.Pids = a.cfg.ContainerPidsMax
-	q := diskQuota(r)
+	q, byDefault := diskQuota(r), false
+	if q == 0 && a.cfg.ContainerDiskDefault > 0 {
+		q, byDefault = a.cfg.ContainerDiskDefault, true
+	}
 	if q > 0 && ex.command && !a.cfg.IgnoreDiskQuota {
 		l.FileSize = q
 	}
-	ex.applied, ex.quota = l, q
+	ex.applied, ex.quota, ex.quotaByDefault = l, q, byDefault
 	return l
 }
 

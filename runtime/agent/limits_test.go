@@ -220,3 +220,37 @@ func TestLimitConfigIsChecked(t *testing.T) {
 		t.Errorf("defaults %+v", cfg)
 	}
 }
+
+// A container that declares no disk is held to the agent's default quota
+// (Mesos would leave it unlimited: a tenant could fill the agent's disk by
+// declaring none); a negative default restores Mesos's behaviour.
+func TestDiskDefaultQuotaHoldsContainersThatDeclareNone(t *testing.T) {
+	write := "i=0; while [ $i -lt 6 ]; do i=$((i+1)); head -c 600000 /dev/zero > f$i; done; sleep 30"
+	for _, c := range []struct {
+		name    string
+		def     int64
+		limited bool
+	}{{"default 2 MiB", 2 << 20, true}, {"none", -1, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			m := startFakeMaster(t, true)
+			startAgent(t, m, Config{WorkDir: t.TempDir(), ContainerDiskWatchInterval: 50 * time.Millisecond, ContainerDiskDefault: c.def})
+			<-m.subscribes
+			m.events <- launchEvent1("fw", shellTask("nodisk", "cpus:0.1;mem:32", write))
+			if c.limited {
+				s := m.end(t, "nodisk")
+				if s.State != mezzo.TaskFailed || s.Reason != mezzo.ReasonDiskLimit || !strings.Contains(s.Message, "default quota for containers that declare no disk (2 MB)") {
+					t.Errorf("nodisk ended %v %s %q; want TASK_FAILED for the disk, naming the default quota", s.State, s.Reason, s.Message)
+				}
+				return
+			}
+			if s := m.nextUpdate(t, "nodisk"); s.State != mezzo.TaskRunning {
+				t.Fatalf("nodisk: %v %q", s.State, s.Message)
+			}
+			time.Sleep(time.Second) // the watcher measures many times meanwhile
+			m.events <- killEvent("fw", "nodisk")
+			if s := m.end(t, "nodisk"); s.State != mezzo.TaskKilled {
+				t.Errorf("nodisk with no default quota ended %v %s %q; want killed on request", s.State, s.Reason, s.Message)
+			}
+		})
+	}
+}
