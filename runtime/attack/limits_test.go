@@ -201,6 +201,22 @@ func TestDiskQuotaStopsAWriter(t *testing.T) {
 	}
 }
 
+// A task that declares no disk is held to the agent's default quota: a
+// tenant cannot fill the agent's disk by leaving disk out of its tasks.
+func TestTaskWithoutDiskIsHeldToTheDefaultQuota(t *testing.T) {
+	needRoot(t)
+	c := newCluster(t, clusterOptions{AgentArgs: []string{"--container-disk-watch-interval", "100ms", "--container-disk-default", "8MB"}})
+	b := mustSubscribe(t, c.dial(tenantB), mezzo.FrameworkInfo{Name: "filler", Role: "b", User: "nobody"})
+	b.run("nodisk", "cpus:0.2;mem:64", "i=0; while [ $i -lt 400 ]; do i=$((i+1)); head -c 5000000 /dev/zero > f$i; done; sleep 60")
+	end := b.waitState("nodisk", 60*time.Second, terminal...)
+	if end.State != mezzo.TaskFailed || end.Reason != mezzo.ReasonDiskLimit || !strings.Contains(end.Message, "declare no disk (8 MB)") {
+		t.Errorf("nodisk ended %v %s %q; want TASK_FAILED REASON_CONTAINER_LIMITATION_DISK naming the default quota", end.State, end.Reason, end.Message)
+	}
+	if du := duBytes(t, sandboxOf(t, c.agents[0], b.id, "nodisk")); du > 256<<20 {
+		t.Errorf("its sandbox holds %d MiB", du>>20)
+	}
+}
+
 // A task printing far more than a log file holds, within its disk, gets
 // its output rotated: bounded files, the newest output in the current
 // file (served through the master as before), the one before it as .1.
