@@ -34,7 +34,7 @@
 // is codes.Unauthenticated. Tokens are never logged. A credentials file is
 // JSON:
 //
-//	{"credentials": [{"principal": "analytics", "secret": "s3cret"}]}
+//	{"credentials": [{"principal": "analytics", "secret": "6f1d0c3a9e8b7f25d41c"}]}
 //
 // # HTTP
 //
