@@ -39,8 +39,16 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	var sandbox http.Handler = http.HandlerFunc(a.serveSandbox)
-	if a.cfg.HTTPAuth != nil {
-		sandbox = security.Guard(a.cfg.HTTPAuth, security.OnlyPrincipals(security.ReadSandbox, a.cfg.SandboxReaders...), sandbox)
+	if auth := a.cfg.HTTPAuth; auth != nil {
+		if auth.Roles == nil {
+			// The master reads sandboxes, and operators listed in
+			// SandboxReaders may; another agent's certificate may not,
+			// whatever its principal.
+			c := *auth
+			c.Roles = []security.Role{security.RoleMaster, security.RoleClient}
+			auth = &c
+		}
+		sandbox = security.Guard(auth, security.OnlyPrincipals(security.ReadSandbox, a.cfg.SandboxReaders...), sandbox)
 	}
 	mux.Handle("GET /sandbox/{framework}/{executor}/{file}", sandbox)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
