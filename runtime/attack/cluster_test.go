@@ -220,10 +220,10 @@ type cluster struct {
 	tokens map[string]string // principal → bearer token
 	opts   clusterOptions
 
-	master           *proc
-	masterArgs       []string
+	master             *proc
+	masterArgs         []string
 	grpcAddr, httpAddr string
-	agents           []*agentProc
+	agents             []*agentProc
 }
 
 // agentProc is one agent of the cluster.
