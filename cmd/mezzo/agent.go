@@ -37,6 +37,7 @@ func runAgent(ctx context.Context, args []string) error {
 	recoveryTimeout := fs.Duration("executor-recovery-timeout", 15*time.Second, "how long executors wait for this agent when it goes away (crash, restart, upgrade) before ending their tasks; Mesos uses 15m")
 	keepExecutors := fs.Bool("keep-executors-on-exit", false, "on SIGINT/SIGTERM, leave the executors running for the next agent run to reconnect to (e.g. an upgrade); default: shut them down. A crashed agent always leaves them")
 	sec := addSecurityFlags(fs, false)
+	sec.role = security.RoleAgent
 	logf := addLogFlags(fs, "info")
 	httpAddr := fs.String("http", "", "serve metrics and sandbox files on this address, e.g. 0.0.0.0:5052; the master's UI reads sandboxes through it (empty: no HTTP); HTTPS with the TLS flags")
 	readers := fs.String("sandbox-readers", "master", "with the TLS flags, the principals (client certificates) that may read sandboxes over --http, comma-separated")

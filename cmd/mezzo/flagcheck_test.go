@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // Every command refuses a flag value that makes no sense before it does
@@ -25,6 +27,13 @@ func TestNonsenseFlagsAreRefusedNamingTheFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing")
+	certs := filepath.Join(dir, "certs")
+	if _, err := security.InitDir(certs, security.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pair := func(name string) []string {
+		return []string{"--tls-cert", filepath.Join(certs, name+".crt"), "--tls-key", filepath.Join(certs, name+".key"), "--tls-ca", filepath.Join(certs, "ca.crt")}
+	}
 	work := filepath.Join(dir, "work")
 	out := filepath.Join(dir, "out.csv")
 	master := []string{"master", "--listen", "127.0.0.1:0"}
@@ -65,6 +74,7 @@ func TestNonsenseFlagsAreRefusedNamingTheFlag(t *testing.T) {
 		{append(master, "--tls-cert", missing), "--tls-cert"},
 		{append(master, "--tls-cert", dir), "--tls-cert"},
 		{append(master, "--tls-cert", file, "--tls-ca", file), "--tls-key go together"},
+		{append(append(master, pair("agent")...), "--insecure"), "bound to role agent; this command needs a master certificate"},
 		{append(master, "--credentials", missing), "--credentials"},
 		{append(master, "--credentials", shortSecret), `principal "ops"`},
 		{append(master, "--acl", missing), "--acl"},
@@ -93,12 +103,14 @@ func TestNonsenseFlagsAreRefusedNamingTheFlag(t *testing.T) {
 		{append(agent, "--handshake-timeout", "0s"), "--handshake-timeout"},
 		{append(agent, "--token-file", missing), "--token-file"},
 		{append(agent, "--tls-ca", file), "--tls-ca without --tls-cert"},
+		{append(agent, pair("master")...), "bound to role master; this command needs an agent certificate"},
 
 		{[]string{"execute", "--master", "nope", "--", "true"}, "--master"},
 		{[]string{"execute", "--name", "", "--", "true"}, "--name"},
 		{[]string{"execute", "--resources", "{}", "--", "true"}, "--resources"},
 		{[]string{"execute", "--resources", "cpus:0.5;cpus:1", "--", "true"}, "--resources"},
 		{[]string{"execute", "--token-file", missing, "--", "true"}, "--token-file"},
+		{append(append([]string{"execute"}, pair("agent")...), "--", "true"), "bound to role agent"},
 
 		{[]string{"run", "pi", "--master", "nope"}, "--master"},
 		{[]string{"run", "pi", "--failover-timeout", "-1s"}, "--failover-timeout"},

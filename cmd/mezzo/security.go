@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -19,6 +20,7 @@ import (
 // the master, the agent and the client commands (see runtime/security).
 type securityFlags struct {
 	server       bool
+	role         security.Role // what --tls-cert must be bound to
 	tls          security.TLSFiles
 	credentials  string
 	acl          string
@@ -37,8 +39,13 @@ type securityFlags struct {
 
 // addSecurityFlags registers the flags; server says whether the command
 // serves (master) or only dials (agent towards the master, clients).
+// Their --tls-cert must be a master's or a client's certificate; the
+// agent sets role to agent.
 func addSecurityFlags(fs *flag.FlagSet, server bool) *securityFlags {
-	s := &securityFlags{server: server}
+	s := &securityFlags{server: server, role: security.RoleClient}
+	if server {
+		s.role = security.RoleMaster
+	}
 	fs.StringVar(&s.tls.Cert, "tls-cert", "", "PEM certificate presented to peers (mutual TLS; see: mezzo certs init)")
 	fs.StringVar(&s.tls.Key, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&s.tls.CA, "tls-ca", "", "PEM CA that peers' certificates must chain to")
@@ -94,6 +101,15 @@ func (s *securityFlags) check(fs *flag.FlagSet) error {
 		return errors.New("--tls-ca on a server needs --tls-cert and --tls-key: the server shows its own certificate")
 	case !s.server && t.CA != "" && t.Cert == "" && s.tokenFile == "":
 		return errors.New("--tls-ca without --tls-cert names no one: give --tls-cert and --tls-key, or --token-file")
+	}
+	if t.Cert != "" {
+		role, err := security.CertFileRole(t.Cert)
+		if err != nil {
+			return fmt.Errorf("--tls-cert %s: %w", t.Cert, err)
+		}
+		if role != s.role {
+			return fmt.Errorf("--tls-cert %s is bound to role %s; this command needs %s certificate (see mezzo certs init)", t.Cert, role, article(s.role))
+		}
 	}
 	return nil
 }
@@ -257,4 +273,12 @@ func (s *securityFlags) agentHTTP(readers []string, log *slog.Logger) (*tls.Conf
 		return nil, nil, errors.New("--sandbox-readers: name at least one principal (the master's is \"master\")")
 	}
 	return cfg, &security.Authenticator{Required: true, Roles: []security.Role{security.RoleMaster, security.RoleClient}, Failures: s.failures(log)}, nil
+}
+
+// article is "a ROLE" or "an ROLE".
+func article(r security.Role) string {
+	if strings.ContainsRune("aeiou", rune(r[0])) {
+		return "an " + string(r)
+	}
+	return "a " + string(r)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +38,26 @@ func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
 		return tls.Certificate{}, nil, err
 	}
 	return cert, pool, nil
+}
+
+// CertFileRole is the role of the first certificate in a PEM file (see
+// CertRole): a command checks its own --tls-cert with it, so that a
+// master started with the agent's certificate says so at once rather
+// than through every peer's refusal.
+func CertFileRole(path string) (Role, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("%s: no PEM CERTIFICATE block", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return CertRole(c)
 }
 
 // LoadCAPool reads PEM CA certificates.
