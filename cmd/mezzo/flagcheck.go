@@ -155,17 +155,6 @@ func rate(name string) flagRule {
 	}}
 }
 
-// fraction: a number in [0, 1].
-func fraction(name string) flagRule {
-	return flagRule{name, func(v any) error {
-		x, err := finite(v)
-		if err == nil && (x < 0 || x > 1) {
-			err = errors.New("want a fraction between 0 and 1")
-		}
-		return err
-	}}
-}
-
 // wholeSeconds: a duration of at least one second, in whole seconds
 // (etcd leases are).
 func wholeSeconds(name string) flagRule {
