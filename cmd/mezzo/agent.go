@@ -52,7 +52,7 @@ func runAgent(ctx context.Context, args []string) error {
 		return fmt.Errorf("--work-dir is required")
 	}
 	if err := checkFlags(fs,
-		hostPorts("master"), urls("etcd"),
+		hostPorts("master"), etcdEndpoints("etcd"),
 		oneOf("isolation", "cgroups", "process"), custom("cgroup-parent", checkCgroupParent),
 		custom("hostname", checkHostname), oneOf("recover", agent.RecoverReconnect, agent.RecoverCleanup),
 		positive("executor-reregister-timeout"), positive("executor-recovery-timeout"),

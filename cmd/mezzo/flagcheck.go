@@ -255,13 +255,24 @@ func checkHostPort(a string) error {
 	return nil
 }
 
-// urls: a comma-separated list of http(s) URLs with a host; "" is none.
-func urls(name string) flagRule {
+// etcdEndpoints: a comma-separated list of etcd client endpoints, each
+// an http(s) URL with a host, a unix socket URL or a host:port (as etcd's
+// own clients take them); "" is none.
+func etcdEndpoints(name string) flagRule {
 	return flagRule{name, func(v any) error {
 		for _, s := range splitList(v.(string)) {
+			if !strings.Contains(s, "://") {
+				if err := checkHostPort(s); err != nil {
+					return err
+				}
+				continue
+			}
 			u, err := url.Parse(s)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("%q is not an http:// or https:// URL with a host", s)
+			switch {
+			case err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+			case err == nil && (u.Scheme == "unix" || u.Scheme == "unixs") && u.Host+u.Path != "":
+			default:
+				return fmt.Errorf("%q is not an http(s):// or unix:// etcd endpoint, nor host:port", s)
 			}
 		}
 		return nil

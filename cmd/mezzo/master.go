@@ -42,7 +42,7 @@ func runMaster(ctx context.Context, args []string) error {
 		hostPort("listen"), knownPolicy("policy"),
 		positive("ping-interval"), nonNegative("ping-timeout"), positive("allocation-interval"),
 		nonNegative("offer-timeout"), positive("failover-timeout"),
-		urls("etcd"), nonEmpty("etcd-prefix"), optionalHostPort("advertise"), wholeSeconds("lease-ttl"),
+		etcdEndpoints("etcd"), nonEmpty("etcd-prefix"), optionalHostPort("advertise"), wholeSeconds("lease-ttl"),
 		optionalHostPort("http"),
 	); err != nil {
 		return err
