@@ -198,6 +198,9 @@ func TestLowerCaseBearerIsAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := subscribe(t, c.dialToken(tenantA), mezzo.FrameworkInfo{Name: "scheme-Bearer", Role: "a", User: "nobody"}); err != nil {
+		t.Fatalf("gRPC with the canonical Bearer: %v", err)
+	}
 	for _, scheme := range []string{"bearer", "BEARER"} {
 		conn := c.dialWith(grpc.WithTransportCredentials(credentials.NewTLS(caOnly)), grpc.WithPerRPCCredentials(schemeCreds{scheme, c.tokens[tenantA]}))
 		f, err := subscribe(t, conn, mezzo.FrameworkInfo{Name: "scheme-" + scheme, Role: "a", User: "nobody"})
