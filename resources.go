@@ -314,9 +314,14 @@ func (r Resources) String() string {
 }
 
 // ParseResources reads the Mesos text form: entries "name:value" separated by
-// ";", where value is a non-negative number or, for ports, a bracketed list of
-// ranges "[31000-32000,40000-40010]". Repeated names are added together. An
-// empty string is an empty bundle. Errors name the entry that is wrong.
+// ";", where value is a positive number or, for ports, a bracketed list of
+// ranges "[31000-32000,40000-40010]". An empty string (or "{}", the empty
+// bundle's String) is an empty bundle. Errors name the entry that is wrong,
+// and text that cannot mean what it says is refused rather than read
+// loosely: a name given twice ("cpus:4;cpus:2" is not 6), a zero quantity
+// ("cpus:0" offers nothing; leave the entry out), text with no entries
+// (";;;"), and a name that differs from a well-known one only by case
+// ("CPUS:2" is not a new resource: did you mean cpus?).
 func ParseResources(text string) (Resources, error) {
 	text = strings.TrimSpace(text)
 	if text == "" || text == "{}" {
@@ -324,11 +329,14 @@ func ParseResources(text string) (Resources, error) {
 	}
 	scalars := map[string]float64{}
 	var ports []Range
+	seen := map[string]string{} // lower-cased name → the entry's name
+	entries := 0
 	for i, entry := range strings.Split(text, ";") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
 			continue
 		}
+		entries++
 		name, value, ok := strings.Cut(entry, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if !ok || name == "" || value == "" {
@@ -337,6 +345,16 @@ func ParseResources(text string) (Resources, error) {
 		if strings.ContainsAny(name, "()") {
 			return Resources{}, fmt.Errorf("resources %q: entry %d %q: reserved resources (name(role)) are not supported", text, i+1, entry)
 		}
+		if known := wellKnownFold(name); known != "" && known != name {
+			return Resources{}, fmt.Errorf("resources %q: entry %d %q: unknown resource %q; did you mean %s? (names are case-sensitive)", text, i+1, entry, name, known)
+		}
+		if prev, dup := seen[strings.ToLower(name)]; dup {
+			if prev == name {
+				return Resources{}, fmt.Errorf("resources %q: entry %d %q: %s is given twice; give each resource once", text, i+1, entry, name)
+			}
+			return Resources{}, fmt.Errorf("resources %q: entry %d %q: %s and %s differ only by case; give each resource once", text, i+1, entry, prev, name)
+		}
+		seen[strings.ToLower(name)] = name
 		if strings.HasPrefix(value, "[") {
 			rs, err := parseRanges(value)
 			if err != nil {
@@ -344,6 +362,9 @@ func ParseResources(text string) (Resources, error) {
 			}
 			if name != Ports {
 				return Resources{}, fmt.Errorf("resources %q: entry %d %q: only %q takes ranges", text, i+1, entry, Ports)
+			}
+			if len(rs) == 0 {
+				return Resources{}, fmt.Errorf("resources %q: entry %d %q: no port ranges; leave the entry out", text, i+1, entry)
 			}
 			ports = append(ports, rs...)
 			continue
@@ -358,9 +379,26 @@ func ParseResources(text string) (Resources, error) {
 		if err := checkScalar(name, v); err != nil {
 			return Resources{}, fmt.Errorf("resources %q: entry %d: %w", text, i+1, err)
 		}
-		scalars[name] += v
+		if toMilli(v) == 0 {
+			return Resources{}, fmt.Errorf("resources %q: entry %d %q: a zero quantity (below 0.001) means nothing; leave the entry out", text, i+1, entry)
+		}
+		scalars[name] = v
+	}
+	if entries == 0 {
+		return Resources{}, fmt.Errorf("resources %q: no entries (want name:value;name:value)", text)
 	}
 	return NewResources(scalars, ports...)
+}
+
+// wellKnownFold is the well-known resource name that name equals but for
+// case, or "".
+func wellKnownFold(name string) string {
+	for _, k := range []string{CPUs, Mem, Disk, GPUs, Ports} {
+		if strings.EqualFold(name, k) {
+			return k
+		}
+	}
+	return ""
 }
 
 // MustParseResources is ParseResources for literals; it panics on bad text.

@@ -26,7 +26,7 @@ func TestParseAndPrintRoundTrip(t *testing.T) {
 }
 
 func TestParseNormalises(t *testing.T) {
-	r := MustParseResources(" mem:512 ; cpus:1;cpus:0.5;ports:[31005-31010,31000-31004]; ")
+	r := MustParseResources(" mem:512 ; cpus:1.5;ports:[31005-31010,31000-31004]; ")
 	if got, want := r.String(), "cpus:1.5;mem:512;ports:[31000-31010]"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
@@ -43,6 +43,18 @@ func TestParseErrorsNameTheEntry(t *testing.T) {
 		"ports:[31000-":       "does not end with ]",
 		"cpus(prod):4":        "reserved resources",
 		"cpus:NaN":            "not a number",
+		// Text that cannot mean what it says is refused, not read loosely.
+		"cpus:4;cpus:2":           `entry 2 "cpus:2": cpus is given twice`,
+		"ports:[1-2];ports:[5-6]": `entry 2 "ports:[5-6]": ports is given twice`,
+		"cpus:0":                  `entry 1 "cpus:0": a zero quantity`,
+		"cpus:1;mem:0.0001":       `entry 2 "mem:0.0001": a zero quantity`,
+		"ports:[]":                "no port ranges",
+		";;;":                     "no entries",
+		" ; ":                     "no entries",
+		"CPUS:2":                  `unknown resource "CPUS"; did you mean cpus?`,
+		"cpus:1;Mem:64":           `did you mean mem?`,
+		"Ports:[1-2]":             `did you mean ports?`,
+		"licences:2;Licences:3":   "licences and Licences differ only by case",
 	} {
 		_, err := ParseResources(text)
 		if err == nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -19,6 +20,7 @@ import (
 	"github.com/mezzo-cluster/mezzo/runtime/agent"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/master"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 func runAgent(ctx context.Context, args []string) error {
@@ -47,9 +49,11 @@ func runAgent(ctx context.Context, args []string) error {
 	diskInterval := fs.Duration("disk-watch-interval", time.Minute, "how often the work dir's disk usage is checked for sandbox garbage collection")
 	keepExecutors := fs.Bool("keep-executors-on-exit", false, "on SIGINT/SIGTERM, leave the executors running for the next agent run to reconnect to (e.g. an upgrade); default: shut them down. A crashed agent always leaves them")
 	sec := addSecurityFlags(fs, false)
+	sec.role = security.RoleAgent
 	logf := addLogFlags(fs, "info")
 	httpAddr := fs.String("http", "", "serve metrics and sandbox files on this address, e.g. 0.0.0.0:5052; the master's UI reads sandboxes through it (empty: no HTTP); HTTPS with the TLS flags")
 	readers := fs.String("sandbox-readers", "master", "with the TLS flags, the principals (client certificates) that may read sandboxes over --http, comma-separated")
+	addServerLimitFlags(fs, sec) // of its --http server
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,17 +63,17 @@ func runAgent(ctx context.Context, args []string) error {
 	if *workDir == "" {
 		return fmt.Errorf("--work-dir is required")
 	}
-	if *isolation != "cgroups" && *isolation != "process" {
-		return fmt.Errorf("--isolation %q: want cgroups or process", *isolation)
+	if err := checkFlags(fs,
+		hostPorts("master"), etcdEndpoints("etcd"),
+		oneOf("isolation", "cgroups", "process"), custom("cgroup-parent", checkCgroupParent),
+		custom("hostname", checkHostname), oneOf("recover", agent.RecoverReconnect, agent.RecoverCleanup),
+		positive("executor-reregister-timeout"), positive("executor-recovery-timeout"),
+		optionalHostPort("http"), custom("sandbox-readers", checkNames),
+	); err != nil {
+		return err
 	}
-	if *recoverMode != agent.RecoverReconnect && *recoverMode != agent.RecoverCleanup {
-		return fmt.Errorf("--recover %q: want %s or %s", *recoverMode, agent.RecoverReconnect, agent.RecoverCleanup)
-	}
-	if *reregister <= 0 {
-		return fmt.Errorf("--executor-reregister-timeout %v: want a positive duration", *reregister)
-	}
-	if *recoveryTimeout <= 0 {
-		return fmt.Errorf("--executor-recovery-timeout %v: want a positive duration", *recoveryTimeout)
+	if err := sec.check(fs); err != nil {
+		return err
 	}
 	if *taskUsers != agent.TaskUsersIsolated && *taskUsers != agent.TaskUsersHost {
 		return fmt.Errorf("--task-users %q: want %s or %s", *taskUsers, agent.TaskUsersIsolated, agent.TaskUsersHost)
@@ -113,9 +117,9 @@ func runAgent(ctx context.Context, args []string) error {
 	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
 		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
 	}
-	res, err := mezzo.ParseResources(*resources)
+	res, err := agentResources(*resources)
 	if err != nil {
-		return fmt.Errorf("--resources: %w", err)
+		return err
 	}
 	attrs, err := parseAttributes(*attributes)
 	if err != nil {
@@ -135,12 +139,15 @@ func runAgent(ctx context.Context, args []string) error {
 		defer lis.Close()
 		attrs = append(attrs, mezzo.Attribute{Name: master.AgentHTTPAttribute, Value: advertisedHTTP(lis.Addr(), *hostname)})
 	}
-	httpTLS, httpAuth, err := sec.agentHTTP(splitList(*readers))
+	httpTLS, httpAuth, err := sec.agentHTTP(splitList(*readers), log)
 	if err != nil {
 		return err
 	}
-	if httpTLS != nil && lis != nil {
-		lis = tls.NewListener(lis, httpTLS)
+	if lis != nil {
+		lis = security.LimitListener(lis, sec.maxConns)
+		if httpTLS != nil {
+			lis = tls.NewListener(lis, httpTLS)
+		}
 	}
 	opts, err := sec.dialOptions(*masterAddr)
 	if err != nil {
@@ -174,12 +181,65 @@ func runAgent(ctx context.Context, args []string) error {
 		return err
 	}
 	if lis != nil {
-		srv := a.HTTPServer()
+		srv := a.HTTPServer(sec.handshake)
 		go func() { _ = srv.Serve(lis) }()
 		defer srv.Close()
 		log.Info("http serving", "listen", lis.Addr().String())
 	}
 	return a.Run(ctx)
+}
+
+// agentResources is what --resources offers: given, it must name some
+// resources ("cpus:0", ";;;" or "{}" are refused, not taken to mean the
+// machine's); left empty, the agent detects the machine's.
+func agentResources(text string) (mezzo.Resources, error) {
+	res, err := mezzo.ParseResources(text)
+	if err != nil {
+		return res, fmt.Errorf("--resources: %w", err)
+	}
+	if strings.TrimSpace(text) != "" && res.IsEmpty() {
+		return res, fmt.Errorf("--resources %q offers nothing; name some resources, or leave --resources out to offer the machine's", text)
+	}
+	return res, nil
+}
+
+// checkCgroupParent refuses a --cgroup-parent that would not name one
+// cgroup below the hierarchy's root: empty, absolute, or with . or ..
+// components.
+func checkCgroupParent(v any) error {
+	p := v.(string)
+	if p == "" {
+		return errors.New("must name a cgroup")
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c == "." || c == ".." || strings.ContainsAny(c, " \t\n") {
+			return errors.New("want a relative cgroup path such as mezzo or mezzo/agent1, without empty, . or .. components or spaces")
+		}
+	}
+	return nil
+}
+
+// checkHostname refuses a --hostname no DNS name or IP could be: spaces,
+// control characters, more than 253 bytes ("" means the machine's).
+func checkHostname(v any) error {
+	h := v.(string)
+	if len(h) > 253 {
+		return errors.New("longer than a host name may be (253)")
+	}
+	for _, r := range h {
+		if r <= ' ' || r == 0x7f || r == '/' {
+			return errors.New("not a host name: it holds spaces, slashes or control characters")
+		}
+	}
+	return nil
+}
+
+// checkNames refuses a comma-separated list with nothing in it.
+func checkNames(v any) error {
+	if len(splitList(v.(string))) == 0 {
+		return errors.New("want at least one name, comma-separated")
+	}
+	return nil
 }
 
 // parseAttributes reads "name:value;name:value".

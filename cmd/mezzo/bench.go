@@ -40,6 +40,18 @@ func runBench(ctx context.Context, args []string) error {
 	}
 }
 
+// someResources parses a resources flag that must name some.
+func someResources(flagName, text string) (mezzo.Resources, error) {
+	r, err := mezzo.ParseResources(text)
+	if err != nil {
+		return r, fmt.Errorf("--%s: %w", flagName, err)
+	}
+	if r.IsEmpty() {
+		return r, fmt.Errorf("--%s %q: name some resources", flagName, text)
+	}
+	return r, nil
+}
+
 func runBenchLaunch(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench launch", flag.ContinueOnError)
 	agents := fs.Int("agents", 100, "emulated agents, each a gRPC client of the master")
@@ -58,16 +70,19 @@ func runBenchLaunch(ctx context.Context, args []string) error {
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
 	}
-	ar, err := mezzo.ParseResources(*agentRes)
-	if err != nil {
-		return fmt.Errorf("--agent-resources: %w", err)
+	if err := checkFlags(fs,
+		positive("agents"), positive("frameworks"), positive("tasks"), nonNegative("task-duration"),
+		positive("agents-per-conn"), knownPolicy("policy"), positive("allocation-interval"), positive("timeout"),
+	); err != nil {
+		return err
 	}
-	tr, err := mezzo.ParseResources(*taskRes)
+	ar, err := someResources("agent-resources", *agentRes)
 	if err != nil {
-		return fmt.Errorf("--task-resources: %w", err)
+		return err
 	}
-	if *frameworks <= 0 {
-		return fmt.Errorf("--frameworks is %d; need at least 1", *frameworks)
+	tr, err := someResources("task-resources", *taskRes)
+	if err != nil {
+		return err
 	}
 	cfg := bench.LaunchConfig{
 		Agents: *agents, Frameworks: *frameworks, Tasks: *tasks, TaskDuration: *duration,

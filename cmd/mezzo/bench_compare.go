@@ -32,8 +32,8 @@ func runBenchCompare(args []string) error {
 	if fs.NArg() != 2 {
 		return errors.New("usage: mezzo bench compare [--metrics U,...] [--threshold F] OLD NEW")
 	}
-	if *threshold < 0 {
-		return fmt.Errorf("--threshold %v: want a non-negative fraction", *threshold)
+	if err := checkFlags(fs, nonNegative("threshold"), custom("metrics", checkNames)); err != nil {
+		return err
 	}
 	old, err := bench.ReadBenchFile(fs.Arg(0))
 	if err != nil {

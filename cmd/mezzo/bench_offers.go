@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/alloc"
 	"github.com/mezzo-cluster/mezzo/runtime/bench"
 	"github.com/mezzo-cluster/mezzo/runtime/master"
@@ -38,20 +37,23 @@ func runBenchOffers(ctx context.Context, args []string) error {
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
 	}
+	if err := checkFlags(fs,
+		positive("agents"), positive("frameworks"), positive("duration"), nonNegative("warmup"),
+		positive("agents-per-conn"), knownPolicy("policy"), positive("allocation-interval"),
+	); err != nil {
+		return err
+	}
 	d, err := bench.ParseDist(*dist)
 	if err != nil {
 		return fmt.Errorf("--task-durations: %w", err)
 	}
-	ar, err := mezzo.ParseResources(*agentRes)
+	ar, err := someResources("agent-resources", *agentRes)
 	if err != nil {
-		return fmt.Errorf("--agent-resources: %w", err)
+		return err
 	}
-	tr, err := mezzo.ParseResources(*taskRes)
+	tr, err := someResources("task-resources", *taskRes)
 	if err != nil {
-		return fmt.Errorf("--task-resources: %w", err)
-	}
-	if *frameworks <= 0 {
-		return fmt.Errorf("--frameworks is %d; need at least 1", *frameworks)
+		return err
 	}
 	cfg := bench.OffersConfig{
 		Agents: *agents, Frameworks: *frameworks, Duration: *duration, Warmup: *warmup, TaskDurations: d,

@@ -36,8 +36,18 @@ func runCerts(_ context.Context, args []string) error {
 	if len(dirs) != 1 {
 		return fmt.Errorf("name one directory: mezzo certs init DIR (got %d: %q)", len(dirs), dirs)
 	}
-	if *days <= 0 {
-		return fmt.Errorf("--days %d: want a positive number", *days)
+	if err := checkFlags(fs, positive("days"), custom("hosts", func(v any) error {
+		for _, h := range commaList(v.(string)) {
+			if err := checkHostname(h); err != nil {
+				return fmt.Errorf("%q: %w", h, err)
+			}
+		}
+		return nil
+	})); err != nil {
+		return err
+	}
+	if err := security.CheckPrincipalNames(commaList(*principals)); err != nil {
+		return fmt.Errorf("--principals %q: %w", *principals, err)
 	}
 	files, err := security.InitDir(dirs[0], security.InitOptions{
 		Hosts: commaList(*hosts), Principals: commaList(*principals), Validity: time.Duration(*days) * 24 * time.Hour,

@@ -41,6 +41,13 @@ func runDemo(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := checkFlags(fs,
+		positive("pi-tasks"), positive("samples"), nonNegative("commands"), knownPolicy("policy"),
+		positive("timeout"), oneOf("isolation", "auto", "cgroups", "process"), knownPolicyList("policies", true),
+		optionalHostPort("ui"), oneOf("log-format", "text", "json"),
+	); err != nil {
+		return err
+	}
 	if *compare != "" {
 		if err := demoPolicies(os.Stdout, strings.Split(*compare, ",")); err != nil {
 			return err
@@ -114,7 +121,7 @@ func runDemo(ctx context.Context, args []string) error {
 			return err
 		}
 		if lis != nil {
-			srv := a.HTTPServer()
+			srv := a.HTTPServer(0)
 			go func() { _ = srv.Serve(lis) }()
 			defer srv.Close()
 		}

@@ -34,6 +34,12 @@ func runExecute(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return errors.New("no command given (mezzo execute [flags] -- COMMAND...)")
 	}
+	if err := checkFlags(fs, hostPorts("master"), nonEmpty("name")); err != nil {
+		return err
+	}
+	if err := sec.check(fs); err != nil {
+		return err
+	}
 	res, err := mezzo.ParseResources(*resources)
 	if err != nil {
 		return fmt.Errorf("--resources: %w", err)

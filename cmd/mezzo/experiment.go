@@ -68,6 +68,9 @@ func runExperiment(ctx context.Context, args []string) error {
 		fs.Usage()
 		return fmt.Errorf("no experiment named (known: %s, all, report)", strings.Join(experiments.Names(), ", "))
 	}
+	if err := checkFlags(fs, nonEmpty("out"), nonNegative("seeds"), knownPolicyList("policy", true)); err != nil {
+		return err
+	}
 	if name == "report" {
 		return writeReport(*template, *out, *report)
 	}

@@ -40,6 +40,9 @@ func runFailoverExperiment(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("experiment failover: unexpected argument %q", fs.Arg(0))
 	}
+	if err := checkFlags(fs, nonEmpty("out"), wholeSeconds("lease-ttl"), nonNegative("tasks-per-agent"), positive("timeout")); err != nil {
+		return err
+	}
 	var sizes []int
 	for _, s := range strings.Split(*agentsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -71,6 +71,13 @@ func runScalabilityExperiment(ctx context.Context, args []string) error {
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
 	}
+	if err := checkFlags(fs,
+		positive("frameworks"), nonEmpty("out"), positive("probes"), positive("agents-per-conn"),
+		positive("probe-timeout"), positive("fill-timeout"), positive("window"), atLeast("gc-percent", -1),
+		nonNegative("memory-limit"),
+	); err != nil {
+		return err
+	}
 	var sizes []int
 	for _, s := range strings.Split(*agentsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -21,10 +21,10 @@ func runMaster(ctx context.Context, args []string) error {
 	policy := fs.String("policy", "drf", "allocation policy: "+strings.Join(alloc.DefaultRegistry().Names(), ", "))
 	seed := fs.Uint64("seed", 1, "seed of policies that draw at random")
 	ping := fs.Duration("ping-interval", master.DefaultPingInterval, "how often agents are pinged (Mesos's agent_ping_timeout)")
-	pingTimeout := fs.Duration("ping-timeout", 0, "silence after which an agent is removed (default 5 × ping interval)")
+	pingTimeout := fs.Duration("ping-timeout", 0, "silence after which an agent is removed (0: 5 × ping interval)")
 	allocEvery := fs.Duration("allocation-interval", time.Second, "period of full allocation cycles (freed resources are offered at once)")
 	offerTimeout := fs.Duration("offer-timeout", 0, "rescind offers unanswered this long (0: never)")
-	failover := fs.Duration("failover-timeout", time.Minute, "how long a disconnected framework keeps its tasks, unless it names its own")
+	failover := fs.Duration("failover-timeout", time.Minute, "how long a disconnected framework keeps its tasks, unless it names its own (positive)")
 	lim := addTenantLimitFlags(fs)
 	sec := addSecurityFlags(fs, true)
 	logf := addLogFlags(fs, "info")
@@ -40,7 +40,22 @@ func runMaster(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := checkFlags(fs,
+		hostPort("listen"), knownPolicy("policy"),
+		positive("ping-interval"), nonNegative("ping-timeout"), positive("allocation-interval"),
+		nonNegative("offer-timeout"), positive("failover-timeout"),
+		etcdEndpoints("etcd"), nonEmpty("etcd-prefix"), optionalHostPort("advertise"), wholeSeconds("lease-ttl"),
+		optionalHostPort("http"),
+	); err != nil {
+		return err
+	}
+	if *pingTimeout != 0 && *pingTimeout < *ping {
+		return fmt.Errorf("--ping-timeout %v is shorter than --ping-interval %v: every agent would be removed between two pings", *pingTimeout, *ping)
+	}
 	if err := lim.check(*failover); err != nil {
+		return err
+	}
+	if err := sec.check(fs); err != nil {
 		return err
 	}
 	stopProf, err := prof.start()
@@ -52,14 +67,14 @@ func runMaster(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srvOpts, authz, err := sec.serverOptions(*listen)
+	srvOpts, authz, err := sec.serverOptions(*listen, log)
 	if err != nil {
 		return err
 	}
 	var httpSec master.HTTPSecurity
 	var opCreds *security.Credentials
 	if *httpAddr != "" {
-		if httpSec, opCreds, err = sec.masterHTTP(*httpAddr); err != nil {
+		if httpSec, opCreds, err = sec.masterHTTP(*httpAddr, log); err != nil {
 			return err
 		}
 	}
@@ -68,6 +83,7 @@ func runMaster(ctx context.Context, args []string) error {
 		PingInterval: *ping, PingTimeout: *pingTimeout, AllocationInterval: *allocEvery,
 		OfferTimeout: *offerTimeout, FailoverTimeout: *failover, Logger: log,
 		ServerOptions: srvOpts, Authorizer: authz, HTTP: httpSec, OperatorCredentials: opCreds,
+		AuthFailures: sec.failures(log), MaxConnections: sec.maxConns, HandshakeTimeout: sec.handshake,
 		HA: master.HAConfig{Etcd: splitList(*etcd), Prefix: *etcdPrefix, Advertise: *advertise, LeaseTTL: *leaseTTL},
 	}
 	lim.apply(&cfg)

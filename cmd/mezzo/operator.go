@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -97,7 +98,7 @@ func (f *opFlags) client() (*opClient, error) {
 		base = scheme + base
 	}
 	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("--master-http %q: want host:port or a URL", *f.master)
 	}
 	c := &opClient{base: base, http: &http.Client{Timeout: 30 * time.Second}}
@@ -107,7 +108,18 @@ func (f *opFlags) client() (*opClient, error) {
 		}
 	}
 	if u.Scheme == "https" && f.sec.tls.Enabled() {
-		cfg, err := security.ClientTLS(f.sec.tls, u.Hostname())
+		// With a client certificate, mutual TLS; with only --tls-ca (and
+		// --token-file), TLS that verifies the master, its role included,
+		// before the token is sent.
+		var cfg *tls.Config
+		if f.sec.tls.Cert == "" && f.sec.tls.Key == "" {
+			cfg, err = security.MasterCAOnlyTLS(f.sec.tls.CA)
+			if cfg != nil {
+				cfg.ServerName = u.Hostname()
+			}
+		} else {
+			cfg, err = security.ClientTLS(f.sec.tls, u.Hostname())
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -192,14 +204,22 @@ func (c *opClient) post(ctx context.Context, path string, into any) ([]byte, err
 	return b, nil
 }
 
-// setup parses flags and builds the client.
-func setup(name string, args []string, extra func(fs *flag.FlagSet), positional ...string) (*opFlags, *opClient, []string, error) {
+// setup parses flags, checks them (extra registers the command's own
+// flags and returns their rules) and builds the client.
+func setup(name string, args []string, extra func(fs *flag.FlagSet) []flagRule, positional ...string) (*opFlags, *opClient, []string, error) {
 	f := newOpFlags(name)
+	var rules []flagRule
 	if extra != nil {
-		extra(f.fs)
+		rules = extra(f.fs)
 	}
 	pos, err := f.parse(args, positional...)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := checkFlags(f.fs, rules...); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := f.sec.check(f.fs); err != nil {
 		return nil, nil, nil, err
 	}
 	c, err := f.client()
@@ -207,6 +227,38 @@ func setup(name string, args []string, extra func(fs *flag.FlagSet), positional 
 		return nil, nil, nil, err
 	}
 	return f, c, pos, nil
+}
+
+// checkStateFilter takes what the master's /tasks?state= takes: a task
+// state (TASK_RUNNING or running), live, ended, or nothing.
+func checkStateFilter(v any) error {
+	s := v.(string)
+	if s == "" || s == "live" || s == "ended" {
+		return nil
+	}
+	if _, err := mezzo.ParseTaskState(s); err != nil {
+		return errors.New("want a task state such as TASK_RUNNING or running, or live, or ended")
+	}
+	return nil
+}
+
+// checkDeadline takes what the master's drain takes: a duration from now
+// (not negative) or an RFC 3339 time, or nothing.
+func checkDeadline(v any) error {
+	s := v.(string)
+	if s == "" {
+		return nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return errors.New("a negative duration is in the past")
+		}
+		return nil
+	}
+	if _, err := time.Parse(time.RFC3339, s); err != nil {
+		return errors.New("want a duration such as 30m or an RFC 3339 time such as 2027-01-02T15:04:05Z")
+	}
+	return nil
 }
 
 func writeRaw(w io.Writer, b []byte) error {
@@ -303,9 +355,10 @@ func agentStatus(a master.AgentJSON) string {
 
 func opAgents(ctx context.Context, w io.Writer, args []string) error {
 	var offset, limit int
-	f, c, _, err := setup("agents", args, func(fs *flag.FlagSet) {
+	f, c, _, err := setup("agents", args, func(fs *flag.FlagSet) []flagRule {
 		fs.IntVar(&offset, "offset", 0, "skip this many agents (sorted by ID)")
 		fs.IntVar(&limit, "limit", 0, "show at most this many agents (0: all)")
+		return []flagRule{nonNegative("offset"), nonNegative("limit")}
 	})
 	if err != nil {
 		return err
@@ -419,10 +472,11 @@ func taskQuery(ctx context.Context, c *opClient, fw, agent, state string) ([]mas
 
 func opTasks(ctx context.Context, w io.Writer, args []string) error {
 	var fw, agent, state string
-	f, c, _, err := setup("tasks", args, func(fs *flag.FlagSet) {
+	f, c, _, err := setup("tasks", args, func(fs *flag.FlagSet) []flagRule {
 		fs.StringVar(&fw, "framework", "", "only this framework's tasks")
 		fs.StringVar(&agent, "agent", "", "only tasks on this agent")
 		fs.StringVar(&state, "state", "", "only tasks in this state (TASK_RUNNING or running), or live, or ended")
+		return []flagRule{custom("state", checkStateFilter)}
 	})
 	if err != nil {
 		return err
@@ -503,9 +557,10 @@ func findTask(ctx context.Context, c *opClient, id, fw string) (master.TaskJSON,
 func opKill(ctx context.Context, w io.Writer, args []string) error {
 	var fw string
 	var wait time.Duration
-	f, c, pos, err := setup("kill", args, func(fs *flag.FlagSet) {
+	f, c, pos, err := setup("kill", args, func(fs *flag.FlagSet) []flagRule {
 		fs.StringVar(&fw, "framework", "", "the task's framework (needed when several frameworks use the ID)")
 		fs.DurationVar(&wait, "wait", 0, "wait this long for the task to end and print its final state (0: return once the kill is sent)")
+		return []flagRule{nonNegative("wait")}
 	}, "task")
 	if err != nil {
 		return err
@@ -560,18 +615,16 @@ func opLogs(ctx context.Context, w io.Writer, args []string) error {
 	var stderr, follow bool
 	var tail int
 	var every time.Duration
-	_, c, pos, err := setup("logs", args, func(fs *flag.FlagSet) {
+	_, c, pos, err := setup("logs", args, func(fs *flag.FlagSet) []flagRule {
 		fs.StringVar(&fw, "framework", "", "the task's framework (needed when several frameworks use the ID)")
 		fs.BoolVar(&stderr, "stderr", false, "show the task's stderr instead of its stdout")
 		fs.IntVar(&tail, "tail", 64<<10, "show at most the last this many bytes")
 		fs.BoolVar(&follow, "follow", false, "keep printing new output until the task ends")
 		fs.DurationVar(&every, "poll", time.Second, "how often --follow asks for new output")
+		return []flagRule{nonNegative("tail"), positive("poll")}
 	}, "task")
 	if err != nil {
 		return err
-	}
-	if tail < 0 {
-		return fmt.Errorf("--tail %d: want a byte count ≥ 0", tail)
 	}
 	t, err := findTask(ctx, c, pos[0], fw)
 	if err != nil {
@@ -644,8 +697,9 @@ func newOutput(prev, cur []byte) []byte {
 
 func opDrain(ctx context.Context, w io.Writer, args []string) error {
 	var deadline string
-	f, c, pos, err := setup("drain", args, func(fs *flag.FlagSet) {
+	f, c, pos, err := setup("drain", args, func(fs *flag.FlagSet) []flagRule {
 		fs.StringVar(&deadline, "deadline", "", "when the agent goes down: a duration from now (30m) or an RFC 3339 time; passed to the frameworks")
+		return []flagRule{custom("deadline", checkDeadline)}
 	}, "agent")
 	if err != nil {
 		return err

@@ -135,6 +135,12 @@ func runFramework(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, own); err != nil {
 		return err
 	}
+	if err := checkFlags(fs, hostPorts("master"), nonNegative("failover-timeout")); err != nil {
+		return err
+	}
+	if err := o.sec.check(fs); err != nil {
+		return err
+	}
 	log, err := o.log.logger()
 	if err != nil {
 		return err

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -16,21 +19,33 @@ import (
 // securityFlags are the TLS, identity and authorization flags shared by
 // the master, the agent and the client commands (see runtime/security).
 type securityFlags struct {
-	tls         security.TLSFiles
-	credentials string
-	acl         string
-	tokenFile   string
-	insecure    bool
-	rate        float64
-	burst       int
-	agentRate   float64
-	agentBurst  int
+	server       bool
+	role         security.Role // what --tls-cert must be bound to
+	tls          security.TLSFiles
+	credentials  string
+	acl          string
+	tokenFile    string
+	insecure     bool
+	rate         float64
+	burst        int
+	agentRate    float64
+	agentBurst   int
+	failRate     float64
+	failBurst    int
+	maxConns     int
+	handshake    time.Duration
+	authFailures *security.Failures
 }
 
 // addSecurityFlags registers the flags; server says whether the command
 // serves (master) or only dials (agent towards the master, clients).
+// Their --tls-cert must be a master's or a client's certificate; the
+// agent sets role to agent.
 func addSecurityFlags(fs *flag.FlagSet, server bool) *securityFlags {
-	s := &securityFlags{}
+	s := &securityFlags{server: server, role: security.RoleClient}
+	if server {
+		s.role = security.RoleMaster
+	}
 	fs.StringVar(&s.tls.Cert, "tls-cert", "", "PEM certificate presented to peers (mutual TLS; see: mezzo certs init)")
 	fs.StringVar(&s.tls.Key, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&s.tls.CA, "tls-ca", "", "PEM CA that peers' certificates must chain to")
@@ -42,21 +57,86 @@ func addSecurityFlags(fs *flag.FlagSet, server bool) *securityFlags {
 		fs.IntVar(&s.burst, "rate-burst", 200, "burst of scheduler calls allowed per principal")
 		fs.Float64Var(&s.agentRate, "agent-rate-limit", 100000, "agent calls per second allowed per principal, with TLS or --credentials (0: unlimited); agents sharing a certificate share it")
 		fs.IntVar(&s.agentBurst, "agent-rate-burst", 200000, "burst of agent calls allowed per principal")
+		addServerLimitFlags(fs, s)
 	} else {
 		fs.StringVar(&s.tokenFile, "token-file", "", "file holding this client's bearer token")
 	}
 	return s
 }
 
+// addServerLimitFlags registers the bounds of a serving process (the
+// master; the agent's --http): failed authentications per peer address,
+// connections per listener, the handshake deadline.
+func addServerLimitFlags(fs *flag.FlagSet, s *securityFlags) {
+	fs.Float64Var(&s.failRate, "auth-failure-rate", security.DefaultFailureRate, "failed authentications a second allowed per peer address; past --auth-failure-burst, its calls are refused unchecked (gRPC ResourceExhausted, HTTP 429) until it slows down")
+	fs.IntVar(&s.failBurst, "auth-failure-burst", security.DefaultFailureBurst, "failed authentications allowed at once per peer address")
+	fs.IntVar(&s.maxConns, "max-connections", security.DefaultMaxConnections, "connections each listener holds at once (more wait in the kernel's backlog)")
+	fs.DurationVar(&s.handshake, "handshake-timeout", security.DefaultHandshakeTimeout, "a new connection's TLS handshake (and, on HTTP, its request headers) must arrive within this")
+}
+
+// check refuses security flags that make no sense, naming the flag: files
+// that are not there, half a key pair, rates that are not numbers.
+func (s *securityFlags) check(fs *flag.FlagSet) error {
+	rules := []flagRule{existingFile("tls-cert"), existingFile("tls-key"), existingFile("tls-ca")}
+	if s.server {
+		rules = append(rules, existingFile("credentials"), existingFile("acl"),
+			rate("rate-limit"), atLeast("rate-burst", 1), rate("agent-rate-limit"), atLeast("agent-rate-burst", 1))
+	} else {
+		rules = append(rules, existingFile("token-file"))
+	}
+	if fs.Lookup("auth-failure-rate") != nil {
+		rules = append(rules, positive("auth-failure-rate"), atLeast("auth-failure-burst", 1),
+			positive("max-connections"), positive("handshake-timeout"))
+	}
+	if err := checkFlags(fs, rules...); err != nil {
+		return err
+	}
+	t := s.tls
+	switch {
+	case (t.Cert == "") != (t.Key == ""):
+		return errors.New("--tls-cert and --tls-key go together: give both (a key pair) or neither")
+	case t.Cert != "" && t.CA == "":
+		return errors.New("--tls-cert needs --tls-ca, the CA that peers' certificates must chain to")
+	case s.server && t.CA != "" && t.Cert == "":
+		return errors.New("--tls-ca on a server needs --tls-cert and --tls-key: the server shows its own certificate")
+	case !s.server && t.CA != "" && t.Cert == "" && s.tokenFile == "":
+		return errors.New("--tls-ca without --tls-cert names no one: give --tls-cert and --tls-key, or --token-file")
+	}
+	if t.Cert != "" {
+		role, err := security.CertFileRole(t.Cert)
+		if err != nil {
+			return fmt.Errorf("--tls-cert %s: %w", t.Cert, err)
+		}
+		if role != s.role {
+			return fmt.Errorf("--tls-cert %s is bound to role %s; this command needs %s certificate (see mezzo certs init)", t.Cert, role, article(s.role))
+		}
+	}
+	return nil
+}
+
+// failures is the process's one throttle and log of failed
+// authentications, shared by its gRPC and HTTP servers so a peer has one
+// budget whatever it calls.
+func (s *securityFlags) failures(log *slog.Logger) *security.Failures {
+	if s.authFailures == nil {
+		rate, burst := s.failRate, s.failBurst
+		if rate == 0 { // a client's flag set: the agent's --http
+			rate, burst = security.DefaultFailureRate, security.DefaultFailureBurst
+		}
+		s.authFailures = security.NewFailures(security.FailureOptions{Rate: rate, Burst: burst, Logger: log})
+	}
+	return s.authFailures
+}
+
 // serverOptions builds the master's gRPC options and authorizer. A
 // master on a non-loopback address without TLS is refused unless
 // --insecure.
-func (s *securityFlags) serverOptions(listen string) ([]grpc.ServerOption, security.Authorizer, error) {
+func (s *securityFlags) serverOptions(listen string, log *slog.Logger) ([]grpc.ServerOption, security.Authorizer, error) {
 	tlsOn := s.tls.Enabled()
 	if err := security.CheckListen(listen, tlsOn, s.insecure); err != nil {
 		return nil, nil, err
 	}
-	sc := security.ServerConfig{LimitedMethods: masterLimitedMethods()}
+	sc := security.ServerConfig{LimitedMethods: masterLimitedMethods(), HandshakeTimeout: s.handshake}
 	if tlsOn {
 		cfg, err := security.ServerTLS(s.tls)
 		if err != nil {
@@ -64,7 +144,7 @@ func (s *securityFlags) serverOptions(listen string) ([]grpc.ServerOption, secur
 		}
 		sc.TLS = cfg
 	}
-	auth := &security.Authenticator{Required: tlsOn}
+	auth := &security.Authenticator{Required: tlsOn, Failures: s.failures(log)}
 	if s.credentials != "" {
 		creds, err := security.LoadCredentials(s.credentials)
 		if err != nil {
@@ -127,8 +207,9 @@ func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 		}
 	}
 	if s.tls.Cert == "" && s.tls.Key == "" && token != "" {
-		// Token-only: verify the master against the CA, show no certificate.
-		cfg, err := security.ClientCAOnlyTLS(s.tls.CA)
+		// Token-only: verify the master against the CA and its role
+		// before the token goes out, show no certificate.
+		cfg, err := security.MasterCAOnlyTLS(s.tls.CA)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +227,7 @@ func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 // given, else a bearer token from --credentials names the caller) and
 // shows the master's certificate to agents' sandbox servers. It refuses
 // plaintext on a non-loopback address unless --insecure.
-func (s *securityFlags) masterHTTP(addr string) (master.HTTPSecurity, *security.Credentials, error) {
+func (s *securityFlags) masterHTTP(addr string, log *slog.Logger) (master.HTTPSecurity, *security.Credentials, error) {
 	var h master.HTTPSecurity
 	tlsOn := s.tls.Enabled()
 	if err := security.CheckListen(addr, tlsOn, s.insecure); err != nil {
@@ -165,14 +246,14 @@ func (s *securityFlags) masterHTTP(addr string) (master.HTTPSecurity, *security.
 		if err != nil {
 			return h, nil, err
 		}
-		cli, err := security.ClientTLS(s.tls, "")
+		cli, err := security.ClientTLSTo(security.RoleAgent, s.tls, "")
 		if err != nil {
 			return h, nil, err
 		}
 		h.TLS, h.AgentTLS = srv, cli
 	}
 	if tlsOn || creds != nil {
-		h.Auth = &security.Authenticator{Credentials: creds, Required: true}
+		h.Auth = &security.Authenticator{Credentials: creds, Required: true, Roles: []security.Role{security.RoleClient}, Failures: s.failures(log)}
 	}
 	return h, creds, nil
 }
@@ -180,7 +261,7 @@ func (s *securityFlags) masterHTTP(addr string) (master.HTTPSecurity, *security.
 // agentHTTP secures an agent's HTTP server: with the TLS flags it serves
 // HTTPS and its sandboxes only to clients whose verified certificate names
 // one of readers (the master by default); /metrics and /health stay open.
-func (s *securityFlags) agentHTTP(readers []string) (*tls.Config, *security.Authenticator, error) {
+func (s *securityFlags) agentHTTP(readers []string, log *slog.Logger) (*tls.Config, *security.Authenticator, error) {
 	if !s.tls.Enabled() {
 		return nil, nil, nil
 	}
@@ -191,5 +272,13 @@ func (s *securityFlags) agentHTTP(readers []string) (*tls.Config, *security.Auth
 	if len(readers) == 0 {
 		return nil, nil, errors.New("--sandbox-readers: name at least one principal (the master's is \"master\")")
 	}
-	return cfg, &security.Authenticator{Required: true}, nil
+	return cfg, &security.Authenticator{Required: true, Roles: []security.Role{security.RoleMaster, security.RoleClient}, Failures: s.failures(log)}, nil
+}
+
+// article is "a ROLE" or "an ROLE".
+func article(r security.Role) string {
+	if strings.ContainsRune("aeiou", rune(r[0])) {
+		return "an " + string(r)
+	}
+	return "a " + string(r)
 }

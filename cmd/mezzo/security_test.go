@@ -39,7 +39,7 @@ func TestTLSMasterTakesTokenWithoutCertificate(t *testing.T) {
 		return p
 	}
 	srv := &securityFlags{tls: security.TLSFiles{Cert: certs("master.crt"), Key: certs("master.key"), CA: certs("ca.crt")}, credentials: creds}
-	opts, authz, err := srv.serverOptions("127.0.0.1:0")
+	opts, authz, err := srv.serverOptions("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,9 +39,15 @@ func runSim(ctx context.Context, args []string) error {
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
 	}
+	if err := checkFlags(fs,
+		nonEmpty("trace"), positive("agents"), knownPolicy("policy"), nonEmpty("framework"),
+		nonNegative("delay"), positive("jobs"), oneOf("sharing", "fifo", "fair"), nonNegative("latency"),
+	); err != nil {
+		return err
+	}
 	share, err := hadoop.ParseSharing(*sharing)
 	if err != nil {
-		return err
+		return fmt.Errorf("--sharing: %w", err)
 	}
 	spec := runspec.Spec{Trace: *trace, Jobs: *jobs, Agents: *agents, Policy: *policy, Frameworks: strings.Split(*fwList, ","),
 		Seed: *seed, Delay: *delay, Sharing: share, Latency: *latency, Check: *check}

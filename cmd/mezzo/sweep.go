@@ -48,8 +48,8 @@ func runSweep(ctx context.Context, args []string) error {
 	if *out == "" {
 		return errors.New("--out FILE.csv is required")
 	}
-	if *workers < 1 {
-		return fmt.Errorf("--workers %d: need at least 1", *workers)
+	if err := checkFlags(fs, positive("workers")); err != nil {
+		return err
 	}
 	cfg := sweep.Config{Out: *out, Workers: *workers}
 	var errs []error

@@ -21,6 +21,7 @@ import (
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/isolation"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -212,10 +213,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var srv *grpc.Server
 	if a.lis != nil {
-		srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(a.execTLS)))
+		// Tasks share the machine with the ExecutorAPI: connections that
+		// never finish a handshake are bounded in number and in time.
+		srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(a.execTLS)), grpc.ConnectionTimeout(security.DefaultHandshakeTimeout))
 		api.RegisterExecutorAPIServer(srv, &executorServer{a: a})
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = srv.Serve(a.lis) }()
+		lis := security.LimitListener(a.lis, security.DefaultMaxConnections)
+		go func() { defer wg.Done(); _ = srv.Serve(lis) }()
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); a.resendLoop(ctx) }()

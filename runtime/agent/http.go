@@ -44,8 +44,16 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	var sandbox http.Handler = limitConcurrency(maxSandboxReads, http.HandlerFunc(a.serveSandbox))
-	if a.cfg.HTTPAuth != nil {
-		sandbox = security.Guard(a.cfg.HTTPAuth, security.OnlyPrincipals(security.ReadSandbox, a.cfg.SandboxReaders...), sandbox)
+	if auth := a.cfg.HTTPAuth; auth != nil {
+		if auth.Roles == nil {
+			// The master reads sandboxes, and operators listed in
+			// SandboxReaders may; another agent's certificate may not,
+			// whatever its principal.
+			c := *auth
+			c.Roles = []security.Role{security.RoleMaster, security.RoleClient}
+			auth = &c
+		}
+		sandbox = security.Guard(auth, security.OnlyPrincipals(security.ReadSandbox, a.cfg.SandboxReaders...), sandbox)
 	}
 	mux.Handle("GET /sandbox/{framework}/{executor}/{file}", sandbox)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
@@ -57,12 +65,14 @@ func (a *Agent) Handler() http.Handler {
 
 // HTTPServer is an http.Server for Handler that bounds each request's
 // time, so that a slow or stalled client cannot hold a connection, a
-// goroutine and a descriptor of the agent indefinitely: 10 s to send the
+// goroutine and a descriptor of the agent indefinitely: handshakeTimeout
+// (0: security.DefaultHandshakeTimeout, 10 s) for the TLS handshake and the
 // headers, 30 s the whole request, 60 s to take the answer (a tail is at
-// most 1 MiB), 2 min idle between requests.
-func (a *Agent) HTTPServer() *http.Server {
-	return &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+// most 1 MiB), 2 min idle between requests (security.NewHTTPServer).
+func (a *Agent) HTTPServer(handshakeTimeout time.Duration) *http.Server {
+	srv := security.NewHTTPServer(a.Handler(), handshakeTimeout)
+	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, time.Minute
+	return srv
 }
 
 const (

@@ -33,15 +33,17 @@ func TestSandboxAdmitsOnlyTheMaster(t *testing.T) {
 	srv.TLS = srvTLS
 	srv.StartTLS()
 	defer srv.Close()
+	var getFrom func(base, path, cert string) (int, string)
 	pool, err := security.LoadCAPool(filepath.Join(dir, "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(path, cert string) (int, string) {
+	get := func(path, cert string) (int, string) { return getFrom(srv.URL, path, cert) }
+	getFrom = func(base, path, cert string) (int, string) {
 		t.Helper()
 		cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
 		if cert != "" {
-			c, err := security.ClientTLS(files(cert), "")
+			c, err := security.ClientTLSTo(security.RoleAgent, files(cert), "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +51,7 @@ func TestSandboxAdmitsOnlyTheMaster(t *testing.T) {
 		}
 		client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 		defer client.CloseIdleConnections()
-		resp, err := client.Get(srv.URL + path)
+		resp, err := client.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,6 +67,16 @@ func TestSandboxAdmitsOnlyTheMaster(t *testing.T) {
 	}
 	if code, body := get("/sandbox/fw/ex/stdout", ""); code != 401 || strings.Contains(body, "last line") {
 		t.Errorf("no certificate: %d %q, want 401", code, body)
+	}
+	// Another agent's certificate is bound to the agent role: it reads no
+	// sandbox even when its principal is listed.
+	a.cfg.SandboxReaders = []string{"master", "agent"}
+	srv2 := httptest.NewUnstartedServer(a.Handler())
+	srv2.TLS = srvTLS
+	srv2.StartTLS()
+	defer srv2.Close()
+	if code, body := getFrom(srv2.URL, "/sandbox/fw/ex/stdout", "agent"); code != 403 || !strings.Contains(body, "role agent") || strings.Contains(body, "last line") {
+		t.Errorf("an agent's certificate: %d %q, want 403 saying its role is agent", code, body)
 	}
 	if code, _ := get("/metrics", ""); code != 200 {
 		t.Errorf("/metrics without a certificate: %d, want 200", code)

@@ -116,19 +116,19 @@ func TestAgentCallsRateLimitedPerPrincipal(t *testing.T) {
 		return err
 	}
 	for i := range 3 {
-		if err := pong("tok-agent"); status.Code(err) == codes.ResourceExhausted {
+		if err := pong("tok-agent-secret-000003"); status.Code(err) == codes.ResourceExhausted {
 			t.Fatalf("pong %d within the burst: %v", i+1, err)
 		}
 	}
-	if err := pong("tok-agent"); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `"agent"`) {
+	if err := pong("tok-agent-secret-000003"); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `"agent"`) {
 		t.Errorf("pong past the burst: %v, want ResourceExhausted naming principal agent", err)
 	}
-	if err := pong("tok-other"); status.Code(err) == codes.ResourceExhausted {
+	if err := pong("tok-other-secret-000002"); status.Code(err) == codes.ResourceExhausted {
 		t.Errorf("another principal's pong: %v, want it not limited", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if _, err := schedulerClient(t, addr, "tok-agent").Revive(ctx, &api.ReviveRequest{Header: &api.CallHeader{FrameworkId: "x"}}); status.Code(err) == codes.ResourceExhausted {
+	if _, err := schedulerClient(t, addr, "tok-agent-secret-000003").Revive(ctx, &api.ReviveRequest{Header: &api.CallHeader{FrameworkId: "x"}}); status.Code(err) == codes.ResourceExhausted {
 		t.Errorf("a scheduler call of the same principal: %v, want it not limited by the agent limiter", err)
 	}
 }

@@ -98,6 +98,22 @@ type Config struct {
 	// ACL allows; without one they answer loopback clients only.
 	OperatorCredentials *security.Credentials
 
+	// AuthFailures, when set, throttles and logs failed authentications
+	// per peer address (see security.Failures): certificates of the wrong
+	// role on the gRPC services (CertRoles) and operators' failed tokens.
+	// Give the same one to the Authenticators in ServerOptions and
+	// HTTP.Auth, so that one budget covers a peer on every protocol.
+	AuthFailures *security.Failures
+	// MaxConnections bounds the connections each listener (gRPC, HTTP)
+	// holds at once (security.LimitListener). Default
+	// security.DefaultMaxConnections; negative: unbounded.
+	MaxConnections int
+	// HandshakeTimeout bounds a new connection's TLS handshake and, on
+	// HTTP, its request headers; gRPC's ConnectionTimeout in
+	// ServerOptions overrides it there. Default
+	// security.DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+
 	// HA configures leader election; the zero value runs a master alone.
 	HA HAConfig
 }
@@ -191,6 +207,12 @@ func (c Config) withDefaults() Config {
 		c.Authorizer = security.AllowAll{}
 	}
 	c.HTTP = c.HTTP.withDefaults()
+	if c.MaxConnections == 0 {
+		c.MaxConnections = security.DefaultMaxConnections
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = security.DefaultHandshakeTimeout
+	}
 	if c.MaxSchedulerEvents == 0 {
 		c.MaxSchedulerEvents = 1 << 15
 	}
@@ -207,6 +229,29 @@ func (c Config) withDefaults() Config {
 		c.HA.RecoveryTimeout = 10 * time.Second
 	}
 	return c
+}
+
+// checkGiven refuses values that no default can stand for: zero takes
+// the default, but a negative interval, timeout or lease, or a recovery
+// fraction that is not a number, is a mistake to report rather than to
+// replace by the default in silence.
+func (c Config) checkGiven() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ping interval", c.PingInterval}, {"ping timeout", c.PingTimeout}, {"allocation interval", c.AllocationInterval},
+		{"offer timeout", c.OfferTimeout}, {"heartbeat interval", c.HeartbeatInterval}, {"failover timeout", c.FailoverTimeout},
+		{"handshake timeout", c.HandshakeTimeout}, {"lease TTL", c.HA.LeaseTTL}, {"recovery timeout", c.HA.RecoveryTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("master: %s %v is negative", d.name, d.v)
+		}
+	}
+	if f := c.HA.RecoveryFraction; math.IsNaN(f) || f < 0 {
+		return fmt.Errorf("master: recovery fraction %v is not a fraction", f)
+	}
+	return nil
 }
 
 func (c Config) validate() error {

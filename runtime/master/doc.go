@@ -32,6 +32,21 @@
 // was wrong. Whatever the launched tasks do not use returns to the
 // allocator with the accept's filters, so nothing is lost.
 //
+// # Peers
+//
+// Callers authenticate through Config.ServerOptions (runtime/security's
+// interceptors); on top of that the master admits certificates by the role
+// bound in them (CertRoles): the AgentAPI takes agents' certificates only,
+// the SchedulerAPI and the HTTP state and operator endpoints clients'
+// only, so the agent certificate every agent host holds registers no
+// framework, and a tenant's certificate no agent, whatever the ACL says of
+// their principals. The sandbox proxy speaks only to servers with an
+// agent's certificate. Each listener holds at most Config.MaxConnections
+// connections, and one that has not completed its handshake (and, on
+// HTTP, sent its headers) within Config.HandshakeTimeout is closed.
+// Config.AuthFailures throttles and logs failed authentications per peer
+// address across both protocols.
+//
 // # Agents and updates
 //
 // Agents are pinged every PingInterval (default 15 s, Mesos's

@@ -32,11 +32,11 @@ const floodOfferBound = 500 * time.Millisecond
 // accounted for.
 func TestFloodDoesNotStarveOthers(t *testing.T) {
 	m, addr := startSecured(t, security.NewLimiter(20, 20, nil))
-	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:2;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}})
-	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics"))
+	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:2;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics-secret-0001"))
 	offers := s.TakeOffers(wait)
 	// The flooder wants no offers, only to keep the master busy.
-	flooder := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "flood", User: "nobody"}, as("tok-other"))
+	flooder := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "flood", User: "nobody"}, as("tok-other-secret-000002"))
 	if _, err := flooder.Client.Suppress(context.Background(), &api.SuppressRequest{Header: flooder.Header()}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	var sent, passed, refused, wrong atomic.Int64
 	var wg sync.WaitGroup
-	client := schedulerClient(t, addr, "tok-other")
+	client := schedulerClient(t, addr, "tok-other-secret-000002")
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
 		go func() {

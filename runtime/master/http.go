@@ -18,6 +18,7 @@ import (
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/executor"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // StartHTTP serves the master's HTTP endpoints (see Handler) on addr
@@ -28,8 +29,8 @@ func (m *Master) StartHTTP(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("master: http listen on %s: %w", addr, err)
 	}
-	lis = m.cfg.HTTP.listener(lis)
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	lis = m.cfg.HTTP.listener(security.LimitListener(lis, m.cfg.MaxConnections))
+	srv := security.NewHTTPServer(m.Handler(), m.cfg.HandshakeTimeout)
 	go func() { _ = srv.Serve(lis) }()
 	go func() {
 		<-m.loopDone

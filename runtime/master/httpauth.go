@@ -48,6 +48,13 @@ type HTTPSecurity struct {
 }
 
 func (h HTTPSecurity) withDefaults() HTTPSecurity {
+	if h.AgentTLS != nil {
+		// Whatever the caller built, the proxy speaks to agents: a server
+		// whose certificate is not an agent's (a master's, a client's made
+		// into a server) gets no sandbox request.
+		h.AgentTLS = h.AgentTLS.Clone()
+		h.AgentTLS.VerifyConnection = security.VerifyServerRole(security.RoleAgent)
+	}
 	if h.agentClient == nil {
 		h.agentClient = sandboxClient
 		if h.AgentTLS != nil {
@@ -90,7 +97,14 @@ func (m *Master) guardHTTP(mux http.Handler) http.Handler {
 		if allowsAll(m.cfg.Authorizer) {
 			return mux
 		}
-		auth = &security.Authenticator{Required: true}
+		auth = &security.Authenticator{Required: true, Failures: m.cfg.AuthFailures}
+	}
+	if auth.Roles == nil {
+		// Operators and their browsers hold client certificates; an
+		// agent's or a master's certificate reads no state here.
+		a := *auth
+		a.Roles = []security.Role{security.RoleClient}
+		auth = &a
 	}
 	guarded := security.Guard(auth, m.allowHTTP, mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -94,9 +94,9 @@ func startSecuredHTTP(t *testing.T) *securedHTTP {
 	}
 	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256",
 		Attributes:  []mezzo.Attribute{{Name: master.AgentHTTPAttribute, Value: agentSrv.Listener.Addr().String()}},
-		DialOptions: []grpc.DialOption{as("tok-agent")}})
-	a := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics"))
-	o := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o"}, as("tok-other"))
+		DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
+	a := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics-secret-0001"))
+	o := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o"}, as("tok-other-secret-000002"))
 	pool, err := security.LoadCAPool(filepath.Join(dir, "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,11 +153,11 @@ func TestHTTPSandboxOnlyOwnOrGranted(t *testing.T) {
 		code                    int
 		words                   []string
 	}{
-		{"analytics its own", "tok-analytics", "", "analytics", 200, []string{"contents of /sandbox/" + string(c.fws["analytics"])}},
+		{"analytics its own", "tok-analytics-secret-0001", "", "analytics", 200, []string{"contents of /sandbox/" + string(c.fws["analytics"])}},
 		{"analytics by certificate, its own", "", "analytics", "analytics", 200, nil},
-		{"analytics reading other's", "tok-analytics", "", "other", 403, []string{`"analytics"`, "read_sandbox for the sandboxes of framework " + string(c.fws["other"])}},
+		{"analytics reading other's", "tok-analytics-secret-0001", "", "other", 403, []string{`"analytics"`, "read_sandbox for the sandboxes of framework " + string(c.fws["other"])}},
 		{"other reading analytics'", "", "other", "analytics", 403, []string{`"other"`, "read_sandbox"}},
-		{"admin, granted read_sandbox over ANY", "tok-admin", "", "other", 200, []string{"contents of"}},
+		{"admin, granted read_sandbox over ANY", "tok-admin-secret-000004", "", "other", 200, []string{"contents of"}},
 		{"nobody", "", "", "analytics", 401, []string{"no credentials"}},
 		{"a wrong token", "tok-nope", "", "analytics", 401, []string{"invalid bearer token"}},
 	} {
@@ -172,13 +172,13 @@ func TestHTTPSandboxOnlyOwnOrGranted(t *testing.T) {
 			}
 		}
 	}
-	if code, body := c.get(t, "/sandbox/"+string(c.agent)+"/no-such-fw/ex/stdout", "tok-admin", ""); code != http.StatusNotFound {
+	if code, body := c.get(t, "/sandbox/"+string(c.agent)+"/no-such-fw/ex/stdout", "tok-admin-secret-000004", ""); code != http.StatusNotFound {
 		t.Errorf("unknown framework: %d %q, want 404", code, body)
 	}
 	// A principal that may read only its own sandboxes learns nothing of
 	// other frameworks: whose they are, or whether they exist at all.
-	_, other := c.get(t, c.sandbox("other"), "tok-analytics", "")
-	code, unknown := c.get(t, "/sandbox/"+string(c.agent)+"/no-such-fw/ex/stdout", "tok-analytics", "")
+	_, other := c.get(t, c.sandbox("other"), "tok-analytics-secret-0001", "")
+	code, unknown := c.get(t, "/sandbox/"+string(c.agent)+"/no-such-fw/ex/stdout", "tok-analytics-secret-0001", "")
 	if code != http.StatusForbidden || strings.ReplaceAll(other, string(c.fws["other"]), "F") != strings.ReplaceAll(unknown, "no-such-fw", "F") {
 		t.Errorf("analytics reading an unknown framework's sandbox: %d %q; want 403 in the words of another's (%q)", code, unknown, other)
 	}
@@ -190,13 +190,13 @@ func TestHTTPSandboxOnlyOwnOrGranted(t *testing.T) {
 func TestHTTPViewStateEnforced(t *testing.T) {
 	c := startSecuredHTTP(t)
 	for _, path := range []string{"/state", "/frameworks", "/agents", "/tasks", "/ui/", "/ui/agents"} {
-		if code, body := c.get(t, path, "tok-analytics", ""); code != http.StatusOK {
+		if code, body := c.get(t, path, "tok-analytics-secret-0001", ""); code != http.StatusOK {
 			t.Errorf("analytics GET %s: %d %q, want 200", path, code, body)
 		}
 		if code, body := c.get(t, path, "", "admin"); code != http.StatusOK {
 			t.Errorf("admin (certificate) GET %s: %d %q, want 200", path, code, body)
 		}
-		code, body := c.get(t, path, "tok-other", "")
+		code, body := c.get(t, path, "tok-other-secret-000002", "")
 		if code != http.StatusForbidden || !strings.Contains(body, `"other"`) || !strings.Contains(body, "view_state") {
 			t.Errorf("other GET %s: %d %q, want 403 naming other and view_state", path, code, body)
 		}
@@ -206,7 +206,7 @@ func TestHTTPViewStateEnforced(t *testing.T) {
 	}
 	// The UI's sandbox page needs view_state and read_sandbox.
 	q := "/ui/sandbox?framework=" + string(c.fws["other"]) + "&task=t"
-	if code, _ := c.get(t, q, "tok-other", ""); code != http.StatusForbidden {
+	if code, _ := c.get(t, q, "tok-other-secret-000002", ""); code != http.StatusForbidden {
 		t.Errorf("other on the UI sandbox page: %d, want 403 (no view_state)", code)
 	}
 	// Scrapers and probes carry no credentials.

@@ -67,6 +67,9 @@ type Master struct {
 // New builds a master; it fails when the policy is unknown (the error
 // lists the known ones) or the configuration is inconsistent.
 func New(cfg Config) (*Master, error) {
+	if err := cfg.checkGiven(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -112,6 +115,31 @@ func (m *Master) Register(s grpc.ServiceRegistrar) {
 	api.RegisterAgentAPIServer(s, &agentServer{m: m})
 }
 
+// CertRoles are the certificate roles each of the master's gRPC services
+// admits (security.RoleGuard): agents' certificates for the AgentAPI,
+// clients' for the SchedulerAPI. A master's or an agent's certificate
+// therefore cannot register a framework, nor a scheduler's register an
+// agent, whatever the ACL says of their principals.
+var CertRoles = map[string][]security.Role{
+	api.AgentAPI_ServiceDesc.ServiceName:     {security.RoleAgent},
+	api.SchedulerAPI_ServiceDesc.ServiceName: {security.RoleClient},
+}
+
+// serverOptions are the gRPC server's: a handshake deadline (which
+// Config.ServerOptions may override), those options, then the role guard.
+func (m *Master) serverOptions() []grpc.ServerOption {
+	opts := []grpc.ServerOption{grpc.ConnectionTimeout(m.cfg.HandshakeTimeout)}
+	opts = append(opts, m.cfg.ServerOptions...)
+	return append(opts, m.RoleOptions()...)
+}
+
+// RoleOptions are the interceptors that check callers' certificate roles
+// (CertRoles). Start installs them; a caller serving the master on its
+// own server (Register) adds them after its authenticating interceptors.
+func (m *Master) RoleOptions() []grpc.ServerOption {
+	return security.RoleGuard{Services: CertRoles, Failures: m.cfg.AuthFailures}.ServerOptions()
+}
+
 // Start listens on Config.Listen, starts the loop and the gRPC server, and
 // returns the bound address (useful with port 0). Stop, or cancelling ctx,
 // ends both.
@@ -126,8 +154,9 @@ func (m *Master) Start(ctx context.Context) (string, error) {
 			err = fmt.Errorf("master: listen on %s: %w", m.cfg.Listen, err)
 			return
 		}
+		lis = security.LimitListener(lis, m.cfg.MaxConnections)
 		m.lis = lis
-		m.srv = grpc.NewServer(m.cfg.ServerOptions...)
+		m.srv = grpc.NewServer(m.serverOptions()...)
 		m.Register(m.srv)
 		ctx, m.cancel = context.WithCancel(ctx)
 		if m.ha.enabled {

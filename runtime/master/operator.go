@@ -114,28 +114,22 @@ func (m *Master) operator(w http.ResponseWriter, r *http.Request) (string, bool)
 		}
 		return "", true
 	}
-	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			httpError(w, http.StatusUnauthorized, "the Authorization header is not \"Bearer TOKEN\"")
-			return "", false
-		}
-		if m.cfg.OperatorCredentials == nil {
-			httpError(w, http.StatusUnauthorized, "bearer token given but the master has no credentials file")
-			return "", false
-		}
-		p, ok := m.cfg.OperatorCredentials.Lookup(tok)
-		if !ok {
-			httpError(w, http.StatusUnauthorized, "invalid bearer token")
-			return "", false
-		}
-		return p, true
+	p, err := m.operatorAuth().AuthenticateHTTP(r)
+	if err != nil {
+		security.WriteHTTPError(w, err)
+		return "", false
 	}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
-		return security.PrincipalFromCert(r.TLS.PeerCertificates[0]), true
+	if p == "" {
+		httpError(w, http.StatusUnauthorized, "the master enforces an ACL: send a bearer token (mezzo --token-file) of a principal it allows")
+		return "", false
 	}
-	httpError(w, http.StatusUnauthorized, "the master enforces an ACL: send a bearer token (mezzo --token-file) of a principal it allows")
-	return "", false
+	return p, true
+}
+
+// operatorAuth authenticates operators: OperatorCredentials' tokens, or
+// client certificates, failures charged like the other servers'.
+func (m *Master) operatorAuth() *security.Authenticator {
+	return &security.Authenticator{Credentials: m.cfg.OperatorCredentials, Roles: []security.Role{security.RoleClient}, Failures: m.cfg.AuthFailures}
 }
 
 // operate runs f on the loop as principal and writes its result or error.

@@ -282,8 +282,8 @@ func TestOperatorEndpointsFollowTheACL(t *testing.T) {
 	opts := security.ServerOptions(security.ServerConfig{Auth: &security.Authenticator{Credentials: creds, Required: true}})
 	m, addr := startMaster(t, master.Config{ServerOptions: opts, Authorizer: acl, OperatorCredentials: creds})
 	base := startHTTP(t, m)
-	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}})
-	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics"))
+	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics-secret-0001"))
 	o := offerOn(t, s, ag.ID())
 	if err := s.Accept([]mezzo.OfferID{o.ID}, []mezzo.TaskInfo{task("t1", "cpus:1;mem:32")}, mezzo.Filters{}); err != nil {
 		t.Fatal(err)
@@ -299,17 +299,17 @@ func TestOperatorEndpointsFollowTheACL(t *testing.T) {
 	}{
 		{kill, "", http.StatusUnauthorized, "bearer token"},
 		{kill, "wrong", http.StatusUnauthorized, "invalid bearer token"},
-		{kill, "tok-other", http.StatusForbidden, `"other" may not kill_tasks for task t1`},
-		{drain, "tok-analytics", http.StatusForbidden, `"analytics" may not drain_agents`},
-		{kill, "tok-analytics", http.StatusAccepted, `"task":"t1"`}, // its own framework: no rule needed
-		{drain, "tok-admin", http.StatusAccepted, `"agent"`},
+		{kill, "tok-other-secret-000002", http.StatusForbidden, `"other" may not kill_tasks for task t1`},
+		{drain, "tok-analytics-secret-0001", http.StatusForbidden, `"analytics" may not drain_agents`},
+		{kill, "tok-analytics-secret-0001", http.StatusAccepted, `"task":"t1"`}, // its own framework: no rule needed
+		{drain, "tok-admin-secret-000004", http.StatusAccepted, `"agent"`},
 	} {
 		code, body := post(t, c.url, c.token)
 		if code != c.code || !strings.Contains(string(body), c.words) {
 			t.Errorf("POST %s as %q: %d %s; want %d with %s", c.url, c.token, code, body, c.code, c.words)
 		}
 	}
-	if code, body := post(t, kill, "tok-admin"); code != http.StatusAccepted {
+	if code, body := post(t, kill, "tok-admin-secret-000004"); code != http.StatusAccepted {
 		t.Errorf("admin kill: %d %s; want 202 (kill_tasks over ANY)", code, body)
 	}
 }

@@ -21,10 +21,10 @@ import (
 
 // Principals of the secured test cluster and their bearer tokens.
 const testCredentials = `{"credentials": [
-  {"principal": "analytics", "secret": "tok-analytics"},
-  {"principal": "other", "secret": "tok-other"},
-  {"principal": "agent", "secret": "tok-agent"},
-  {"principal": "admin", "secret": "tok-admin"}
+  {"principal": "analytics", "secret": "tok-analytics-secret-0001"},
+  {"principal": "other", "secret": "tok-other-secret-000002"},
+  {"principal": "agent", "secret": "tok-agent-secret-000003"},
+  {"principal": "admin", "secret": "tok-admin-secret-000004"}
 ]}`
 
 const testACL = `{
@@ -103,23 +103,23 @@ func wantDenied(t *testing.T, what string, err error, mustName ...string) {
 
 func TestRegisterFrameworkOnlyInAllowedRoles(t *testing.T) {
 	_, addr := startSecured(t, nil)
-	wantDenied(t, "analytics in role *", subscribeErr(t, addr, "tok-analytics", mezzo.FrameworkInfo{Name: "a"}), "analytics", "register_frameworks", `"*"`)
-	wantDenied(t, "other in role analytics", subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o", Role: "analytics"}), "other")
+	wantDenied(t, "analytics in role *", subscribeErr(t, addr, "tok-analytics-secret-0001", mezzo.FrameworkInfo{Name: "a"}), "analytics", "register_frameworks", `"*"`)
+	wantDenied(t, "other in role analytics", subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{Name: "o", Role: "analytics"}), "other")
 	if err := subscribeErr(t, addr, "tok-wrong", mezzo.FrameworkInfo{Name: "a", Role: "analytics"}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("wrong token: %v, want Unauthenticated", err)
 	}
 	if err := subscribeErr(t, addr, "", mezzo.FrameworkInfo{Name: "a", Role: "analytics"}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("no token: %v, want Unauthenticated", err)
 	}
-	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics"))
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics-secret-0001"))
 	// Another principal cannot take the framework over by its ID.
 	wantDenied(t, "other re-subscribing as analytics' framework",
-		subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{ID: s.ID, Name: "a", Role: "*"}), string(s.ID))
+		subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{ID: s.ID, Name: "a", Role: "*"}), string(s.ID))
 }
 
 func TestRegisterAgentNeedsACL(t *testing.T) {
 	_, addr := startSecured(t, nil)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), as("tok-other"))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), as("tok-other-secret-000002"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +132,13 @@ func TestRegisterAgentNeedsACL(t *testing.T) {
 		_, err = stream.Recv()
 	}
 	wantDenied(t, "agent registered by principal other", err, "other", "register_agents")
-	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:1;mem:64", DialOptions: []grpc.DialOption{as("tok-agent")}})
+	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:1;mem:64", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
 }
 
 func TestTasksRunOnlyAsAllowedUsers(t *testing.T) {
 	_, addr := startSecured(t, nil)
-	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}})
-	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics"))
+	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics-secret-0001"))
 	offers := s.TakeOffers(wait)
 	task := func(id, user string) mezzo.TaskInfo {
 		return mezzo.TaskInfo{ID: mezzo.TaskID(id), Resources: mezzo.MustParseResources("cpus:1;mem:32"),
@@ -160,8 +160,8 @@ func TestTasksRunOnlyAsAllowedUsers(t *testing.T) {
 
 func TestPrincipalCannotActOnOthersFramework(t *testing.T) {
 	_, addr := startSecured(t, nil)
-	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}})
-	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics"))
+	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics-secret-0001"))
 	offers := s.TakeOffers(wait)
 	if err := s.Accept([]mezzo.OfferID{offers[0].ID}, []mezzo.TaskInfo{{ID: "t1", Resources: mezzo.MustParseResources("cpus:1;mem:32")}}, mezzo.Filters{}); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestPrincipalCannotActOnOthersFramework(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	// "other" knows analytics' framework and stream IDs (the worst case).
-	other := schedulerClient(t, addr, "tok-other")
+	other := schedulerClient(t, addr, "tok-other-secret-000002")
 	_, err := other.Kill(ctx, &api.KillRequest{Header: s.Header(), TaskId: "t1"})
 	wantDenied(t, "other killing analytics' task", err, "other", "kill_tasks")
 	if strings.Contains(err.Error(), "analytics") {
@@ -185,7 +185,7 @@ func TestPrincipalCannotActOnOthersFramework(t *testing.T) {
 		t.Fatalf("a denied kill reached the agent: %v", k)
 	}
 	// The ACL lets admin kill anyone's tasks.
-	if _, err := schedulerClient(t, addr, "tok-admin").Kill(ctx, &api.KillRequest{Header: s.Header(), TaskId: "t1"}); err != nil {
+	if _, err := schedulerClient(t, addr, "tok-admin-secret-000004").Kill(ctx, &api.KillRequest{Header: s.Header(), TaskId: "t1"}); err != nil {
 		t.Fatalf("admin kill: %v", err)
 	}
 	ag.WaitFor("admin's kill", wait, func(s mastertest.AgentSeen) bool { return len(s.Kills) == 1 })

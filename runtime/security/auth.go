@@ -2,6 +2,9 @@ package security
 
 import (
 	"context"
+	"crypto/x509"
+	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -33,37 +36,117 @@ type Authenticator struct {
 	// Required refuses callers with neither a valid token nor a verified
 	// certificate (codes.Unauthenticated).
 	Required bool
+	// Roles are the certificate roles this server admits (nil: any).
+	// A certificate without a role is always refused.
+	Roles []Role
+	// Failures, when set, throttles and logs failed authentications per
+	// peer address (see Failures).
+	Failures *Failures
+}
+
+// authFailure is why a caller was not authenticated: its gRPC code and
+// HTTP status, what the caller is told, and the principal it claimed.
+type authFailure struct {
+	code      codes.Code
+	http      int
+	msg       string
+	principal string
+}
+
+// parseBearer reads an Authorization value "Bearer TOKEN". The scheme is
+// case-insensitive (RFC 7235: "bearer" and "BEARER" are "Bearer") and
+// may be followed by several spaces; the token is the rest, as given.
+func parseBearer(v string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimLeft(v, " "), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimLeft(tok, " ")
+	return tok, tok != ""
+}
+
+// check is the decision both protocols share: a bearer token when the
+// call carries an Authorization value (checked against Credentials),
+// else the verified client certificate (its role checked), else anonymous
+// unless Required.
+func (a *Authenticator) check(authz string, hasAuthz bool, cert *x509.Certificate) (string, *authFailure) {
+	if hasAuthz {
+		tok, ok := parseBearer(authz)
+		switch {
+		case !ok:
+			return "", &authFailure{codes.Unauthenticated, 401, `authorization is not "Bearer TOKEN"`, ""}
+		case a.Credentials == nil:
+			return "", &authFailure{codes.Unauthenticated, 401, "bearer token given but this server has no credentials file", ""}
+		}
+		p, ok := a.Credentials.Lookup(tok)
+		if !ok {
+			return "", &authFailure{codes.Unauthenticated, 401, "invalid bearer token", ""}
+		}
+		return p, nil
+	}
+	if cert != nil {
+		p := PrincipalFromCert(cert)
+		role, err := CertRole(cert)
+		if err != nil {
+			return "", &authFailure{codes.Unauthenticated, 401, err.Error(), p}
+		}
+		if len(a.Roles) > 0 && !slices.Contains(a.Roles, role) {
+			return "", &authFailure{codes.PermissionDenied, 403, fmt.Sprintf("the certificate of %q is bound to role %s; this server admits %s certificates only", p, role, rolesList(a.Roles)), p}
+		}
+		return p, nil
+	}
+	if a.Required {
+		return "", &authFailure{codes.Unauthenticated, 401, "", ""}
+	}
+	return "", nil
+}
+
+func rolesList(rs []Role) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, " or ")
 }
 
 // Authenticate returns the caller's principal: a bearer token's when the
 // call carries one (and it is valid), else the verified client
-// certificate's, else "" when authentication is not required.
+// certificate's (bound to one of Roles), else "" when authentication is
+// not required. Failures are charged to the peer's address (Failures); a
+// peer over its budget is refused with ResourceExhausted before its token
+// is looked at.
 func (a *Authenticator) Authenticate(ctx context.Context) (string, error) {
+	method, _ := grpc.Method(ctx)
+	var addr string
+	var cert *x509.Certificate
+	if p, ok := peer.FromContext(ctx); ok {
+		if p.Addr != nil {
+			addr = peerIP(p.Addr.String())
+		}
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.PeerCertificates) > 0 {
+			cert = ti.State.PeerCertificates[0]
+		}
+	}
+	var authz string
+	var hasAuthz bool
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if vals := md.Get("authorization"); len(vals) > 0 {
-			tok, ok := strings.CutPrefix(vals[0], "Bearer ")
-			if !ok {
-				return "", status.Error(codes.Unauthenticated, "authorization metadata is not \"Bearer TOKEN\"")
-			}
-			if a.Credentials == nil {
-				return "", status.Error(codes.Unauthenticated, "bearer token given but this server has no credentials file")
-			}
-			p, ok := a.Credentials.Lookup(tok)
-			if !ok {
-				return "", status.Error(codes.Unauthenticated, "invalid bearer token")
-			}
-			return p, nil
+			authz, hasAuthz = vals[0], true
 		}
 	}
-	if p, ok := peer.FromContext(ctx); ok {
-		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.PeerCertificates) > 0 {
-			return PrincipalFromCert(ti.State.PeerCertificates[0]), nil
-		}
+	if (hasAuthz || cert == nil) && a.Failures.throttled(ctx, addr, method) {
+		return "", status.Errorf(codes.ResourceExhausted, "too many failed authentications from %s; wait and retry", addr)
 	}
-	if a.Required {
-		return "", status.Error(codes.Unauthenticated, "no credentials: present a client certificate or a bearer token")
+	p, f := a.check(authz, hasAuthz, cert)
+	if f == nil {
+		return p, nil
 	}
-	return "", nil
+	msg := f.msg
+	if msg == "" {
+		msg = "no credentials: present a client certificate or a bearer token"
+	}
+	a.Failures.failed(addr, method, msg, f.principal)
+	return "", status.Error(f.code, msg)
 }
 
 // UnaryInterceptor authenticates each unary call and attaches the

@@ -15,12 +15,69 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
 // principalURIPrefix marks the URI SAN that carries a certificate's
 // principal: mezzo://principal/NAME.
 const principalURIPrefix = "mezzo://principal/"
+
+// roleURIPrefix marks the URI SAN that carries a certificate's role:
+// mezzo://role/ROLE.
+const roleURIPrefix = "mezzo://role/"
+
+// Role is what a certificate may be used as in a mezzo cluster. It is
+// bound in the certificate (the URI SAN mezzo://role/ROLE, signed by the
+// CA like the principal) and checked by every peer: a client dialling a
+// master accepts only a master's certificate, the master's sandbox proxy
+// only an agent's, and the master takes agent calls only from agent
+// certificates and scheduler calls only from client ones. Extended key
+// usages cannot say this: the master's certificate is also a client (of
+// the agents' sandbox servers) and the agent's also a server (its own
+// --http), so both carry server and client authentication.
+type Role string
+
+// The roles `mezzo certs init` issues.
+const (
+	// RoleMaster serves the SchedulerAPI, the AgentAPI and the master's
+	// HTTP, and reads sandboxes from agents.
+	RoleMaster Role = "master"
+	// RoleAgent registers with the master and serves its own sandboxes.
+	RoleAgent Role = "agent"
+	// RoleClient is a scheduler's or an operator's: it calls the master.
+	RoleClient Role = "client"
+)
+
+func (r Role) valid() bool { return r == RoleMaster || r == RoleAgent || r == RoleClient }
+
+// ErrNoRole is wrapped by CertRole's error for a certificate without a
+// role, such as those an older `mezzo certs init` made.
+var ErrNoRole = errors.New("it carries no mezzo role (it predates roles): issue the cluster's certificates again with `mezzo certs init`")
+
+// CertRole is the role a certificate is bound to. A certificate with no
+// role, with several, or with one mezzo does not know is refused: a peer
+// that cannot tell what a certificate is for must not trust it for
+// anything.
+func CertRole(c *x509.Certificate) (Role, error) {
+	var roles []Role
+	for _, u := range c.URIs {
+		if s, ok := strings.CutPrefix(u.String(), roleURIPrefix); ok {
+			roles = append(roles, Role(s))
+		}
+	}
+	who := PrincipalFromCert(c)
+	switch {
+	case len(roles) == 0:
+		return "", fmt.Errorf("certificate of %q: %w", who, ErrNoRole)
+	case len(roles) > 1:
+		return "", fmt.Errorf("certificate of %q names %d roles %q; a certificate has one", who, len(roles), roles)
+	case !roles[0].valid():
+		return "", fmt.Errorf("certificate of %q has the unknown role %q (want %s, %s or %s)", who, roles[0], RoleMaster, RoleAgent, RoleClient)
+	}
+	return roles[0], nil
+}
 
 // CA is a certificate authority that issues the cluster's certificates.
 type CA struct {
@@ -104,6 +161,11 @@ type CertSpec struct {
 	// Hosts are DNS names and IP addresses the certificate serves
 	// (server certificates).
 	Hosts []string
+	// Role, when set, binds the certificate to a role (the URI SAN
+	// mezzo://role/Role). Every certificate of a cluster needs one;
+	// only certificates outside the cluster's CA (the agent's own
+	// executor CA) go without.
+	Role Role
 	// Server and Client set the extended key usages.
 	Server, Client      bool
 	NotBefore, NotAfter time.Time
@@ -126,9 +188,20 @@ func (ca *CA) Issue(spec CertSpec) (certPEM, keyPEMBytes []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if spec.Role != "" && !spec.Role.valid() {
+		return nil, nil, fmt.Errorf("security: unknown certificate role %q", spec.Role)
+	}
 	u, err := url.Parse(principalURIPrefix + url.PathEscape(spec.Principal))
 	if err != nil {
 		return nil, nil, err
+	}
+	uris := []*url.URL{u}
+	if spec.Role != "" {
+		ru, err := url.Parse(roleURIPrefix + string(spec.Role))
+		if err != nil {
+			return nil, nil, err
+		}
+		uris = append(uris, ru)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -136,7 +209,7 @@ func (ca *CA) Issue(spec CertSpec) (certPEM, keyPEMBytes []byte, err error) {
 		NotBefore:    spec.NotBefore,
 		NotAfter:     spec.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		URIs:         []*url.URL{u},
+		URIs:         uris,
 	}
 	if spec.Server {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
@@ -196,6 +269,9 @@ func InitDir(dir string, opt InitOptions) ([]string, error) {
 	if opt.Validity <= 0 {
 		opt.Validity = 365 * 24 * time.Hour
 	}
+	if err := CheckPrincipalNames(opt.Principals); err != nil {
+		return nil, err
+	}
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
@@ -234,14 +310,16 @@ func InitDir(dir string, opt InitOptions) ([]string, error) {
 		hosts = append(hosts, h)
 	}
 	hosts = append(hosts, opt.Hosts...)
+	// The agent's certificate names the hosts for its own --http
+	// sandbox server; its role keeps it from passing for the master.
 	specs := []CertSpec{
-		{Principal: "master", Hosts: hosts, Server: true, Client: true},
-		{Principal: "agent", Hosts: hosts, Server: true, Client: true},
-		{Principal: "framework", Client: true},
-		{Principal: "admin", Client: true},
+		{Principal: "master", Role: RoleMaster, Hosts: hosts, Server: true, Client: true},
+		{Principal: "agent", Role: RoleAgent, Hosts: hosts, Server: true, Client: true},
+		{Principal: "framework", Role: RoleClient, Client: true},
+		{Principal: "admin", Role: RoleClient, Client: true},
 	}
 	for _, p := range opt.Principals {
-		specs = append(specs, CertSpec{Principal: p, Client: true})
+		specs = append(specs, CertSpec{Principal: p, Role: RoleClient, Client: true})
 	}
 	for _, s := range specs {
 		s.NotBefore, s.NotAfter = from, to
@@ -257,6 +335,31 @@ func InitDir(dir string, opt InitOptions) ([]string, error) {
 		}
 	}
 	return written, nil
+}
+
+// reservedNames are the files InitDir writes for itself: a principal of
+// that name would overwrite the CA's, master's or agent's key pair, or get
+// a client certificate under a name that peers take for a server's.
+var reservedNames = []string{"ca", "master", "agent", "framework", "admin"}
+
+// CheckPrincipalNames refuses InitOptions.Principals that are empty,
+// repeated, reserved or not usable as a file name.
+func CheckPrincipalNames(ps []string) error {
+	seen := map[string]bool{}
+	for _, p := range ps {
+		switch {
+		case p == "":
+			return errors.New("an empty principal name")
+		case slices.Contains(reservedNames, p):
+			return fmt.Errorf("principal %q: the name is taken by a certificate InitDir always writes (%s)", p, strings.Join(reservedNames, ", "))
+		case seen[p]:
+			return fmt.Errorf("principal %q is named twice", p)
+		case strings.ContainsAny(p, "/\\") || strings.HasPrefix(p, "."):
+			return fmt.Errorf("principal %q: its name becomes a file name, so it may hold no slash and not start with a dot", p)
+		}
+		seen[p] = true
+	}
+	return nil
 }
 
 func keyPEM(k crypto.Signer) ([]byte, error) {

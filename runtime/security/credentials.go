@@ -29,6 +29,11 @@ type credentialsFile struct {
 	} `json:"credentials"`
 }
 
+// MinSecretLen is the shortest secret a credentials file may hold: 16
+// bytes (128 bits as hex is 32), so that a token is guessed neither by a
+// search nor within the failure throttle's few tries a second.
+const MinSecretLen = 16
+
 // LoadCredentials reads a credentials file (see the package doc).
 func LoadCredentials(path string) (*Credentials, error) {
 	data, err := os.ReadFile(path)
@@ -60,6 +65,8 @@ func ParseCredentials(name string, data []byte) (*Credentials, error) {
 			return nil, fmt.Errorf("%s: credentials[%d] has no principal", name, i)
 		case e.Secret == "":
 			return nil, fmt.Errorf("%s: credentials[%d] (principal %q) has no secret", name, i, e.Principal)
+		case len(e.Secret) < MinSecretLen:
+			return nil, fmt.Errorf("%s: credentials[%d] (principal %q): the secret is %d bytes, under the %d a secret needs (make one with: openssl rand -hex 16)", name, i, e.Principal, len(e.Secret), MinSecretLen)
 		}
 		d := sha256.Sum256([]byte(e.Secret))
 		if other, dup := seen[d]; dup && other != e.Principal {

@@ -8,14 +8,28 @@
 // principal, ECDSA P-256, PEM:
 //
 //	ca.crt ca.key                   the cluster CA (keep ca.key offline)
-//	master.crt master.key           server + client, SANs localhost, 127.0.0.1, ::1, the host name
-//	agent.crt agent.key             server (ExecutorAPI) + client (to the master)
-//	framework.crt framework.key     client; principal "framework"
-//	admin.crt admin.key             client; principal "admin"
+//	master.crt master.key           role master: server + client, SANs localhost, 127.0.0.1, ::1, the host name
+//	agent.crt agent.key             role agent: client (to the master) + server (its own --http), same SANs
+//	framework.crt framework.key     role client; principal "framework"
+//	admin.crt admin.key             role client; principal "admin"
 //
 // A certificate's principal is the path of its URI SAN
 // mezzo://principal/NAME, or its CommonName when it has no such SAN
 // ([PrincipalFromCert]).
+//
+// # Roles
+//
+// Every certificate of the cluster is bound to a [Role] by a second URI
+// SAN, mezzo://role/master, mezzo://role/agent or mezzo://role/client
+// ([CertRole]), signed by the CA with the rest. The host names say where a
+// server is; the role says what it is. Peers check it: clients of a master
+// ([ClientTLS], and token clients with [MasterCAOnlyTLS], before their
+// token goes out) accept only a master's certificate in the handshake
+// ([VerifyServerRole]), the master's sandbox proxy only an agent's
+// ([ClientTLSTo]); servers admit certificates by role ([Authenticator.Roles],
+// [RoleGuard] per gRPC service). A certificate without a role, as an
+// older `mezzo certs init` made them, is refused with the advice to issue
+// the certificates again: no peer can tell what it is for.
 //
 // # TLS
 //
@@ -31,10 +45,16 @@
 // [Credentials] file in constant time, or else the verified peer
 // certificate. Its interceptors put the principal in the context
 // ([PrincipalFrom]); a wrong token, or no identity when one is required,
-// is codes.Unauthenticated. Tokens are never logged. A credentials file is
-// JSON:
+// is codes.Unauthenticated. The scheme is case-insensitive ("bearer" is
+// "Bearer", RFC 7235). Tokens are never logged. With [Failures] set,
+// failed authentications are logged (peer address, method, reason, the
+// principal a certificate claimed; the first of a peer at once, the rest
+// as a summary a window) and throttled per peer address: past its budget
+// a peer's token calls are refused unchecked, ResourceExhausted (HTTP
+// 429), after a short delay; certificates still get in. A credentials
+// file is JSON, each secret at least 16 bytes ([MinSecretLen]):
 //
-//	{"credentials": [{"principal": "analytics", "secret": "s3cret"}]}
+//	{"credentials": [{"principal": "analytics", "secret": "6f1d0c3a9e8b7f25d41c"}]}
 //
 // # HTTP
 //
@@ -75,5 +95,9 @@
 // answers codes.ResourceExhausted to calls over the rate, so one client's
 // flood costs the others nothing; [ServerConfig.MoreLimits] gives other
 // methods limiters of their own ([MethodLimit]). [ServerOptions] assembles TLS, the
-// interceptors, a message size limit and a stream limit for grpc.NewServer.
+// interceptors, a message size limit, a stream limit and a handshake
+// deadline for grpc.NewServer. [LimitListener] bounds the connections a
+// listener holds at once and [NewHTTPServer] gives HTTP servers header and
+// idle deadlines, so connections that never complete a handshake hold a
+// bounded number of descriptors for a bounded time.
 package security

@@ -2,6 +2,7 @@ package security
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,31 +20,37 @@ func (e *HTTPError) Error() string { return e.Msg }
 
 // AuthenticateHTTP is Authenticate for an HTTP request: a bearer token in
 // the Authorization header when there is one (checked against
-// Credentials), else the verified client certificate of a TLS connection,
-// else "" when authentication is not required. Refusals are *HTTPError
-// with status 401.
+// Credentials; the scheme is case-insensitive), else the verified client
+// certificate of a TLS connection (bound to one of Roles), else "" when
+// authentication is not required. Refusals are *HTTPError: 401, 403 for a
+// certificate of a role this server does not admit, 429 for a peer over
+// its failure budget (Failures).
 func (a *Authenticator) AuthenticateHTTP(r *http.Request) (string, error) {
-	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			return "", &HTTPError{http.StatusUnauthorized, `the Authorization header is not "Bearer TOKEN"`}
-		}
-		if a.Credentials == nil {
-			return "", &HTTPError{http.StatusUnauthorized, "bearer token given but this server has no credentials file"}
-		}
-		p, ok := a.Credentials.Lookup(tok)
-		if !ok {
-			return "", &HTTPError{http.StatusUnauthorized, "invalid bearer token"}
-		}
+	addr := peerIP(r.RemoteAddr)
+	method := r.Method + " " + r.URL.Path
+	var cert *x509.Certificate
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
+		cert = r.TLS.PeerCertificates[0]
+	}
+	vals := r.Header.Values("Authorization")
+	hasAuthz := len(vals) > 0
+	var authz string
+	if hasAuthz {
+		authz = vals[0]
+	}
+	if (hasAuthz || cert == nil) && a.Failures.throttled(r.Context(), addr, method) {
+		return "", &HTTPError{http.StatusTooManyRequests, fmt.Sprintf("too many failed authentications from %s; wait and retry", addr)}
+	}
+	p, f := a.check(authz, hasAuthz, cert)
+	if f == nil {
 		return p, nil
 	}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
-		return PrincipalFromCert(r.TLS.PeerCertificates[0]), nil
+	msg := f.msg
+	if msg == "" {
+		msg = "no credentials: present a client certificate signed by the cluster CA or an \"Authorization: Bearer TOKEN\" header"
 	}
-	if a.Required {
-		return "", &HTTPError{http.StatusUnauthorized, "no credentials: present a client certificate signed by the cluster CA or an \"Authorization: Bearer TOKEN\" header"}
-	}
-	return "", nil
+	a.Failures.failed(addr, method, msg, f.principal)
+	return "", &HTTPError{f.http, msg}
 }
 
 // WriteHTTPError answers err as JSON {"error": ...}: an *HTTPError with
@@ -56,8 +63,11 @@ func WriteHTTPError(w http.ResponseWriter, err error) {
 	case *DeniedError:
 		code = http.StatusForbidden
 	}
-	if code == http.StatusUnauthorized {
+	switch code {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mezzo"`)
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -32,12 +33,27 @@ type bucket struct {
 }
 
 // NewLimiter makes a limiter of rate calls per second with bursts of
-// burst. now is the clock (nil: time.Now).
+// burst. now is the clock (nil: time.Now). A rate that is NaN, infinite
+// or negative panics, as a non-positive period does in time.NewTicker: a
+// NaN bucket never empties, so the limit would silently be off; callers
+// check user input with CheckRate first.
 func NewLimiter(rate float64, burst int, now func() time.Time) *Limiter {
+	if err := CheckRate(rate); err != nil {
+		panic("security.NewLimiter: " + err.Error())
+	}
 	if now == nil {
 		now = time.Now
 	}
 	return &Limiter{rate: rate, burst: float64(max(burst, 1)), now: now, buckets: map[string]*bucket{}}
+}
+
+// CheckRate refuses a rate that is not a finite number ≥ 0 (calls a
+// second).
+func CheckRate(rate float64) error {
+	if math.IsNaN(rate) || math.IsInf(rate, 0) || rate < 0 {
+		return fmt.Errorf("rate %v is not a number of calls a second ≥ 0", rate)
+	}
+	return nil
 }
 
 // maxIdleBuckets is the map size past which full buckets are swept.
@@ -64,6 +80,16 @@ func (l *Limiter) Allow(principal string) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// Empty reports whether key's bucket has no whole token left, without
+// taking one.
+func (l *Limiter) Empty(key string) bool {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	return b != nil && l.refill(b, now) < 1
 }
 
 func (l *Limiter) refill(b *bucket, now time.Time) float64 {
@@ -123,10 +149,19 @@ type ServerConfig struct {
 	MaxRecvMsgSize int
 	// MaxConcurrentStreams bounds streams per connection (default 256).
 	MaxConcurrentStreams uint32
+	// HandshakeTimeout bounds a new connection's TLS handshake and HTTP/2
+	// preface (default DefaultHandshakeTimeout): a connection that never
+	// completes them is closed instead of holding a descriptor for good.
+	// Bound the number of connections with LimitListener.
+	HandshakeTimeout time.Duration
 }
 
 // DefaultMaxRecvMsgSize bounds a request message.
 const DefaultMaxRecvMsgSize = 4 << 20
+
+// DefaultHandshakeTimeout bounds a connection's handshake (gRPC's own
+// default is two minutes).
+const DefaultHandshakeTimeout = 10 * time.Second
 
 // ServerOptions turns c into grpc.NewServer options.
 func ServerOptions(c ServerConfig) []grpc.ServerOption {
@@ -136,9 +171,13 @@ func ServerOptions(c ServerConfig) []grpc.ServerOption {
 	if c.MaxConcurrentStreams == 0 {
 		c.MaxConcurrentStreams = 256
 	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(c.MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(c.MaxConcurrentStreams),
+		grpc.ConnectionTimeout(c.HandshakeTimeout),
 	}
 	if c.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(c.TLS)))

@@ -171,18 +171,18 @@ func mustPool(t *testing.T, path string) *x509CertPool {
 }
 
 func TestTokens(t *testing.T) {
-	creds, err := ParseCredentials("creds.json", []byte(`{"credentials":[{"principal":"analytics","secret":"s3cret"},{"principal":"ops","secret":"0ps"}]}`))
+	creds, err := ParseCredentials("creds.json", []byte(`{"credentials":[{"principal":"analytics","secret":"s3cret-analytics-key"},{"principal":"ops","secret":"0ps-secret-value-1234"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr, last := serve(t, ServerConfig{Auth: &Authenticator{Credentials: creds, Required: true}})
-	if err := check(t, addr, DialOptions(nil, "s3cret")); err != nil {
+	if err := check(t, addr, DialOptions(nil, "s3cret-analytics-key")); err != nil {
 		t.Fatalf("good token refused: %v", err)
 	}
 	if p := last(); p != "analytics" {
 		t.Errorf("principal = %q, want analytics", p)
 	}
-	for _, tok := range []string{"wrong", "s3cre", "s3cret ", "0ps0"} {
+	for _, tok := range []string{"wrong", "s3cret-analytics-ke", "s3cret-analytics-key ", "0ps-secret-value-12340"} {
 		err := check(t, addr, DialOptions(nil, tok))
 		if status.Code(err) != codes.Unauthenticated {
 			t.Errorf("token %q: %v, want Unauthenticated", tok, err)
@@ -271,18 +271,18 @@ func TestACLErrors(t *testing.T) {
 
 func TestCredentialsErrors(t *testing.T) {
 	cases := map[string]string{
-		`{"credentials": []}`:                        "no credentials",
-		`{"credentials": [{"principal": "a"}]}`:      `credentials[0] (principal "a") has no secret`,
-		`{"credentials": [{"secret": "topsecret"}]}`: "credentials[0] has no principal",
-		`{"credentials": [{"principal": "a", "secret": "topsecret"}, {"principal": "b", "secret": "topsecret"}]}`: `reuses the secret of principal "a"`,
-		`{"credentials": [{"principal": "a", "secret": "topsecret", "x": 1}]}`:                                    `unknown field "x"`,
+		`{"credentials": []}`:                                   "no credentials",
+		`{"credentials": [{"principal": "a"}]}`:                 `credentials[0] (principal "a") has no secret`,
+		`{"credentials": [{"secret": "topsecret-0123456789"}]}`: "credentials[0] has no principal",
+		`{"credentials": [{"principal": "a", "secret": "topsecret-0123456789"}, {"principal": "b", "secret": "topsecret-0123456789"}]}`: `reuses the secret of principal "a"`,
+		`{"credentials": [{"principal": "a", "secret": "topsecret-0123456789", "x": 1}]}`:                                               `unknown field "x"`,
 	}
 	for in, want := range cases {
 		_, err := ParseCredentials("c.json", []byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseCredentials(%s) = %v, want %q", in, err, want)
 		}
-		if err != nil && strings.Contains(err.Error(), "topsecret") {
+		if err != nil && strings.Contains(err.Error(), "topsecret-0123456789") {
 			t.Errorf("error quotes a secret: %v", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,26 @@ func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
 	return cert, pool, nil
 }
 
+// CertFileRole is the role of the first certificate in a PEM file (see
+// CertRole): a command checks its own --tls-cert with it, so that a
+// master started with the agent's certificate says so at once rather
+// than through every peer's refusal.
+func CertFileRole(path string) (Role, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("%s: no PEM CERTIFICATE block", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return CertRole(c)
+}
+
 // LoadCAPool reads PEM CA certificates.
 func LoadCAPool(path string) (*x509.CertPool, error) {
 	data, err := os.ReadFile(path)
@@ -67,32 +88,75 @@ func ServerTLS(f TLSFiles) (*tls.Config, error) {
 	}, nil
 }
 
-// ClientTLS is a TLS 1.3 client configuration presenting f's certificate
-// and verifying the server against f's CA. serverName overrides the name
-// checked against the server's certificate ("" takes it from the address
-// dialled).
+// ClientTLS is a TLS 1.3 client configuration towards a master: it
+// presents f's certificate, verifies the server against f's CA and
+// accepts only a certificate bound to RoleMaster, so that another holder
+// of a cluster certificate (an agent) cannot pass for the master.
+// serverName overrides the name checked against the server's certificate
+// ("" takes it from the address dialled).
 func ClientTLS(f TLSFiles, serverName string) (*tls.Config, error) {
+	return ClientTLSTo(RoleMaster, f, serverName)
+}
+
+// ClientTLSTo is ClientTLS towards a server of another role: the master's
+// sandbox proxy dials agents with RoleAgent.
+func ClientTLSTo(server Role, f TLSFiles, serverName string) (*tls.Config, error) {
 	cert, pool, err := f.load()
 	if err != nil {
 		return nil, err
 	}
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      pool,
-		ServerName:   serverName,
+		MinVersion:       tls.VersionTLS13,
+		Certificates:     []tls.Certificate{cert},
+		RootCAs:          pool,
+		ServerName:       serverName,
+		VerifyConnection: VerifyServerRole(server),
 	}, nil
 }
 
+// MasterCAOnlyTLS verifies a master against a CA, and its certificate's
+// role, without presenting a certificate: for clients that name
+// themselves with a bearer token, which must reach nothing but a master
+// (the token goes out only once the handshake has verified the server).
+func MasterCAOnlyTLS(caFile string) (*tls.Config, error) {
+	cfg, err := ClientCAOnlyTLS(caFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg.VerifyConnection = VerifyServerRole(RoleMaster)
+	return cfg, nil
+}
+
 // ClientCAOnlyTLS verifies the server against a CA without presenting a
-// certificate: executors use it towards their agent, where the
-// per-executor token is the identity.
+// certificate, and without a role check: executors use it towards their
+// agent, whose executor CA is its own and whose certificate has no role.
+// Clients of a master use MasterCAOnlyTLS.
 func ClientCAOnlyTLS(caFile string) (*tls.Config, error) {
 	pool, err := LoadCAPool(caFile)
 	if err != nil {
 		return nil, err
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}, nil
+}
+
+// VerifyServerRole is a tls.Config.VerifyConnection for clients: it fails
+// the handshake unless the server's verified certificate is bound to
+// want. It runs after the chain and the host name are verified, before
+// anything (a bearer token, a task) is sent.
+func VerifyServerRole(want Role) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("security: the server showed no certificate")
+		}
+		got, err := CertRole(cs.PeerCertificates[0])
+		if err != nil {
+			return fmt.Errorf("security: server %s is not trusted as a mezzo %s: %w", cs.ServerName, want, err)
+		}
+		if got != want {
+			return fmt.Errorf("security: server %s is not a mezzo %s: its certificate (principal %q) is bound to role %s", cs.ServerName, want, PrincipalFromCert(cs.PeerCertificates[0]), got)
+		}
+		return nil
+	}
 }
 
 // DialOptions are the gRPC dial options of a client: TLS when cfg is set

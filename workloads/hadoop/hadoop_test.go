@@ -35,7 +35,7 @@ var start = time.Date(2011, 3, 30, 0, 0, 0, 0, time.UTC)
 var racks = map[mezzo.AgentID]string{"a1": "r1", "a2": "r1", "b1": "r2"}
 
 func offer(id string, agent mezzo.AgentID, slots int) mezzo.Offer {
-	res := mezzo.MustParseResources(fmt.Sprintf("cpus:%d;mem:%d", slots, slots*2048))
+	res := mezzo.MustResources(map[string]float64{mezzo.CPUs: float64(slots), mezzo.Mem: float64(slots * 2048)})
 	return mezzo.Offer{ID: mezzo.OfferID(id), AgentID: agent, Resources: res,
 		Attributes: []mezzo.Attribute{{Name: "rack", Value: racks[agent]}}}
 }
