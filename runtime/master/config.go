@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
@@ -154,6 +155,9 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if err := api.ValidateMasterID(c.MasterID); err != nil {
+		return fmt.Errorf("master: %w (it prefixes the agent IDs it hands out)", err)
+	}
 	if c.PingTimeout < c.PingInterval {
 		return fmt.Errorf("master: ping timeout %v is shorter than the ping interval %v", c.PingTimeout, c.PingInterval)
 	}

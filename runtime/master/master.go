@@ -36,6 +36,7 @@ type Master struct {
 	srv       *grpc.Server
 	cancel    context.CancelFunc
 	loopDone  chan struct{}
+	staging   staging // registrations in parts being received (register.go)
 
 	// Everything below is owned by the loop goroutine.
 	alloc      *alloc.Allocator
@@ -48,6 +49,7 @@ type Master struct {
 	pingSeq    uint64
 	ping       pinger                     // the ping round (liveness.go)
 	drains     map[mezzo.AgentID]drainRec // agents under maintenance (operator.go)
+	keys       agentKeys                  // agents' secrets (agentid.go)
 
 	ha haState // leader election and recovery (election.go, recovery.go)
 }
@@ -80,6 +82,7 @@ func New(cfg Config) (*Master, error) {
 		agents:     map[mezzo.AgentID]*agentRec{},
 		dirty:      map[mezzo.AgentID]struct{}{},
 		drains:     map[mezzo.AgentID]drainRec{},
+		keys:       agentKeys{byID: map[mezzo.AgentID]*agentSecret{}},
 	}
 	m.ha.init(len(cfg.HA.Etcd) > 0)
 	return m, nil

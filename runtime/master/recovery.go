@@ -88,6 +88,7 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 	for _, id := range st.agents {
 		m.ha.registered[string(id)] = struct{}{}
 	}
+	m.restoreAgentKeys(st.agentKeys)
 	for _, rf := range st.frameworks {
 		if fw := m.placeholder(rf.info, now); fw != nil {
 			fw.principal = rf.principal
@@ -241,7 +242,7 @@ func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string) {
 	}
 	if _, ok := m.ha.registered[string(id)]; !ok {
 		m.ha.registered[string(id)] = struct{}{}
-		m.ha.reg.putAgent(id, hostname)
+		m.ha.reg.putAgent(id, hostname, m.agentDigest(id))
 	}
 	if rec := m.ha.rec; rec != nil {
 		if back, known := rec.known[id]; known && !back {
