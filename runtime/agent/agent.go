@@ -272,14 +272,14 @@ func (a *Agent) session1(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := a.openRegistration(ctx, a.subscribeRequest())
+	var ev *api.AgentEvent
+	if err == nil {
+		ev, err = stream.Recv()
+	}
 	if err != nil {
 		if status.Code(err) == codes.PermissionDenied {
 			a.log.Error("the master refused this agent", "agent", string(a.ID()), "err", err)
 		}
-		return false, err
-	}
-	ev, err := stream.Recv()
-	if err != nil {
 		return false, err
 	}
 	reg := ev.GetRegistered()
