@@ -37,7 +37,7 @@ type fakeMaster struct {
 
 	mu    sync.Mutex
 	next  int
-	parts int // parts of Register calls received
+	parts int   // parts of Register calls received
 	epoch int64 // sent as Registered.master_epoch
 }
 

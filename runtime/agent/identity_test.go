@@ -64,3 +64,20 @@ func TestIdentityFilesRoundTrip(t *testing.T) {
 		t.Fatalf("loaded %q %q %v", id, secret, err)
 	}
 }
+
+// TestConfigRefusesWhatTheMasterWould: a host name or attribute over the
+// master's bounds fails New, with the bound.
+func TestConfigRefusesWhatTheMasterWould(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Hostname: strings.Repeat("h", 300)}, "agent hostname is 300 bytes; the limit is 255"},
+		{Config{Hostname: "h", Attributes: []mezzo.Attribute{{Name: "rack", Value: strings.Repeat("v", 2000)}}}, "the limit is 1024"},
+	} {
+		c.cfg.Master, c.cfg.Emulated = "127.0.0.1:1", true
+		if _, err := New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("New: %v, want %q", err, c.want)
+		}
+	}
+}
