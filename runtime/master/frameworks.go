@@ -214,6 +214,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 	if len(ids) == 0 {
 		problem = "the accept names no offers"
 	}
+	problem = api.Clip(problem) // it may quote an offer ID of any length
 	ag := m.agents[agentID]
 	if problem == "" && (ag == nil || ag.out == nil) {
 		problem = fmt.Sprintf("agent %s is not connected", agentID)
@@ -340,7 +341,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 	ag.send(&api.AgentEvent{Event: &api.AgentEvent_LaunchTasks_{LaunchTasks: &api.AgentEvent_LaunchTasks{
 		Framework: api.FrameworkToProto(fw.info), Tasks: pts, MasterEpoch: m.ha.epoch,
 	}}})
-	m.log.Info("launching tasks", "framework", fw.id, "agent", agentID, "tasks", strings.Join(names, ","), "resources", use.String())
+	m.log.Info("launching tasks", "framework", fw.id, "agent", agentID, "tasks", api.Clip(strings.Join(names, ",")), "resources", use.String())
 }
 
 // giveBack returns offers without filtering their agents: the framework

@@ -209,7 +209,7 @@ func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework
 	fw := &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}, disconnectedAt: now, recovered: true}
 	fw.stats.TasksByState = map[string]int{}
 	m.frameworks[info.ID] = fw
-	m.log.Info("framework recovered; waiting for its scheduler", "framework", info.ID, "name", info.Name,
+	m.log.Info("framework recovered; waiting for its scheduler", "framework", info.ID, "name", api.Clip(info.Name),
 		"failover_timeout", fw.failoverTimeout(m.cfg.FailoverTimeout))
 	return fw
 }
