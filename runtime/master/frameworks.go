@@ -283,8 +283,10 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 			msg = fmt.Sprintf("task %q needs %s but the offers have only %s left (of %s offered)", id, need, remaining, offered)
 		}
 		// The agent gets the accept's tasks in one event: past
-		// api.MaxLaunchBytes the rest waits for another accept.
-		if n := proto.Size(p) + api.MaxAgentIDBytes + api.MaxUserBytes + 8; msg == "" && launchBytes+n > api.MaxLaunchBytes {
+		// api.MaxLaunchBytes the rest waits for another accept. The task
+		// as sent has the agent ID and its user added (12 bytes cover
+		// their tags and lengths, and the task's own in the event).
+		if n := proto.Size(p) + len(agentID) + len(taskUser(fw.info, t)) + 12; msg == "" && launchBytes+n > api.MaxLaunchBytes {
 			msg = fmt.Sprintf("task %q: the tasks of one accept may take %d bytes in all (this one would make %d); launch it in another accept", id, api.MaxLaunchBytes, launchBytes+n)
 		} else if msg == "" {
 			launchBytes += n
