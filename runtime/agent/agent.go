@@ -23,7 +23,9 @@ import (
 	"github.com/mezzo-cluster/mezzo/runtime/isolation"
 	"github.com/mezzo-cluster/mezzo/runtime/security"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 )
 
 // Agent is one mezzo agent. Create it with New and drive it with Run.
@@ -44,6 +46,7 @@ type Agent struct {
 
 	mu         sync.Mutex
 	id         mezzo.AgentID
+	secret     string // proves to the master that this agent holds id (identity.go)
 	session    string
 	epoch      int64 // highest master epoch registered with (fencing)
 	frameworks map[mezzo.FrameworkID]*framework
@@ -91,6 +94,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, frameworks: map[mezzo.FrameworkID]*framework{}, tasks: map[streamKey]*task{}, gc: newSandboxGC()}
 	a.log = cfg.Logger
 	statusDir := ""
+	var err error
 	if cfg.WorkDir != "" {
 		statusDir = filepath.Join(cfg.WorkDir, "status")
 		if err := os.MkdirAll(statusDir, 0o700); err != nil {
@@ -99,8 +103,8 @@ func New(cfg Config) (*Agent, error) {
 		if err := checkWorkDir(cfg.WorkDir); err != nil {
 			return nil, err
 		}
-		if b, err := os.ReadFile(filepath.Join(cfg.WorkDir, "agent-id")); err == nil {
-			a.id = mezzo.AgentID(strings.TrimSpace(string(b)))
+		if a.id, a.secret, err = loadIdentity(cfg.WorkDir); err != nil {
+			return nil, err
 		}
 		if b, err := os.ReadFile(filepath.Join(cfg.WorkDir, "master-epoch")); err == nil {
 			a.epoch, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
@@ -291,12 +295,15 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) session1(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := a.client.Subscribe(ctx, a.subscribeRequest())
-	if err != nil {
-		return false, err
+	stream, err := a.openRegistration(ctx, a.subscribeRequest())
+	var ev *api.AgentEvent
+	if err == nil {
+		ev, err = stream.Recv()
 	}
-	ev, err := stream.Recv()
 	if err != nil {
+		if status.Code(err) == codes.PermissionDenied {
+			a.log.Error("the master refused this agent", "agent", string(a.ID()), "err", err)
+		}
 		return false, err
 	}
 	reg := ev.GetRegistered()
@@ -310,17 +317,21 @@ func (a *Agent) session1(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("master %s has epoch %d, older than the %d this agent has registered with: a deposed leader; refused", reg.MasterId, reg.MasterEpoch, known)
 	}
 	first := a.id == ""
+	newID := a.id != mezzo.AgentID(reg.AgentId)
 	newEpoch := reg.MasterEpoch > a.epoch
 	a.id, a.session, a.epoch = mezzo.AgentID(reg.AgentId), reg.SessionId, reg.MasterEpoch
+	if reg.AgentSecret != "" {
+		a.secret = reg.AgentSecret
+	}
 	a.mu.Unlock()
 	if a.cfg.WorkDir != "" && newEpoch {
 		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "master-epoch"), []byte(strconv.FormatInt(reg.MasterEpoch, 10)+"\n"), 0o600); err != nil {
 			a.log.Error("saving master epoch", "err", err)
 		}
 	}
-	if a.cfg.WorkDir != "" && first {
-		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "agent-id"), []byte(reg.AgentId+"\n"), 0o600); err != nil {
-			a.log.Error("saving agent ID", "err", err)
+	if a.cfg.WorkDir != "" && (newID || reg.AgentSecret != "") {
+		if err := saveIdentity(a.cfg.WorkDir, mezzo.AgentID(reg.AgentId), reg.AgentSecret); err != nil {
+			a.log.Error("saving agent ID and secret; after a restart the master will refuse this agent", "err", err)
 		}
 	}
 	a.log.Info("registered with master", "agent", reg.AgentId, "master", reg.MasterId, "reregistered", !first)
@@ -358,7 +369,7 @@ func (a *Agent) subscribeRequest() *api.AgentSubscribeRequest {
 	req := &api.AgentSubscribeRequest{Agent: &api.AgentInfo{
 		AgentId: string(a.id), Hostname: a.cfg.Hostname,
 		Resources: api.ResourcesToProto(a.cfg.Resources), Attributes: api.AttributesToProto(a.cfg.Attributes),
-	}}
+	}, AgentSecret: a.secret}
 	fws := make([]mezzo.FrameworkID, 0, len(a.frameworks))
 	for id := range a.frameworks {
 		fws = append(fws, id)
@@ -374,7 +385,7 @@ func (a *Agent) subscribeRequest() *api.AgentSubscribeRequest {
 		sort.Slice(exs, func(i, j int) bool { return exs[i] < exs[j] })
 		for _, ex := range exs {
 			info := fw.executors[ex].info
-			req.Executors = append(req.Executors, &api.RunningExecutor{FrameworkId: string(id), Executor: api.ExecutorToProto(&info)})
+			req.Executors = append(req.Executors, &api.RunningExecutor{FrameworkId: string(id), Executor: slimExecutor(&info)})
 		}
 	}
 	keys := make([]streamKey, 0, len(a.tasks))
@@ -386,7 +397,7 @@ func (a *Agent) subscribeRequest() *api.AgentSubscribeRequest {
 	})
 	for _, k := range keys {
 		t := a.tasks[k]
-		rt := &api.RunningTask{FrameworkId: string(k.fw), Task: api.TaskToProto(t.info), State: api.StateToProto(t.state)}
+		rt := &api.RunningTask{FrameworkId: string(k.fw), Task: slimTask(t.info), State: api.StateToProto(t.state)}
 		if t.exec != nil {
 			rt.ExecutorId = string(t.exec.info.ID)
 		}
@@ -509,15 +520,15 @@ func (a *Agent) resendLoop(ctx context.Context) {
 		// together pays one round trip and one turn of the master's loop
 		// (not registered: resendAll makes them due on registration).
 		if len(due) > 0 && h.SessionId != "" {
-			req := &api.AgentUpdatesRequest{Header: h, Updates: make([]*api.AgentUpdateRequest, len(due))}
-			for i, d := range due {
-				req.Updates[i] = &api.AgentUpdateRequest{FrameworkId: string(d.fw), Status: api.StatusToProto(d.status)}
-			}
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, err := a.client.Updates(cctx, req)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				a.log.Debug("status updates not sent; will retry", "updates", len(due), "err", err)
+			// One call per api.RegisterPartBytes of updates: a batch over
+			// the master's message limit would be refused every time.
+			for _, batch := range updateBatches(due, api.RegisterPartBytes) {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := a.client.Updates(cctx, &api.AgentUpdatesRequest{Header: h, Updates: batch})
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					a.log.Debug("status updates not sent; will retry", "updates", len(batch), "err", err)
+				}
 			}
 		}
 		if a.cfg.Emulated {

@@ -171,6 +171,11 @@ func (c *Config) withDefaults() error {
 	if c.Hostname == "" {
 		c.Hostname, _ = os.Hostname()
 	}
+	// The master refuses what breaks its bounds; say so now rather than
+	// in every registration.
+	if err := api.ValidateAgentInfo(&api.AgentInfo{Hostname: c.Hostname, Attributes: api.AttributesToProto(c.Attributes)}); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	if c.Isolation == "" {
 		c.Isolation = "process"
 	}

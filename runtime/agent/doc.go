@@ -14,7 +14,13 @@
 //     attributes with the master over gRPC (runtime/api AgentAPI), and
 //     re-registers with the same agent ID, its running executors and tasks,
 //     whenever the connection comes back (the ID is kept in WorkDir, so it
-//     also survives a restart).
+//     also survives a restart). With the ID the master issues a secret,
+//     kept in WorkDir/agent-secret (0600, written atomically) and presented
+//     at every re-registration: without it the master refuses the ID
+//     (identity.go). A re-registration lists each task as the master keeps
+//     it (no data, no command line); one over api.RegisterPartBytes goes
+//     in parts through AgentAPI.Register (register.go). Events from the
+//     master are taken up to api.AgentRecvLimit.
 //   - Starts executors as processes, each in its own sandbox directory under
 //     WorkDir/sandboxes (stdout and stderr files kept there), inside a
 //     container of the configured isolator (runtime/isolation: "process" or

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // fakeMaster is a test-only AgentAPI server: it registers agents, pushes
@@ -36,6 +37,7 @@ type fakeMaster struct {
 
 	mu    sync.Mutex
 	next  int
+	parts int   // parts of Register calls received
 	epoch int64 // sent as Registered.master_epoch
 }
 
@@ -60,12 +62,34 @@ func startFakeMaster(t *testing.T, autoAck bool) *fakeMaster {
 	return m
 }
 
+// Register takes a registration in parts, merged as the master does, and
+// goes on as Subscribe; parts counts the calls' parts.
+func (m *fakeMaster) Register(s grpc.BidiStreamingServer[api.AgentRegisterPart, api.AgentEvent]) error {
+	req := &api.AgentSubscribeRequest{}
+	for {
+		p, err := s.Recv()
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.parts++
+		m.mu.Unlock()
+		proto.Merge(req, p.GetPart())
+		if p.GetLast() {
+			return m.Subscribe(req, s)
+		}
+	}
+}
+
+// Subscribe registers the agent; a new one gets the secret "secret-N".
 func (m *fakeMaster) Subscribe(req *api.AgentSubscribeRequest, s grpc.ServerStreamingServer[api.AgentEvent]) error {
 	id := req.GetAgent().GetAgentId()
+	secret := ""
 	m.mu.Lock()
 	m.next++
 	if id == "" {
 		id = fmt.Sprintf("agent-%d", m.next)
+		secret = fmt.Sprintf("secret-%d", m.next)
 	}
 	session := fmt.Sprintf("session-%d", m.next)
 	gen := m.next
@@ -73,7 +97,7 @@ func (m *fakeMaster) Subscribe(req *api.AgentSubscribeRequest, s grpc.ServerStre
 	m.mu.Unlock()
 	m.subscribes <- req
 	if err := s.Send(&api.AgentEvent{Event: &api.AgentEvent_Registered_{Registered: &api.AgentEvent_Registered{
-		AgentId: id, SessionId: session, MasterId: "fake", MasterEpoch: epoch}}}); err != nil {
+		AgentId: id, SessionId: session, MasterId: "fake", MasterEpoch: epoch, AgentSecret: secret}}}); err != nil {
 		return err
 	}
 	for {

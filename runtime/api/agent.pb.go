@@ -238,7 +238,12 @@ type AgentSubscribeRequest struct {
 	Tasks     []*RunningTask         `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// frameworks the agent runs tasks for (so a failed-over master can name
 	// them before their schedulers come back).
-	Frameworks    []*FrameworkInfo `protobuf:"bytes,4,rep,name=frameworks,proto3" json:"frameworks,omitempty"`
+	Frameworks []*FrameworkInfo `protobuf:"bytes,4,rep,name=frameworks,proto3" json:"frameworks,omitempty"`
+	// agent_secret proves that the agent is the one the master gave
+	// agent_id to: the secret Registered.agent_secret handed it. A master
+	// that knows agent_id refuses a registration without it, or with
+	// another (PermissionDenied).
+	AgentSecret   string `protobuf:"bytes,5,opt,name=agent_secret,json=agentSecret,proto3" json:"agent_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -301,6 +306,66 @@ func (x *AgentSubscribeRequest) GetFrameworks() []*FrameworkInfo {
 	return nil
 }
 
+func (x *AgentSubscribeRequest) GetAgentSecret() string {
+	if x != nil {
+		return x.AgentSecret
+	}
+	return ""
+}
+
+// AgentRegisterPart is one part of a Register call's registration.
+type AgentRegisterPart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Part          *AgentSubscribeRequest `protobuf:"bytes,1,opt,name=part,proto3" json:"part,omitempty"`
+	Last          bool                   `protobuf:"varint,2,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentRegisterPart) Reset() {
+	*x = AgentRegisterPart{}
+	mi := &file_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentRegisterPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentRegisterPart) ProtoMessage() {}
+
+func (x *AgentRegisterPart) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentRegisterPart.ProtoReflect.Descriptor instead.
+func (*AgentRegisterPart) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AgentRegisterPart) GetPart() *AgentSubscribeRequest {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *AgentRegisterPart) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
 // AgentHeader identifies the registration a call belongs to.
 type AgentHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -312,7 +377,7 @@ type AgentHeader struct {
 
 func (x *AgentHeader) Reset() {
 	*x = AgentHeader{}
-	mi := &file_agent_proto_msgTypes[4]
+	mi := &file_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +389,7 @@ func (x *AgentHeader) String() string {
 func (*AgentHeader) ProtoMessage() {}
 
 func (x *AgentHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[4]
+	mi := &file_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +402,7 @@ func (x *AgentHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentHeader.ProtoReflect.Descriptor instead.
 func (*AgentHeader) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{4}
+	return file_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AgentHeader) GetAgentId() string {
@@ -365,7 +430,7 @@ type AgentUpdateRequest struct {
 
 func (x *AgentUpdateRequest) Reset() {
 	*x = AgentUpdateRequest{}
-	mi := &file_agent_proto_msgTypes[5]
+	mi := &file_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +442,7 @@ func (x *AgentUpdateRequest) String() string {
 func (*AgentUpdateRequest) ProtoMessage() {}
 
 func (x *AgentUpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[5]
+	mi := &file_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +455,7 @@ func (x *AgentUpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentUpdateRequest.ProtoReflect.Descriptor instead.
 func (*AgentUpdateRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{5}
+	return file_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AgentUpdateRequest) GetHeader() *AgentHeader {
@@ -424,7 +489,7 @@ type AgentUpdatesRequest struct {
 
 func (x *AgentUpdatesRequest) Reset() {
 	*x = AgentUpdatesRequest{}
-	mi := &file_agent_proto_msgTypes[6]
+	mi := &file_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +501,7 @@ func (x *AgentUpdatesRequest) String() string {
 func (*AgentUpdatesRequest) ProtoMessage() {}
 
 func (x *AgentUpdatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[6]
+	mi := &file_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +514,7 @@ func (x *AgentUpdatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentUpdatesRequest.ProtoReflect.Descriptor instead.
 func (*AgentUpdatesRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{6}
+	return file_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AgentUpdatesRequest) GetHeader() *AgentHeader {
@@ -478,7 +543,7 @@ type AgentMessageRequest struct {
 
 func (x *AgentMessageRequest) Reset() {
 	*x = AgentMessageRequest{}
-	mi := &file_agent_proto_msgTypes[7]
+	mi := &file_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +555,7 @@ func (x *AgentMessageRequest) String() string {
 func (*AgentMessageRequest) ProtoMessage() {}
 
 func (x *AgentMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[7]
+	mi := &file_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +568,7 @@ func (x *AgentMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMessageRequest.ProtoReflect.Descriptor instead.
 func (*AgentMessageRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{7}
+	return file_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AgentMessageRequest) GetHeader() *AgentHeader {
@@ -547,7 +612,7 @@ type ExecutorExitedRequest struct {
 
 func (x *ExecutorExitedRequest) Reset() {
 	*x = ExecutorExitedRequest{}
-	mi := &file_agent_proto_msgTypes[8]
+	mi := &file_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +624,7 @@ func (x *ExecutorExitedRequest) String() string {
 func (*ExecutorExitedRequest) ProtoMessage() {}
 
 func (x *ExecutorExitedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[8]
+	mi := &file_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +637,7 @@ func (x *ExecutorExitedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutorExitedRequest.ProtoReflect.Descriptor instead.
 func (*ExecutorExitedRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{8}
+	return file_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecutorExitedRequest) GetHeader() *AgentHeader {
@@ -620,7 +685,7 @@ type PongRequest struct {
 
 func (x *PongRequest) Reset() {
 	*x = PongRequest{}
-	mi := &file_agent_proto_msgTypes[9]
+	mi := &file_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +697,7 @@ func (x *PongRequest) String() string {
 func (*PongRequest) ProtoMessage() {}
 
 func (x *PongRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[9]
+	mi := &file_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +710,7 @@ func (x *PongRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PongRequest.ProtoReflect.Descriptor instead.
 func (*PongRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{9}
+	return file_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PongRequest) GetHeader() *AgentHeader {
@@ -671,7 +736,7 @@ type UnregisterRequest struct {
 
 func (x *UnregisterRequest) Reset() {
 	*x = UnregisterRequest{}
-	mi := &file_agent_proto_msgTypes[10]
+	mi := &file_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +748,7 @@ func (x *UnregisterRequest) String() string {
 func (*UnregisterRequest) ProtoMessage() {}
 
 func (x *UnregisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[10]
+	mi := &file_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +761,7 @@ func (x *UnregisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterRequest) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{10}
+	return file_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UnregisterRequest) GetHeader() *AgentHeader {
@@ -726,7 +791,7 @@ type AgentEvent struct {
 
 func (x *AgentEvent) Reset() {
 	*x = AgentEvent{}
-	mi := &file_agent_proto_msgTypes[11]
+	mi := &file_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +803,7 @@ func (x *AgentEvent) String() string {
 func (*AgentEvent) ProtoMessage() {}
 
 func (x *AgentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[11]
+	mi := &file_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +816,7 @@ func (x *AgentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent.ProtoReflect.Descriptor instead.
 func (*AgentEvent) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11}
+	return file_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AgentEvent) GetEvent() isAgentEvent_Event {
@@ -898,14 +963,19 @@ type AgentEvent_Registered struct {
 	// revision (0 for a master without etcd) and only grows from one leader
 	// to the next. An agent remembers the highest epoch it has registered
 	// with and refuses a master, and commands, from an older one.
-	MasterEpoch   int64 `protobuf:"varint,5,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	MasterEpoch int64 `protobuf:"varint,5,opt,name=master_epoch,json=masterEpoch,proto3" json:"master_epoch,omitempty"`
+	// agent_secret is set when the master binds a new secret to agent_id
+	// (at first registration, or for an agent that brought none): 256
+	// random bits, hex, that the agent keeps and presents in every later
+	// registration. The master keeps only its SHA-256.
+	AgentSecret   string `protobuf:"bytes,6,opt,name=agent_secret,json=agentSecret,proto3" json:"agent_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentEvent_Registered) Reset() {
 	*x = AgentEvent_Registered{}
-	mi := &file_agent_proto_msgTypes[12]
+	mi := &file_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +987,7 @@ func (x *AgentEvent_Registered) String() string {
 func (*AgentEvent_Registered) ProtoMessage() {}
 
 func (x *AgentEvent_Registered) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[12]
+	mi := &file_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1000,7 @@ func (x *AgentEvent_Registered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Registered.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Registered) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11, 0}
+	return file_agent_proto_rawDescGZIP(), []int{12, 0}
 }
 
 func (x *AgentEvent_Registered) GetAgentId() string {
@@ -968,6 +1038,13 @@ func (x *AgentEvent_Registered) GetMasterEpoch() int64 {
 	return 0
 }
 
+func (x *AgentEvent_Registered) GetAgentSecret() string {
+	if x != nil {
+		return x.AgentSecret
+	}
+	return ""
+}
+
 // LaunchTasks runs tasks of one framework. Tasks naming the same
 // executor (executor.executor_id, or none for command tasks) share it.
 type AgentEvent_LaunchTasks struct {
@@ -982,7 +1059,7 @@ type AgentEvent_LaunchTasks struct {
 
 func (x *AgentEvent_LaunchTasks) Reset() {
 	*x = AgentEvent_LaunchTasks{}
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1071,7 @@ func (x *AgentEvent_LaunchTasks) String() string {
 func (*AgentEvent_LaunchTasks) ProtoMessage() {}
 
 func (x *AgentEvent_LaunchTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[13]
+	mi := &file_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1084,7 @@ func (x *AgentEvent_LaunchTasks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_LaunchTasks.ProtoReflect.Descriptor instead.
 func (*AgentEvent_LaunchTasks) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11, 1}
+	return file_agent_proto_rawDescGZIP(), []int{12, 1}
 }
 
 func (x *AgentEvent_LaunchTasks) GetFramework() *FrameworkInfo {
@@ -1042,7 +1119,7 @@ type AgentEvent_KillTask struct {
 
 func (x *AgentEvent_KillTask) Reset() {
 	*x = AgentEvent_KillTask{}
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1131,7 @@ func (x *AgentEvent_KillTask) String() string {
 func (*AgentEvent_KillTask) ProtoMessage() {}
 
 func (x *AgentEvent_KillTask) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[14]
+	mi := &file_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1144,7 @@ func (x *AgentEvent_KillTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_KillTask.ProtoReflect.Descriptor instead.
 func (*AgentEvent_KillTask) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11, 2}
+	return file_agent_proto_rawDescGZIP(), []int{12, 2}
 }
 
 func (x *AgentEvent_KillTask) GetFrameworkId() string {
@@ -1101,7 +1178,7 @@ type AgentEvent_ShutdownExecutor struct {
 
 func (x *AgentEvent_ShutdownExecutor) Reset() {
 	*x = AgentEvent_ShutdownExecutor{}
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1190,7 @@ func (x *AgentEvent_ShutdownExecutor) String() string {
 func (*AgentEvent_ShutdownExecutor) ProtoMessage() {}
 
 func (x *AgentEvent_ShutdownExecutor) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[15]
+	mi := &file_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1203,7 @@ func (x *AgentEvent_ShutdownExecutor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_ShutdownExecutor.ProtoReflect.Descriptor instead.
 func (*AgentEvent_ShutdownExecutor) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11, 3}
+	return file_agent_proto_rawDescGZIP(), []int{12, 3}
 }
 
 func (x *AgentEvent_ShutdownExecutor) GetFrameworkId() string {
@@ -1153,7 +1230,7 @@ type AgentEvent_ShutdownFramework struct {
 
 func (x *AgentEvent_ShutdownFramework) Reset() {
 	*x = AgentEvent_ShutdownFramework{}
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1242,7 @@ func (x *AgentEvent_ShutdownFramework) String() string {
 func (*AgentEvent_ShutdownFramework) ProtoMessage() {}
 
 func (x *AgentEvent_ShutdownFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[16]
+	mi := &file_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1255,7 @@ func (x *AgentEvent_ShutdownFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_ShutdownFramework.ProtoReflect.Descriptor instead.
 func (*AgentEvent_ShutdownFramework) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11, 4}
+	return file_agent_proto_rawDescGZIP(), []int{12, 4}
 }
 
 func (x *AgentEvent_ShutdownFramework) GetFrameworkId() string {
@@ -1200,7 +1277,7 @@ type AgentEvent_Acknowledge struct {
 
 func (x *AgentEvent_Acknowledge) Reset() {
 	*x = AgentEvent_Acknowledge{}
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1289,7 @@ func (x *AgentEvent_Acknowledge) String() string {
 func (*AgentEvent_Acknowledge) ProtoMessage() {}
 
 func (x *AgentEvent_Acknowledge) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[17]
+	mi := &file_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1302,7 @@ func (x *AgentEvent_Acknowledge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Acknowledge.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Acknowledge) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11, 5}
+	return file_agent_proto_rawDescGZIP(), []int{12, 5}
 }
 
 func (x *AgentEvent_Acknowledge) GetFrameworkId() string {
@@ -1261,7 +1338,7 @@ type AgentEvent_Message struct {
 
 func (x *AgentEvent_Message) Reset() {
 	*x = AgentEvent_Message{}
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1350,7 @@ func (x *AgentEvent_Message) String() string {
 func (*AgentEvent_Message) ProtoMessage() {}
 
 func (x *AgentEvent_Message) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[18]
+	mi := &file_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1363,7 @@ func (x *AgentEvent_Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Message.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Message) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11, 6}
+	return file_agent_proto_rawDescGZIP(), []int{12, 6}
 }
 
 func (x *AgentEvent_Message) GetFrameworkId() string {
@@ -1319,7 +1396,7 @@ type AgentEvent_Ping struct {
 
 func (x *AgentEvent_Ping) Reset() {
 	*x = AgentEvent_Ping{}
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1408,7 @@ func (x *AgentEvent_Ping) String() string {
 func (*AgentEvent_Ping) ProtoMessage() {}
 
 func (x *AgentEvent_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_agent_proto_msgTypes[19]
+	mi := &file_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1421,7 @@ func (x *AgentEvent_Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Ping.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Ping) Descriptor() ([]byte, []int) {
-	return file_agent_proto_rawDescGZIP(), []int{11, 7}
+	return file_agent_proto_rawDescGZIP(), []int{12, 7}
 }
 
 func (x *AgentEvent_Ping) GetSeq() uint64 {
@@ -1374,14 +1451,18 @@ const file_agent_proto_rawDesc = "" +
 	"\x04task\x18\x02 \x01(\v2\x12.mezzo.v1.TaskInfoR\x04task\x12)\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x13.mezzo.v1.TaskStateR\x05state\x12\x1f\n" +
 	"\vexecutor_id\x18\x04 \x01(\tR\n" +
-	"executorId\"\xe1\x01\n" +
+	"executorId\"\x84\x02\n" +
 	"\x15AgentSubscribeRequest\x12)\n" +
 	"\x05agent\x18\x01 \x01(\v2\x13.mezzo.v1.AgentInfoR\x05agent\x127\n" +
 	"\texecutors\x18\x02 \x03(\v2\x19.mezzo.v1.RunningExecutorR\texecutors\x12+\n" +
 	"\x05tasks\x18\x03 \x03(\v2\x15.mezzo.v1.RunningTaskR\x05tasks\x127\n" +
 	"\n" +
 	"frameworks\x18\x04 \x03(\v2\x17.mezzo.v1.FrameworkInfoR\n" +
-	"frameworks\"G\n" +
+	"frameworks\x12!\n" +
+	"\fagent_secret\x18\x05 \x01(\tR\vagentSecret\"\\\n" +
+	"\x11AgentRegisterPart\x123\n" +
+	"\x04part\x18\x01 \x01(\v2\x1f.mezzo.v1.AgentSubscribeRequestR\x04part\x12\x12\n" +
+	"\x04last\x18\x02 \x01(\bR\x04last\"G\n" +
 	"\vAgentHeader\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1d\n" +
 	"\n" +
@@ -1410,8 +1491,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\"B\n" +
 	"\x11UnregisterRequest\x12-\n" +
-	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\"\xe1\n" +
-	"\n" +
+	"\x06header\x18\x01 \x01(\v2\x15.mezzo.v1.AgentHeaderR\x06header\"\x84\v\n" +
 	"\n" +
 	"AgentEvent\x12A\n" +
 	"\n" +
@@ -1423,7 +1503,7 @@ const file_agent_proto_rawDesc = "" +
 	"\x12shutdown_framework\x18\x05 \x01(\v2&.mezzo.v1.AgentEvent.ShutdownFrameworkH\x00R\x11shutdownFramework\x12D\n" +
 	"\vacknowledge\x18\x06 \x01(\v2 .mezzo.v1.AgentEvent.AcknowledgeH\x00R\vacknowledge\x128\n" +
 	"\amessage\x18\a \x01(\v2\x1c.mezzo.v1.AgentEvent.MessageH\x00R\amessage\x12/\n" +
-	"\x04ping\x18\b \x01(\v2\x19.mezzo.v1.AgentEvent.PingH\x00R\x04ping\x1a\xb6\x01\n" +
+	"\x04ping\x18\b \x01(\v2\x19.mezzo.v1.AgentEvent.PingH\x00R\x04ping\x1a\xd9\x01\n" +
 	"\n" +
 	"Registered\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1d\n" +
@@ -1431,7 +1511,8 @@ const file_agent_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12.\n" +
 	"\x13ping_interval_nanos\x18\x03 \x01(\x03R\x11pingIntervalNanos\x12\x1b\n" +
 	"\tmaster_id\x18\x04 \x01(\tR\bmasterId\x12!\n" +
-	"\fmaster_epoch\x18\x05 \x01(\x03R\vmasterEpoch\x1a\x91\x01\n" +
+	"\fmaster_epoch\x18\x05 \x01(\x03R\vmasterEpoch\x12!\n" +
+	"\fagent_secret\x18\x06 \x01(\tR\vagentSecret\x1a\x91\x01\n" +
 	"\vLaunchTasks\x125\n" +
 	"\tframework\x18\x01 \x01(\v2\x17.mezzo.v1.FrameworkInfoR\tframework\x12(\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x12.mezzo.v1.TaskInfoR\x05tasks\x12!\n" +
@@ -1457,9 +1538,10 @@ const file_agent_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x1a\x18\n" +
 	"\x04Ping\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seqB\a\n" +
-	"\x05event2\xaf\x03\n" +
+	"\x05event2\xf2\x03\n" +
 	"\bAgentAPI\x12D\n" +
-	"\tSubscribe\x12\x1f.mezzo.v1.AgentSubscribeRequest\x1a\x14.mezzo.v1.AgentEvent0\x01\x127\n" +
+	"\tSubscribe\x12\x1f.mezzo.v1.AgentSubscribeRequest\x1a\x14.mezzo.v1.AgentEvent0\x01\x12A\n" +
+	"\bRegister\x12\x1b.mezzo.v1.AgentRegisterPart\x1a\x14.mezzo.v1.AgentEvent(\x010\x01\x127\n" +
 	"\x06Update\x12\x1c.mezzo.v1.AgentUpdateRequest\x1a\x0f.mezzo.v1.Empty\x129\n" +
 	"\aUpdates\x12\x1d.mezzo.v1.AgentUpdatesRequest\x1a\x0f.mezzo.v1.Empty\x129\n" +
 	"\aMessage\x12\x1d.mezzo.v1.AgentMessageRequest\x1a\x0f.mezzo.v1.Empty\x12B\n" +
@@ -1480,84 +1562,88 @@ func file_agent_proto_rawDescGZIP() []byte {
 	return file_agent_proto_rawDescData
 }
 
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_agent_proto_goTypes = []any{
 	(*AgentInfo)(nil),                    // 0: mezzo.v1.AgentInfo
 	(*RunningExecutor)(nil),              // 1: mezzo.v1.RunningExecutor
 	(*RunningTask)(nil),                  // 2: mezzo.v1.RunningTask
 	(*AgentSubscribeRequest)(nil),        // 3: mezzo.v1.AgentSubscribeRequest
-	(*AgentHeader)(nil),                  // 4: mezzo.v1.AgentHeader
-	(*AgentUpdateRequest)(nil),           // 5: mezzo.v1.AgentUpdateRequest
-	(*AgentUpdatesRequest)(nil),          // 6: mezzo.v1.AgentUpdatesRequest
-	(*AgentMessageRequest)(nil),          // 7: mezzo.v1.AgentMessageRequest
-	(*ExecutorExitedRequest)(nil),        // 8: mezzo.v1.ExecutorExitedRequest
-	(*PongRequest)(nil),                  // 9: mezzo.v1.PongRequest
-	(*UnregisterRequest)(nil),            // 10: mezzo.v1.UnregisterRequest
-	(*AgentEvent)(nil),                   // 11: mezzo.v1.AgentEvent
-	(*AgentEvent_Registered)(nil),        // 12: mezzo.v1.AgentEvent.Registered
-	(*AgentEvent_LaunchTasks)(nil),       // 13: mezzo.v1.AgentEvent.LaunchTasks
-	(*AgentEvent_KillTask)(nil),          // 14: mezzo.v1.AgentEvent.KillTask
-	(*AgentEvent_ShutdownExecutor)(nil),  // 15: mezzo.v1.AgentEvent.ShutdownExecutor
-	(*AgentEvent_ShutdownFramework)(nil), // 16: mezzo.v1.AgentEvent.ShutdownFramework
-	(*AgentEvent_Acknowledge)(nil),       // 17: mezzo.v1.AgentEvent.Acknowledge
-	(*AgentEvent_Message)(nil),           // 18: mezzo.v1.AgentEvent.Message
-	(*AgentEvent_Ping)(nil),              // 19: mezzo.v1.AgentEvent.Ping
-	(*Resources)(nil),                    // 20: mezzo.v1.Resources
-	(*Attribute)(nil),                    // 21: mezzo.v1.Attribute
-	(*ExecutorInfo)(nil),                 // 22: mezzo.v1.ExecutorInfo
-	(*TaskInfo)(nil),                     // 23: mezzo.v1.TaskInfo
-	(TaskState)(0),                       // 24: mezzo.v1.TaskState
-	(*FrameworkInfo)(nil),                // 25: mezzo.v1.FrameworkInfo
-	(*TaskStatus)(nil),                   // 26: mezzo.v1.TaskStatus
-	(*Empty)(nil),                        // 27: mezzo.v1.Empty
+	(*AgentRegisterPart)(nil),            // 4: mezzo.v1.AgentRegisterPart
+	(*AgentHeader)(nil),                  // 5: mezzo.v1.AgentHeader
+	(*AgentUpdateRequest)(nil),           // 6: mezzo.v1.AgentUpdateRequest
+	(*AgentUpdatesRequest)(nil),          // 7: mezzo.v1.AgentUpdatesRequest
+	(*AgentMessageRequest)(nil),          // 8: mezzo.v1.AgentMessageRequest
+	(*ExecutorExitedRequest)(nil),        // 9: mezzo.v1.ExecutorExitedRequest
+	(*PongRequest)(nil),                  // 10: mezzo.v1.PongRequest
+	(*UnregisterRequest)(nil),            // 11: mezzo.v1.UnregisterRequest
+	(*AgentEvent)(nil),                   // 12: mezzo.v1.AgentEvent
+	(*AgentEvent_Registered)(nil),        // 13: mezzo.v1.AgentEvent.Registered
+	(*AgentEvent_LaunchTasks)(nil),       // 14: mezzo.v1.AgentEvent.LaunchTasks
+	(*AgentEvent_KillTask)(nil),          // 15: mezzo.v1.AgentEvent.KillTask
+	(*AgentEvent_ShutdownExecutor)(nil),  // 16: mezzo.v1.AgentEvent.ShutdownExecutor
+	(*AgentEvent_ShutdownFramework)(nil), // 17: mezzo.v1.AgentEvent.ShutdownFramework
+	(*AgentEvent_Acknowledge)(nil),       // 18: mezzo.v1.AgentEvent.Acknowledge
+	(*AgentEvent_Message)(nil),           // 19: mezzo.v1.AgentEvent.Message
+	(*AgentEvent_Ping)(nil),              // 20: mezzo.v1.AgentEvent.Ping
+	(*Resources)(nil),                    // 21: mezzo.v1.Resources
+	(*Attribute)(nil),                    // 22: mezzo.v1.Attribute
+	(*ExecutorInfo)(nil),                 // 23: mezzo.v1.ExecutorInfo
+	(*TaskInfo)(nil),                     // 24: mezzo.v1.TaskInfo
+	(TaskState)(0),                       // 25: mezzo.v1.TaskState
+	(*FrameworkInfo)(nil),                // 26: mezzo.v1.FrameworkInfo
+	(*TaskStatus)(nil),                   // 27: mezzo.v1.TaskStatus
+	(*Empty)(nil),                        // 28: mezzo.v1.Empty
 }
 var file_agent_proto_depIdxs = []int32{
-	20, // 0: mezzo.v1.AgentInfo.resources:type_name -> mezzo.v1.Resources
-	21, // 1: mezzo.v1.AgentInfo.attributes:type_name -> mezzo.v1.Attribute
-	22, // 2: mezzo.v1.RunningExecutor.executor:type_name -> mezzo.v1.ExecutorInfo
-	23, // 3: mezzo.v1.RunningTask.task:type_name -> mezzo.v1.TaskInfo
-	24, // 4: mezzo.v1.RunningTask.state:type_name -> mezzo.v1.TaskState
+	21, // 0: mezzo.v1.AgentInfo.resources:type_name -> mezzo.v1.Resources
+	22, // 1: mezzo.v1.AgentInfo.attributes:type_name -> mezzo.v1.Attribute
+	23, // 2: mezzo.v1.RunningExecutor.executor:type_name -> mezzo.v1.ExecutorInfo
+	24, // 3: mezzo.v1.RunningTask.task:type_name -> mezzo.v1.TaskInfo
+	25, // 4: mezzo.v1.RunningTask.state:type_name -> mezzo.v1.TaskState
 	0,  // 5: mezzo.v1.AgentSubscribeRequest.agent:type_name -> mezzo.v1.AgentInfo
 	1,  // 6: mezzo.v1.AgentSubscribeRequest.executors:type_name -> mezzo.v1.RunningExecutor
 	2,  // 7: mezzo.v1.AgentSubscribeRequest.tasks:type_name -> mezzo.v1.RunningTask
-	25, // 8: mezzo.v1.AgentSubscribeRequest.frameworks:type_name -> mezzo.v1.FrameworkInfo
-	4,  // 9: mezzo.v1.AgentUpdateRequest.header:type_name -> mezzo.v1.AgentHeader
-	26, // 10: mezzo.v1.AgentUpdateRequest.status:type_name -> mezzo.v1.TaskStatus
-	4,  // 11: mezzo.v1.AgentUpdatesRequest.header:type_name -> mezzo.v1.AgentHeader
-	5,  // 12: mezzo.v1.AgentUpdatesRequest.updates:type_name -> mezzo.v1.AgentUpdateRequest
-	4,  // 13: mezzo.v1.AgentMessageRequest.header:type_name -> mezzo.v1.AgentHeader
-	4,  // 14: mezzo.v1.ExecutorExitedRequest.header:type_name -> mezzo.v1.AgentHeader
-	4,  // 15: mezzo.v1.PongRequest.header:type_name -> mezzo.v1.AgentHeader
-	4,  // 16: mezzo.v1.UnregisterRequest.header:type_name -> mezzo.v1.AgentHeader
-	12, // 17: mezzo.v1.AgentEvent.registered:type_name -> mezzo.v1.AgentEvent.Registered
-	13, // 18: mezzo.v1.AgentEvent.launch_tasks:type_name -> mezzo.v1.AgentEvent.LaunchTasks
-	14, // 19: mezzo.v1.AgentEvent.kill_task:type_name -> mezzo.v1.AgentEvent.KillTask
-	15, // 20: mezzo.v1.AgentEvent.shutdown_executor:type_name -> mezzo.v1.AgentEvent.ShutdownExecutor
-	16, // 21: mezzo.v1.AgentEvent.shutdown_framework:type_name -> mezzo.v1.AgentEvent.ShutdownFramework
-	17, // 22: mezzo.v1.AgentEvent.acknowledge:type_name -> mezzo.v1.AgentEvent.Acknowledge
-	18, // 23: mezzo.v1.AgentEvent.message:type_name -> mezzo.v1.AgentEvent.Message
-	19, // 24: mezzo.v1.AgentEvent.ping:type_name -> mezzo.v1.AgentEvent.Ping
-	25, // 25: mezzo.v1.AgentEvent.LaunchTasks.framework:type_name -> mezzo.v1.FrameworkInfo
-	23, // 26: mezzo.v1.AgentEvent.LaunchTasks.tasks:type_name -> mezzo.v1.TaskInfo
-	3,  // 27: mezzo.v1.AgentAPI.Subscribe:input_type -> mezzo.v1.AgentSubscribeRequest
-	5,  // 28: mezzo.v1.AgentAPI.Update:input_type -> mezzo.v1.AgentUpdateRequest
-	6,  // 29: mezzo.v1.AgentAPI.Updates:input_type -> mezzo.v1.AgentUpdatesRequest
-	7,  // 30: mezzo.v1.AgentAPI.Message:input_type -> mezzo.v1.AgentMessageRequest
-	8,  // 31: mezzo.v1.AgentAPI.ExecutorExited:input_type -> mezzo.v1.ExecutorExitedRequest
-	9,  // 32: mezzo.v1.AgentAPI.Pong:input_type -> mezzo.v1.PongRequest
-	10, // 33: mezzo.v1.AgentAPI.Unregister:input_type -> mezzo.v1.UnregisterRequest
-	11, // 34: mezzo.v1.AgentAPI.Subscribe:output_type -> mezzo.v1.AgentEvent
-	27, // 35: mezzo.v1.AgentAPI.Update:output_type -> mezzo.v1.Empty
-	27, // 36: mezzo.v1.AgentAPI.Updates:output_type -> mezzo.v1.Empty
-	27, // 37: mezzo.v1.AgentAPI.Message:output_type -> mezzo.v1.Empty
-	27, // 38: mezzo.v1.AgentAPI.ExecutorExited:output_type -> mezzo.v1.Empty
-	27, // 39: mezzo.v1.AgentAPI.Pong:output_type -> mezzo.v1.Empty
-	27, // 40: mezzo.v1.AgentAPI.Unregister:output_type -> mezzo.v1.Empty
-	34, // [34:41] is the sub-list for method output_type
-	27, // [27:34] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	26, // 8: mezzo.v1.AgentSubscribeRequest.frameworks:type_name -> mezzo.v1.FrameworkInfo
+	3,  // 9: mezzo.v1.AgentRegisterPart.part:type_name -> mezzo.v1.AgentSubscribeRequest
+	5,  // 10: mezzo.v1.AgentUpdateRequest.header:type_name -> mezzo.v1.AgentHeader
+	27, // 11: mezzo.v1.AgentUpdateRequest.status:type_name -> mezzo.v1.TaskStatus
+	5,  // 12: mezzo.v1.AgentUpdatesRequest.header:type_name -> mezzo.v1.AgentHeader
+	6,  // 13: mezzo.v1.AgentUpdatesRequest.updates:type_name -> mezzo.v1.AgentUpdateRequest
+	5,  // 14: mezzo.v1.AgentMessageRequest.header:type_name -> mezzo.v1.AgentHeader
+	5,  // 15: mezzo.v1.ExecutorExitedRequest.header:type_name -> mezzo.v1.AgentHeader
+	5,  // 16: mezzo.v1.PongRequest.header:type_name -> mezzo.v1.AgentHeader
+	5,  // 17: mezzo.v1.UnregisterRequest.header:type_name -> mezzo.v1.AgentHeader
+	13, // 18: mezzo.v1.AgentEvent.registered:type_name -> mezzo.v1.AgentEvent.Registered
+	14, // 19: mezzo.v1.AgentEvent.launch_tasks:type_name -> mezzo.v1.AgentEvent.LaunchTasks
+	15, // 20: mezzo.v1.AgentEvent.kill_task:type_name -> mezzo.v1.AgentEvent.KillTask
+	16, // 21: mezzo.v1.AgentEvent.shutdown_executor:type_name -> mezzo.v1.AgentEvent.ShutdownExecutor
+	17, // 22: mezzo.v1.AgentEvent.shutdown_framework:type_name -> mezzo.v1.AgentEvent.ShutdownFramework
+	18, // 23: mezzo.v1.AgentEvent.acknowledge:type_name -> mezzo.v1.AgentEvent.Acknowledge
+	19, // 24: mezzo.v1.AgentEvent.message:type_name -> mezzo.v1.AgentEvent.Message
+	20, // 25: mezzo.v1.AgentEvent.ping:type_name -> mezzo.v1.AgentEvent.Ping
+	26, // 26: mezzo.v1.AgentEvent.LaunchTasks.framework:type_name -> mezzo.v1.FrameworkInfo
+	24, // 27: mezzo.v1.AgentEvent.LaunchTasks.tasks:type_name -> mezzo.v1.TaskInfo
+	3,  // 28: mezzo.v1.AgentAPI.Subscribe:input_type -> mezzo.v1.AgentSubscribeRequest
+	4,  // 29: mezzo.v1.AgentAPI.Register:input_type -> mezzo.v1.AgentRegisterPart
+	6,  // 30: mezzo.v1.AgentAPI.Update:input_type -> mezzo.v1.AgentUpdateRequest
+	7,  // 31: mezzo.v1.AgentAPI.Updates:input_type -> mezzo.v1.AgentUpdatesRequest
+	8,  // 32: mezzo.v1.AgentAPI.Message:input_type -> mezzo.v1.AgentMessageRequest
+	9,  // 33: mezzo.v1.AgentAPI.ExecutorExited:input_type -> mezzo.v1.ExecutorExitedRequest
+	10, // 34: mezzo.v1.AgentAPI.Pong:input_type -> mezzo.v1.PongRequest
+	11, // 35: mezzo.v1.AgentAPI.Unregister:input_type -> mezzo.v1.UnregisterRequest
+	12, // 36: mezzo.v1.AgentAPI.Subscribe:output_type -> mezzo.v1.AgentEvent
+	12, // 37: mezzo.v1.AgentAPI.Register:output_type -> mezzo.v1.AgentEvent
+	28, // 38: mezzo.v1.AgentAPI.Update:output_type -> mezzo.v1.Empty
+	28, // 39: mezzo.v1.AgentAPI.Updates:output_type -> mezzo.v1.Empty
+	28, // 40: mezzo.v1.AgentAPI.Message:output_type -> mezzo.v1.Empty
+	28, // 41: mezzo.v1.AgentAPI.ExecutorExited:output_type -> mezzo.v1.Empty
+	28, // 42: mezzo.v1.AgentAPI.Pong:output_type -> mezzo.v1.Empty
+	28, // 43: mezzo.v1.AgentAPI.Unregister:output_type -> mezzo.v1.Empty
+	36, // [36:44] is the sub-list for method output_type
+	28, // [28:36] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }
@@ -1566,7 +1652,7 @@ func file_agent_proto_init() {
 		return
 	}
 	file_mezzo_proto_init()
-	file_agent_proto_msgTypes[11].OneofWrappers = []any{
+	file_agent_proto_msgTypes[12].OneofWrappers = []any{
 		(*AgentEvent_Registered_)(nil),
 		(*AgentEvent_LaunchTasks_)(nil),
 		(*AgentEvent_KillTask_)(nil),
@@ -1582,7 +1668,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	AgentAPI_Subscribe_FullMethodName      = "/mezzo.v1.AgentAPI/Subscribe"
+	AgentAPI_Register_FullMethodName       = "/mezzo.v1.AgentAPI/Register"
 	AgentAPI_Update_FullMethodName         = "/mezzo.v1.AgentAPI/Update"
 	AgentAPI_Updates_FullMethodName        = "/mezzo.v1.AgentAPI/Updates"
 	AgentAPI_Message_FullMethodName        = "/mezzo.v1.AgentAPI/Message"
@@ -50,6 +51,15 @@ type AgentAPIClient interface {
 	// Subscribe registers or re-registers the agent and streams master → agent
 	// events until either side goes away.
 	Subscribe(ctx context.Context, in *AgentSubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AgentEvent], error)
+	// Register is Subscribe for a registration too large for one message
+	// (an agent with many tasks, frameworks or executors): the agent sends
+	// its AgentSubscribeRequest in parts, each under the message limit, the
+	// last one with last set; the master merges them (repeated fields
+	// append, the rest as the last part sets them) and then answers as
+	// Subscribe does, on the same stream. A master bounds the parts, their
+	// total size per registration and per principal, and the time the
+	// parts may take (ResourceExhausted, DeadlineExceeded).
+	Register(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AgentRegisterPart, AgentEvent], error)
 	// Update forwards a task's status update to the master (and on to the
 	// framework). Updates that carry a uuid are resent by the agent, with
 	// backoff, until an Acknowledge event for that uuid arrives; the master
@@ -99,6 +109,19 @@ func (c *agentAPIClient) Subscribe(ctx context.Context, in *AgentSubscribeReques
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentAPI_SubscribeClient = grpc.ServerStreamingClient[AgentEvent]
+
+func (c *agentAPIClient) Register(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AgentRegisterPart, AgentEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AgentAPI_ServiceDesc.Streams[1], AgentAPI_Register_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AgentRegisterPart, AgentEvent]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentAPI_RegisterClient = grpc.BidiStreamingClient[AgentRegisterPart, AgentEvent]
 
 func (c *agentAPIClient) Update(ctx context.Context, in *AgentUpdateRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -167,6 +190,15 @@ type AgentAPIServer interface {
 	// Subscribe registers or re-registers the agent and streams master → agent
 	// events until either side goes away.
 	Subscribe(*AgentSubscribeRequest, grpc.ServerStreamingServer[AgentEvent]) error
+	// Register is Subscribe for a registration too large for one message
+	// (an agent with many tasks, frameworks or executors): the agent sends
+	// its AgentSubscribeRequest in parts, each under the message limit, the
+	// last one with last set; the master merges them (repeated fields
+	// append, the rest as the last part sets them) and then answers as
+	// Subscribe does, on the same stream. A master bounds the parts, their
+	// total size per registration and per principal, and the time the
+	// parts may take (ResourceExhausted, DeadlineExceeded).
+	Register(grpc.BidiStreamingServer[AgentRegisterPart, AgentEvent]) error
 	// Update forwards a task's status update to the master (and on to the
 	// framework). Updates that carry a uuid are resent by the agent, with
 	// backoff, until an Acknowledge event for that uuid arrives; the master
@@ -200,6 +232,9 @@ type UnimplementedAgentAPIServer struct{}
 
 func (UnimplementedAgentAPIServer) Subscribe(*AgentSubscribeRequest, grpc.ServerStreamingServer[AgentEvent]) error {
 	return status.Errorf(codes.Unimplemented, "method Subscribe not implemented")
+}
+func (UnimplementedAgentAPIServer) Register(grpc.BidiStreamingServer[AgentRegisterPart, AgentEvent]) error {
+	return status.Errorf(codes.Unimplemented, "method Register not implemented")
 }
 func (UnimplementedAgentAPIServer) Update(context.Context, *AgentUpdateRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Update not implemented")
@@ -250,6 +285,13 @@ func _AgentAPI_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) erro
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AgentAPI_SubscribeServer = grpc.ServerStreamingServer[AgentEvent]
+
+func _AgentAPI_Register_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentAPIServer).Register(&grpc.GenericServerStream[AgentRegisterPart, AgentEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentAPI_RegisterServer = grpc.BidiStreamingServer[AgentRegisterPart, AgentEvent]
 
 func _AgentAPI_Update_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AgentUpdateRequest)
@@ -396,6 +438,12 @@ var AgentAPI_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Subscribe",
 			Handler:       _AgentAPI_Subscribe_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Register",
+			Handler:       _AgentAPI_Register_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "agent.proto",

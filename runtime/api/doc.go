@@ -17,7 +17,8 @@
 //   - [AgentAPIServer] (agent.proto) is served by the master and called by
 //     agents: Subscribe (server stream of [AgentEvent]: launch, kill,
 //     shutdown executor/framework, forwarded acknowledgements, messages,
-//     pings), Update, Message, ExecutorExited, Pong, Unregister.
+//     pings), Register (Subscribe with the registration in parts), Update,
+//     Message, ExecutorExited, Pong, Unregister.
 //   - [ExecutorAPIServer] (executor.proto) is served by each agent and called
 //     by its executors: Subscribe (server stream of [ExecutorEvent]), Update,
 //     Message.
@@ -31,6 +32,13 @@
 // agent stores each update on disk and resends it until the scheduler's
 // Acknowledge comes back as an [AgentEvent_Acknowledge]; masters and
 // schedulers must tolerate duplicates.
+//
+// Bounds (limits.go): what a framework or an agent may put in a message,
+// checked by the master with ValidateFrameworkInfo, ValidateTaskInfo and
+// ValidateAgentInfo, chosen so that every event a master sends (a launch
+// is one accept's tasks and a FrameworkInfo) stays far under
+// AgentRecvLimit, the receive limit of agents and executors; Clip shortens
+// a peer's string for a log line.
 //
 // Conversions: XToProto(mezzo.X) *X and XFromProto(*X) (mezzo.X, error) for
 // Resources, TaskInfo (Task*), TaskStatus (Status*), TaskState (State*),

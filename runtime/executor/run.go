@@ -51,7 +51,10 @@ func Run(ctx context.Context, cfg Config, exec mezzo.Executor) error {
 	// gRPC's default reconnect backoff grows to minutes; an executor
 	// waiting for its agent to restart must notice it within a second or
 	// so, well inside the agent's executor re-registration timeout.
+	// The receive limit is the agent's own: a launch the agent took from
+	// its master is passed on as it is.
 	conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.AgentRecvLimit)),
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second,
 			Backoff: backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond}}))
 	if err != nil {

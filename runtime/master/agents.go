@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -17,8 +18,10 @@ import (
 // new stream. A re-registering agent lists the tasks it still runs: tasks
 // the master thought live there but the agent does not list are lost, and
 // tasks of known frameworks the master had forgotten (it removed the agent
-// in between) are adopted and charged again.
-func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api.AgentEvent]) (*agentRec, error) {
+// in between) are adopted and charged again. key is the digest of the
+// agent's secret that agentCredential accepted, issue the secret to hand
+// the agent when the master made a new one.
+func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api.AgentEvent], key [sha256.Size]byte, issue string) (*agentRec, error) {
 	now := time.Now()
 	res, err := api.ResourcesFromProto(req.GetAgent().GetResources())
 	if err != nil {
@@ -89,14 +92,15 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", res.String(), "adopted_tasks", len(adopt))
 	}
 	m.rememberEnded(id, req)
+	m.bindAgentKey(id, info.Hostname, key)
 	m.agentAdmitted(id, info.Hostname)
 	m.keepDrained(ag, fresh)
 	ag.out = out
-	ag.sessionID = m.nextID("s")
+	ag.sessionID = m.newSessionID()
 	ag.live = newLiveness(ag.sessionID, now)
 	out.push(&api.AgentEvent{Event: &api.AgentEvent_Registered_{Registered: &api.AgentEvent_Registered{
 		AgentId: string(id), SessionId: ag.sessionID, PingIntervalNanos: int64(m.cfg.PingInterval), MasterId: m.cfg.MasterID,
-		MasterEpoch: m.ha.epoch,
+		MasterEpoch: m.ha.epoch, AgentSecret: issue,
 	}}})
 	for _, t := range ended {
 		m.log.Warn("agent came back with a task already reported ended; killing it", "agent", id, "framework", t.fw, "task", t.id)
@@ -243,6 +247,7 @@ func (m *Master) removeAgent(ag *agentRec, why string) {
 	m.forgetLiveness(ag)
 	m.agentForgotten(ag.id)
 	now := time.Now()
+	m.agentKeyRemoved(ag.id, now)
 	for _, t := range tasks {
 		if fw := m.frameworks[t.fw]; fw != nil {
 			m.endTask(fw, t, mezzo.TaskStatus{TaskID: t.info.ID, AgentID: ag.id, ExecutorID: t.executor, State: mezzo.TaskLost,
@@ -365,7 +370,7 @@ func (m *Master) executorExited(ag *agentRec, req *api.ExecutorExitedRequest) {
 		}
 		m.markDirty(ag.id)
 	}
-	m.log.Info("executor exited", "framework", fwID, "agent", ag.id, "executor", req.ExecutorId, "status", req.Status, "message", req.Message)
+	m.log.Info("executor exited", "framework", fwID, "agent", ag.id, "executor", req.ExecutorId, "status", req.Status, "message", api.Clip(req.Message))
 	if fw := m.frameworks[fwID]; fw != nil {
 		fw.send(&api.SchedulerEvent{Event: &api.SchedulerEvent_Failure_{Failure: &api.SchedulerEvent_Failure{
 			AgentId: string(ag.id), ExecutorId: req.ExecutorId, Status: req.Status,

@@ -51,7 +51,7 @@ func runningT1(t *testing.T, name, total string) (*master.Master, string, *maste
 // kill the task and acknowledge the task's end, end, that it then sends.
 func returnsKilled(t *testing.T, addr string, agent *mastertest.FakeAgent, s *mastertest.Scheduler, total string, id mezzo.TaskID, end mezzo.TaskState) {
 	t.Helper()
-	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Hostname: "h1", Resources: total,
+	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Secret: agent.Secret(), Hostname: "h1", Resources: total,
 		Running: []*api.RunningTask{{FrameworkId: string(s.ID), Task: api.TaskToProto(task(string(id), "cpus:1;mem:128")), State: api.TaskState_TASK_RUNNING}}})
 	back.WaitFor("the kill of "+string(id), wait, func(seen mastertest.AgentSeen) bool {
 		return len(seen.Kills) == 1 && seen.Kills[0] == id
@@ -85,7 +85,7 @@ func TestLostAgentTasksAreLostAndItMayComeBack(t *testing.T) {
 	}
 
 	// The restarted agent keeps its ID and is accepted again.
-	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Hostname: "h1", Resources: total})
+	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Secret: agent.Secret(), Hostname: "h1", Resources: total})
 	if back.ID() != agent.ID() {
 		t.Fatalf("re-registered as %s, want %s", back.ID(), agent.ID())
 	}
@@ -135,7 +135,7 @@ func TestReRegistrationWithTasksKeepsThem(t *testing.T) {
 	launchOne(t, s, agent, "drop")
 	agent.Kill()
 	// Back before the ping timeout, still running "keep" but not "drop".
-	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Hostname: "h1", Resources: total,
+	back := mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: agent.ID(), Secret: agent.Secret(), Hostname: "h1", Resources: total,
 		Running: []*api.RunningTask{{FrameworkId: string(s.ID), Task: api.TaskToProto(task("keep", "cpus:1;mem:128")), State: api.TaskState_TASK_RUNNING}}})
 	st := s.NextUpdate("drop", wait)
 	if st.State != mezzo.TaskLost || st.Reason != mezzo.ReasonAgentRestarted {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
 	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
@@ -255,6 +256,9 @@ func (c Config) checkGiven() error {
 }
 
 func (c Config) validate() error {
+	if err := api.ValidateMasterID(c.MasterID); err != nil {
+		return fmt.Errorf("master: %w (it prefixes the agent IDs it hands out)", err)
+	}
 	if c.PingTimeout < c.PingInterval {
 		return fmt.Errorf("master: ping timeout %v is shorter than the ping interval %v", c.PingTimeout, c.PingInterval)
 	}

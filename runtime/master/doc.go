@@ -28,8 +28,13 @@
 // tasks (TASK_DROPPED, REASON_INVALID_OFFERS) and gives its valid offers
 // back unfiltered. A task that is malformed, has no or a duplicate ID, names
 // another agent, or does not fit in what the offers have left gets
-// TASK_ERROR (REASON_TASK_INVALID); the others launch. The messages say what
-// was wrong. Whatever the launched tasks do not use returns to the
+// TASK_ERROR (REASON_TASK_INVALID); so does one over a bound of
+// runtime/api's limits.go (ID, name, data, labels, command, environment,
+// executor, the whole task) or past api.MaxLaunchBytes of the accept's
+// tasks, which reach the agent in one event; a subscription over the
+// FrameworkInfo bounds is refused (InvalidArgument). The others launch.
+// The messages say what was wrong, and name the field and the bound; logs
+// carry names clipped to api.ClipBytes. Whatever the launched tasks do not use returns to the
 // allocator with the accept's filters, so nothing is lost.
 //
 // # Peers
@@ -61,6 +66,17 @@
 // interval are pinged only every third one, and pongs are stamped off the
 // loop (liveness.go): liveness costs the loop at most one event per agent
 // per interval and nothing per pong.
+// An agent's identity is a secret the master issues with its ID at the
+// first registration (agentid.go): the agent presents it at every
+// re-registration, the master keeps its SHA-256 (in etcd too, with standby
+// masters) and refuses a registration naming a bound ID without it
+// (PermissionDenied), leaving the agent that holds the ID as it was. A
+// master that does not know the ID binds the first secret it is shown.
+// Agent IDs must be of the master's format, host names and attributes
+// bounded (api.ValidateAgentInfo). An agent whose registration is too
+// large for one message sends it in parts (AgentAPI.Register,
+// register.go), bounded per registration, per principal and in time.
+//
 // Status updates are forwarded to the framework; a repeated UUID
 // (the agent resending) is forwarded again but applied once; terminal
 // updates recover the task's resources. Scheduler acknowledgements go to

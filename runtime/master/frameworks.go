@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/runtime/api"
@@ -37,14 +38,14 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 		fw = &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}}
 		fw.stats.TasksByState = map[string]int{}
 		m.frameworks[fw.id] = fw
-		m.log.Info("framework registered", "framework", fw.id, "name", info.Name, "role", info.RoleOrDefault(), "principal", info.Principal)
+		m.log.Info("framework registered", "framework", fw.id, "name", api.Clip(info.Name), "role", info.RoleOrDefault(), "principal", info.Principal)
 	} else {
 		if fw.out != nil {
 			fw.out.close(errReplaced)
 		} else if err := m.alloc.ActivateFramework(fw.id); err != nil {
 			return nil, status.Errorf(codes.Internal, "reactivate framework: %v", err)
 		}
-		m.log.Info("framework re-subscribed", "framework", fw.id, "name", fw.info.Name)
+		m.log.Info("framework re-subscribed", "framework", fw.id, "name", api.Clip(fw.info.Name))
 	}
 	fw.out = out
 	id, limit := fw.id, m.cfg.MaxSchedulerEvents
@@ -155,7 +156,7 @@ func statusEvent(s mezzo.TaskStatus) *api.SchedulerEvent {
 // refuse reports a task the master would not launch.
 func (m *Master) refuse(fw *framework, id mezzo.TaskID, agent mezzo.AgentID, state mezzo.TaskState, reason mezzo.Reason, msg string) {
 	fw.stats.TaskErrors++
-	m.log.Warn("task refused", "framework", fw.id, "task", id, "agent", agent, "state", state, "why", msg)
+	m.log.Warn("task refused", "framework", fw.id, "task", api.Clip(string(id)), "agent", agent, "state", state, "why", api.Clip(msg))
 	fw.send(statusEvent(mezzo.TaskStatus{TaskID: id, AgentID: agent, State: state, Reason: reason, Message: msg, Time: time.Now()}))
 }
 
@@ -206,6 +207,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 	if len(ids) == 0 {
 		problem = "the accept names no offers"
 	}
+	problem = api.Clip(problem) // it may quote an offer ID of any length
 	ag := m.agents[agentID]
 	if problem == "" && (ag == nil || ag.out == nil) {
 		problem = fmt.Sprintf("agent %s is not connected", agentID)
@@ -227,13 +229,17 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 	var launch []*task
 	inCall := map[mezzo.TaskID]bool{}
 	newExecs := map[execKey]mezzo.Resources{}
+	launchBytes := proto.Size(api.FrameworkToProto(fw.info)) // what the agent's LaunchTasks event carries
 	for _, p := range ptasks {
 		id := taskID(p)
 		t, err := api.TaskFromProto(p)
 		need := t.Resources
 		var exKey execKey
 		msg := ""
+		verr := api.ValidateTaskInfo(p)
 		switch {
+		case verr != nil:
+			msg = verr.Error()
 		case err != nil:
 			msg = fmt.Sprintf("task %q is malformed: %v", id, err)
 		case id == "":
@@ -268,6 +274,15 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 		}
 		if msg == "" && !remaining.Contains(need) {
 			msg = fmt.Sprintf("task %q needs %s but the offers have only %s left (of %s offered)", id, need, remaining, offered)
+		}
+		// The agent gets the accept's tasks in one event: past
+		// api.MaxLaunchBytes the rest waits for another accept. The task
+		// as sent has the agent ID and its user added (12 bytes cover
+		// their tags and lengths, and the task's own in the event).
+		if n := proto.Size(p) + len(agentID) + len(taskUser(fw.info, t)) + 12; msg == "" && launchBytes+n > api.MaxLaunchBytes {
+			msg = fmt.Sprintf("task %q: the tasks of one accept may take %d bytes in all (this one would make %d); launch it in another accept", id, api.MaxLaunchBytes, launchBytes+n)
+		} else if msg == "" {
+			launchBytes += n
 		}
 		if msg != "" {
 			m.refuse(fw, id, agentID, mezzo.TaskError, mezzo.ReasonTaskInvalid, msg)
@@ -322,7 +337,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 	ag.send(&api.AgentEvent{Event: &api.AgentEvent_LaunchTasks_{LaunchTasks: &api.AgentEvent_LaunchTasks{
 		Framework: api.FrameworkToProto(fw.info), Tasks: pts, MasterEpoch: m.ha.epoch,
 	}}})
-	m.log.Info("launching tasks", "framework", fw.id, "agent", agentID, "tasks", strings.Join(names, ","), "resources", use.String())
+	m.log.Info("launching tasks", "framework", fw.id, "agent", agentID, "tasks", api.Clip(strings.Join(names, ",")), "resources", use.String())
 }
 
 // giveBack returns offers without filtering their agents: the framework

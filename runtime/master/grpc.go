@@ -27,6 +27,9 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 	if err := m.limitSubscribe(principal); err != nil {
 		return err
 	}
+	if err := api.ValidateFrameworkInfo(req.GetFramework()); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
 	info, err := api.FrameworkFromProto(req.GetFramework())
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
@@ -146,10 +149,39 @@ type agentServer struct {
 }
 
 func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.AgentAPI_SubscribeServer) error {
-	m := s.m
 	principal := security.PrincipalFrom(stream.Context())
-	if err := m.authorize(stream.Context(), principal, security.RegisterAgent, ""); err != nil {
+	if err := s.m.authorize(stream.Context(), principal, security.RegisterAgent, ""); err != nil {
 		return err
+	}
+	return s.serve(req, principal, stream)
+}
+
+// Register is Subscribe with the registration in parts (register.go).
+func (s *agentServer) Register(stream api.AgentAPI_RegisterServer) error {
+	principal := security.PrincipalFrom(stream.Context())
+	if err := s.m.authorize(stream.Context(), principal, security.RegisterAgent, ""); err != nil {
+		return err
+	}
+	req, release, err := s.m.receiveRegistration(stream, principal)
+	if err != nil {
+		return err
+	}
+	return s.serve(req, principal, &releasingStream{agentStream: stream, release: release})
+}
+
+// agentStream is what Subscribe and Register have in common.
+type agentStream interface {
+	Context() context.Context
+	Send(*api.AgentEvent) error
+}
+
+// serve registers the agent and streams its events until either side
+// goes away. Nothing of a registration that fails its checks (malformed
+// info, another principal's agent, a wrong secret) is applied.
+func (s *agentServer) serve(req *api.AgentSubscribeRequest, principal string, stream agentStream) error {
+	m := s.m
+	if err := api.ValidateAgentInfo(req.GetAgent()); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	m.awaitLeading(stream.Context())
 	out := newOutbox[*api.AgentEvent]()
@@ -164,7 +196,11 @@ func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.Agent
 				return err
 			}
 		}
-		ag, err := m.subscribeAgent(req, out)
+		key, issue, err := m.agentCredential(stream.Context(), req)
+		if err != nil {
+			return err
+		}
+		ag, err := m.subscribeAgent(req, out, key, issue)
 		if err != nil {
 			return err
 		}
@@ -173,6 +209,9 @@ func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.Agent
 		id, session = ag.id, ag.sessionID
 		return nil
 	})
+	if rs, ok := stream.(*releasingStream); ok {
+		rs.release() // the registration is applied (or refused); its parts are garbage
+	}
 	if err != nil {
 		return err
 	}

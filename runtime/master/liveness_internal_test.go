@@ -26,7 +26,7 @@ func TestPingRoundKeepsTimeWhenTicksAreMissed(t *testing.T) {
 	var outs []*outbox[*api.AgentEvent]
 	for i := range 1000 {
 		out := newOutbox[*api.AgentEvent]()
-		if _, err := m.subscribeAgent(&api.AgentSubscribeRequest{Agent: &api.AgentInfo{Hostname: fmt.Sprintf("h%d", i), Resources: res}}, out); err != nil {
+		if _, err := m.subscribeAgent(&api.AgentSubscribeRequest{Agent: &api.AgentInfo{Hostname: fmt.Sprintf("h%d", i), Resources: res}}, out, secretDigest(newSecret()), ""); err != nil {
 			t.Fatal(err)
 		}
 		out.next(t.Context()) // the Registered event

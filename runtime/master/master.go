@@ -40,6 +40,7 @@ type Master struct {
 	srv       *grpc.Server
 	cancel    context.CancelFunc
 	loopDone  chan struct{}
+	staging   staging // registrations in parts being received (register.go)
 
 	// Everything below is owned by the loop goroutine.
 	alloc      *alloc.Allocator
@@ -60,6 +61,7 @@ type Master struct {
 	pingSeq    uint64
 	ping       pinger                     // the ping round (liveness.go)
 	drains     map[mezzo.AgentID]drainRec // agents under maintenance (operator.go)
+	keys       agentKeys                  // agents' secrets (agentid.go)
 
 	ha haState // leader election and recovery (election.go, recovery.go)
 }
@@ -95,6 +97,7 @@ func New(cfg Config) (*Master, error) {
 		agents:     map[mezzo.AgentID]*agentRec{},
 		dirty:      map[mezzo.AgentID]struct{}{},
 		drains:     map[mezzo.AgentID]drainRec{},
+		keys:       agentKeys{byID: map[mezzo.AgentID]*agentSecret{}},
 	}
 	if cfg.SubscribeRate > 0 {
 		m.subscribes = security.NewLimiter(cfg.SubscribeRate, cfg.SubscribeBurst, nil)

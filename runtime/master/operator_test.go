@@ -193,7 +193,7 @@ func TestDrainSurvivesReregistration(t *testing.T) {
 		t.Fatalf("drain: %d %s", code, body)
 	}
 	h1.Kill()
-	mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: id, Hostname: "h1", Resources: "cpus:2;mem:512"})
+	mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: id, Secret: h1.Secret(), Hostname: "h1", Resources: "cpus:2;mem:512"})
 	a := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "a"})
 	time.Sleep(400 * time.Millisecond) // four allocation cycles
 	if offers := a.PendingOffers(); len(offers) > 0 {

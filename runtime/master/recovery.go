@@ -89,6 +89,7 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 		m.ha.registered[string(id)] = struct{}{}
 	}
 	m.learnUntil = now.Add(m.cfg.HA.RecoveryTimeout)
+	m.restoreAgentKeys(st.agentKeys)
 	for _, rf := range st.frameworks {
 		// The record's principal field predates FrameworkInfo.principal
 		// and was written with it ever since: it is the owner.
@@ -216,10 +217,10 @@ func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework
 	timeout := fw.failoverTimeout(m.cfg.FailoverTimeout, m.cfg.MaxFailoverTimeout)
 	if info.Principal == "" && m.aclEnforced() {
 		m.log.Warn("framework recovered with no principal recorded: no principal may subscribe it (its tasks were launched by a master that did not record owners); it is removed when its failover timeout ends",
-			"framework", info.ID, "name", info.Name, "failover_timeout", timeout)
+			"framework", info.ID, "name", api.Clip(info.Name), "failover_timeout", timeout)
 		return fw
 	}
-	m.log.Info("framework recovered; waiting for its scheduler", "framework", info.ID, "name", info.Name,
+	m.log.Info("framework recovered; waiting for its scheduler", "framework", info.ID, "name", api.Clip(info.Name),
 		"principal", info.Principal, "failover_timeout", timeout)
 	return fw
 }
@@ -260,7 +261,7 @@ func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string) {
 	}
 	if _, ok := m.ha.registered[string(id)]; !ok {
 		m.ha.registered[string(id)] = struct{}{}
-		m.ha.reg.putAgent(id, hostname)
+		m.ha.reg.putAgent(id, hostname, m.agentDigest(id))
 	}
 	if rec := m.ha.rec; rec != nil {
 		if back, known := rec.known[id]; known && !back {

@@ -25,6 +25,7 @@ type recoveringLeader struct {
 	m       *master.Master
 	addr    string
 	a, b    mezzo.AgentID
+	bSecret string
 	s       *mastertest.Scheduler
 	running func(ids ...mezzo.TaskID) []*api.RunningTask
 }
@@ -113,7 +114,7 @@ func startRecoveringLeader(t *testing.T, recoveryTimeout time.Duration) *recover
 
 	// The registry must hold both agents and the framework before the crash.
 	waitRegistry(t, e, "both agents and the framework", map[string]int64{"/mezzo/agents/": 2, "/mezzo/frameworks/": 1})
-	aID, bID := a.ID(), b.ID()
+	aID, bID, aSecret, bSecret := a.ID(), b.ID(), a.Secret(), b.Secret()
 	a.Kill()
 	b.Kill()
 	s1.Close()
@@ -121,9 +122,9 @@ func startRecoveringLeader(t *testing.T, recoveryTimeout time.Duration) *recover
 
 	m2, addr2 := startMaster(t, haConfig(e, "m2", recoveryTimeout))
 	leads(t, m2)
-	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res, Running: running("a1")})
+	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Secret: aSecret, Hostname: "a", Resources: res, Running: running("a1")})
 	s2 := mastertest.Subscribe(t, addr2, info)
-	return &recoveringLeader{m: m2, addr: addr2, a: aID, b: bID, s: s2, running: running}
+	return &recoveringLeader{m: m2, addr: addr2, a: aID, b: bID, bSecret: bSecret, s: s2, running: running}
 }
 
 // waitRegistry waits until etcd holds want[prefix] keys under each prefix.
@@ -232,7 +233,7 @@ func TestReconcileWhileRecovering(t *testing.T) {
 	// TASK_FINISHED not yet acknowledged: B still reports it, ended.
 	onB := r.running("b1", "b2", "b3")
 	onB[2].State = api.StateToProto(mezzo.TaskFinished)
-	mastertest.StartAgent(t, r.addr, mastertest.AgentOptions{ID: r.b, Hostname: "b", Resources: "cpus:4;mem:1024", Running: onB})
+	mastertest.StartAgent(t, r.addr, mastertest.AgentOptions{ID: r.b, Secret: r.bSecret, Hostname: "b", Resources: "cpus:4;mem:1024", Running: onB})
 	got, n = updatesUntil(t, s, "b1", "b2", "b3", "x-on-b")
 	want(t, got, "b1", mezzo.TaskRunning, "")
 	want(t, got, "b2", mezzo.TaskRunning, "")
@@ -285,7 +286,7 @@ func TestKillWhileRecovering(t *testing.T) {
 		}
 	}
 
-	b := mastertest.StartAgent(t, r.addr, mastertest.AgentOptions{ID: r.b, Hostname: "b", Resources: "cpus:4;mem:1024", Running: r.running("b1", "b2")})
+	b := mastertest.StartAgent(t, r.addr, mastertest.AgentOptions{ID: r.b, Secret: r.bSecret, Hostname: "b", Resources: "cpus:4;mem:1024", Running: r.running("b1", "b2")})
 	b.WaitFor("the held kill of b1", 30*time.Second, func(seen mastertest.AgentSeen) bool {
 		return len(seen.Kills) == 1 && seen.Kills[0] == "b1"
 	})
@@ -316,10 +317,10 @@ func TestDeclaredLostSurvivesFailover(t *testing.T) {
 	want(t, got, "ghost", mezzo.TaskLost, "unknown")
 	waitRegistry(t, e, "the agent, the framework and ghost's loss",
 		map[string]int64{"/mezzo/agents/": 1, "/mezzo/frameworks/": 1, "/mezzo/lost/": 1})
-	aID := a.ID()
+	aID, aSecret := a.ID(), a.Secret()
 	_, addr2 := failOver(t, e, m1, a, s1)
 	s2 := mastertest.Subscribe(t, addr2, info)
-	back := mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res,
+	back := mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Secret: aSecret, Hostname: "a", Resources: res,
 		Running: []*api.RunningTask{runningTask(info.ID, "ghost")}})
 	back.WaitFor("the kill of ghost", 10*time.Second, func(seen mastertest.AgentSeen) bool {
 		return len(seen.Kills) == 1 && seen.Kills[0] == "ghost"
@@ -357,11 +358,11 @@ func TestDrainSurvivesFailover(t *testing.T) {
 	}
 	waitRegistry(t, e, "the agent, the framework and the drain",
 		map[string]int64{"/mezzo/agents/": 1, "/mezzo/frameworks/": 1, "/mezzo/drains/": 1})
-	aID := a.ID()
+	aID, aSecret := a.ID(), a.Secret()
 	m2, addr2 := failOver(t, e, m1, a, s1)
 	base2 := startHTTP(t, m2)
 	s2 := mastertest.Subscribe(t, addr2, info)
-	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Hostname: "a", Resources: res, Running: running})
+	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: aID, Secret: aSecret, Hostname: "a", Resources: res, Running: running})
 	inv := s2.Next("the inverse offer again", 10*time.Second, func(ev *api.SchedulerEvent) bool { return ev.GetInverseOffer() != nil }).GetInverseOffer()
 	if inv.AgentId != string(aID) || strings.Join(inv.TaskIds, ",") != "t1" || inv.DeadlineUnixNanos == 0 {
 		t.Errorf("inverse offer after the failover %v; want agent %s, task t1, the drain's deadline", inv, aID)

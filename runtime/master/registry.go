@@ -2,6 +2,8 @@ package master
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -22,12 +24,17 @@ import (
 // offers, filters) is soft state that a new leader rebuilds from agents'
 // and schedulers' re-registrations, as in Mesos. What cannot be rebuilt:
 //
-//   - PREFIX/agents/ID (value: hostname): the agents admitted. A new leader
-//     cannot know how many agents to wait for before it allocates
-//     (allocating earlier would hand out resources that running tasks use)
-//     unless it knows who was there; it waits for HAConfig.RecoveryFraction
-//     of them. Written when an agent first registers, deleted when it is
-//     removed or does not come back within HAConfig.RecoveryTimeout.
+//   - PREFIX/agents/ID (value: JSON agentRecord, the host name and the
+//     SHA-256 of the agent's secret; a plain host name from earlier
+//     versions is still read, as an agent with no secret bound): the
+//     agents admitted. A new leader cannot know how many agents to wait
+//     for before it allocates (allocating earlier would hand out resources
+//     that running tasks use) unless it knows who was there; it waits for
+//     HAConfig.RecoveryFraction of them. And it must know each agent's
+//     secret to refuse another machine naming the agent's ID (agentid.go).
+//     Written when an agent first registers or its secret is bound,
+//     deleted when it is removed or does not come back within
+//     HAConfig.RecoveryTimeout.
 //   - PREFIX/frameworks/ID (value: JSON with the FrameworkInfo protobuf and
 //     the principal): the frameworks registered, with their failover
 //     timeouts. A framework whose scheduler died with the old leader would
@@ -86,6 +93,35 @@ type lostRecord struct {
 	At     time.Time     `json:"at"`
 }
 
+// agentRecord is the value of PREFIX/agents/ID.
+type agentRecord struct {
+	Hostname string `json:"hostname,omitempty"`
+	// SecretSHA256 is the hex SHA-256 of the agent's secret.
+	SecretSHA256 string `json:"secret_sha256,omitempty"`
+}
+
+// parseAgentRecord reads an agent's record, also in the old form (the
+// plain host name, which never starts with "{"). It returns the secret's
+// digest, if one is bound.
+func parseAgentRecord(v []byte) (digest [sha256.Size]byte, ok bool, err error) {
+	if !strings.HasPrefix(string(v), "{") {
+		return digest, false, nil
+	}
+	var rec agentRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return digest, false, err
+	}
+	if rec.SecretSHA256 == "" {
+		return digest, false, nil
+	}
+	b, err := hex.DecodeString(rec.SecretSHA256)
+	if err != nil || len(b) != sha256.Size {
+		return digest, false, fmt.Errorf("secret_sha256 %q is not a hex SHA-256", api.Clip(rec.SecretSHA256))
+	}
+	copy(digest[:], b)
+	return digest, true, nil
+}
+
 type frameworkRecord struct {
 	Info      []byte `json:"info"` // api.FrameworkInfo, protobuf
 	Principal string `json:"principal,omitempty"`
@@ -98,9 +134,10 @@ func frameworkKey(prefix string, id mezzo.FrameworkID) string {
 
 // putAgent, delAgent, putFramework and delFramework queue fenced writes;
 // they never block. A nil registry (no etcd) ignores them.
-func (r *registry) putAgent(id mezzo.AgentID, hostname string) {
+func (r *registry) putAgent(id mezzo.AgentID, hostname, secretSHA256 string) {
 	if r != nil {
-		r.q.push(regOp{key: agentKey(r.prefix, id), value: hostname})
+		v, _ := json.Marshal(agentRecord{Hostname: hostname, SecretSHA256: secretSHA256})
+		r.q.push(regOp{key: agentKey(r.prefix, id), value: string(v)})
 	}
 }
 
@@ -251,6 +288,7 @@ func (r *registry) run(ctx context.Context) {
 // registryState is what a new leader reads at the start of its term.
 type registryState struct {
 	agents     []mezzo.AgentID
+	agentKeys  map[mezzo.AgentID][sha256.Size]byte // secrets' digests of those that have one
 	frameworks []recoveredFramework
 	lost       map[mezzo.FrameworkID][]lostRecord // oldest first
 	drains     map[mezzo.AgentID]drainRecord
@@ -267,8 +305,17 @@ func loadRegistry(ctx context.Context, cli *clientv3.Client, prefix string) (reg
 	if err != nil {
 		return st, fmt.Errorf("registry: reading agents: %w", err)
 	}
+	st.agentKeys = map[mezzo.AgentID][sha256.Size]byte{}
 	for _, kv := range resp.Kvs {
-		st.agents = append(st.agents, mezzo.AgentID(strings.TrimPrefix(string(kv.Key), prefix+"/agents/")))
+		id := mezzo.AgentID(strings.TrimPrefix(string(kv.Key), prefix+"/agents/"))
+		st.agents = append(st.agents, id)
+		d, ok, err := parseAgentRecord(kv.Value)
+		if err != nil {
+			return st, fmt.Errorf("registry: %s: not an agent record: %w", kv.Key, err)
+		}
+		if ok {
+			st.agentKeys[id] = d
+		}
 	}
 	resp, err = cli.Get(ctx, prefix+"/frameworks/", clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {

@@ -32,7 +32,7 @@ func populate(tb testing.TB, m *Master, agents, frameworks int) {
 		for i := range agents {
 			req := &api.AgentSubscribeRequest{Agent: &api.AgentInfo{Hostname: fmt.Sprintf("host%05d", i), Resources: res,
 				Attributes: api.AttributesToProto([]mezzo.Attribute{{Name: "rack", Value: fmt.Sprintf("r%d", i%40)}})}}
-			if _, err := m.subscribeAgent(req, newOutbox[*api.AgentEvent]()); err != nil {
+			if _, err := m.subscribeAgent(req, newOutbox[*api.AgentEvent](), secretDigest(newSecret()), ""); err != nil {
 				return err
 			}
 		}

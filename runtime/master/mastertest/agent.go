@@ -27,6 +27,7 @@ type FakeAgent struct {
 	mu       sync.Mutex
 	id       mezzo.AgentID
 	session  string
+	secret   string
 	autoRun  bool
 	mute     bool
 	launched []LaunchedTask
@@ -50,7 +51,10 @@ type LaunchedTask struct {
 
 // AgentOptions configure a FakeAgent.
 type AgentOptions struct {
-	ID        mezzo.AgentID // "" on first registration
+	ID mezzo.AgentID // "" on first registration
+	// Secret is the agent secret to present with ID (the one the master
+	// issued at the first registration: FakeAgent.Secret).
+	Secret    string
 	Hostname  string
 	Resources string // Mesos text form
 	// Attributes are reported at registration (AgentHTTPAttribute, say).
@@ -85,7 +89,7 @@ func StartAgent(t testing.TB, addr string, o AgentOptions) *FakeAgent {
 	}
 	stream, err := a.client.Subscribe(ctx, &api.AgentSubscribeRequest{
 		Agent: &api.AgentInfo{AgentId: string(o.ID), Hostname: o.Hostname, Resources: api.ResourcesToProto(res), Attributes: api.AttributesToProto(o.Attributes)},
-		Tasks: o.Running, Frameworks: fws,
+		Tasks: o.Running, Frameworks: fws, AgentSecret: o.Secret,
 	})
 	if err != nil {
 		t.Fatalf("agent subscribe: %v", err)
@@ -98,10 +102,16 @@ func StartAgent(t testing.TB, addr string, o AgentOptions) *FakeAgent {
 	if reg == nil {
 		t.Fatalf("agent: first event is %v, not Registered", ev)
 	}
-	a.id, a.session = mezzo.AgentID(reg.AgentId), reg.SessionId
+	a.id, a.session, a.secret = mezzo.AgentID(reg.AgentId), reg.SessionId, o.Secret
+	if reg.AgentSecret != "" {
+		a.secret = reg.AgentSecret
+	}
 	go a.loop(stream)
 	return a
 }
+
+// Secret is the agent secret the master issued (or the one presented).
+func (a *FakeAgent) Secret() string { a.mu.Lock(); defer a.mu.Unlock(); return a.secret }
 
 // ID is the agent ID the master gave.
 func (a *FakeAgent) ID() mezzo.AgentID { a.mu.Lock(); defer a.mu.Unlock(); return a.id }
