@@ -49,7 +49,7 @@ func saveIdentity(workDir string, id mezzo.AgentID, secret string) error {
 			return err
 		}
 	}
-	return writeDurable(filepath.Join(workDir, agentIDFile), []byte(string(id)+"\n"), 0o644)
+	return writeDurable(filepath.Join(workDir, agentIDFile), []byte(string(id)+"\n"), 0o600)
 }
 
 // writeDurable replaces path with data, atomically (a reader, or the next

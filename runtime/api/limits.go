@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
@@ -18,12 +17,12 @@ import (
 // logs, file names and the UI at a sane size. Each refusal names the field
 // and the bound.
 const (
-	// MaxIDBytes bounds a framework, task or executor ID in the form that
-	// names files on agents (url.PathEscape, so a byte outside
-	// [A-Za-z0-9-._~] and a few others counts three): a task's status file
-	// is "t-ID.jsonl", a sandbox "e-ID-SEQ", and file names stop at 255
-	// bytes.
-	MaxIDBytes = 200
+	// MaxIDBytes bounds a framework, task or executor ID. Agents never
+	// name a file with an ID as it is (a status file is named by a digest
+	// of the IDs, a sandbox by executor.IDName, which bounds a long ID), so
+	// this is a bound on what the master keeps, logs and sends, not a file
+	// name's.
+	MaxIDBytes = 1024
 	// MaxAgentIDBytes bounds an agent ID (the master's own format).
 	MaxAgentIDBytes = 64
 	// MaxNameBytes bounds a framework's, task's or executor's name.
@@ -109,7 +108,7 @@ func ValidateAgentID(id string) error {
 
 // ValidateID checks a framework, task or executor ID as Mesos does
 // (common/validation: no control characters, no path separators, not "."
-// or ".."), plus valid UTF-8 and MaxIDBytes in file-name form. what names
+// or ".."), plus valid UTF-8 and at most MaxIDBytes. what names
 // the field ("task ID"). Empty is left to the caller.
 func ValidateID(what, id string) error {
 	switch {
@@ -124,8 +123,8 @@ func ValidateID(what, id string) error {
 	case strings.IndexFunc(id, unicode.IsControl) >= 0:
 		return fmt.Errorf("%s %q contains a control character", what, Clip(id))
 	}
-	if n := len(url.PathEscape(id)); n > MaxIDBytes {
-		return fmt.Errorf("%s is %d bytes as a file name on agents (%d as given); the limit is %d", what, n, len(id), MaxIDBytes)
+	if len(id) > MaxIDBytes {
+		return fmt.Errorf("%s is %d bytes; the limit is %d", what, len(id), MaxIDBytes)
 	}
 	return nil
 }

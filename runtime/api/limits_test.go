@@ -27,7 +27,7 @@ func TestValidateAgentID(t *testing.T) {
 }
 
 func TestValidateID(t *testing.T) {
-	for _, ok := range []string{"", "task-1", "a b:c@d", strings.Repeat("x", MaxIDBytes), "日本"} {
+	for _, ok := range []string{"", "task-1", "a b:c@d", strings.Repeat("x", MaxIDBytes), strings.Repeat("%", 300), "日本"} {
 		if err := ValidateID("task ID", ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
@@ -39,8 +39,7 @@ func TestValidateID(t *testing.T) {
 		`a\b`:                             "path separator",
 		"a\x00b":                          "control character",
 		"\xff":                            "not valid UTF-8",
-		strings.Repeat("x", MaxIDBytes+1): "201 bytes as a file name",
-		strings.Repeat("%", 100):          "300 bytes as a file name on agents (100 as given)",
+		strings.Repeat("x", MaxIDBytes+1): "1025 bytes; the limit is 1024",
 	} {
 		if err := ValidateID("task ID", id); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%.30q: %v, want %q", id, err, want)
@@ -86,7 +85,7 @@ func TestValidateTaskInfo(t *testing.T) {
 		{&TaskInfo{TaskId: "t", Executor: &ExecutorInfo{ExecutorId: "e", Command: &CommandInfo{Args: []string{big}}}}, "executor command"},
 		{&TaskInfo{TaskId: "t", Data: make([]byte, MaxTaskDataBytes), Command: &CommandInfo{Value: big[:250<<10], Env: []string{big[:250<<10]}},
 			Executor: nil, Input: []string{big[:60<<10]}}, "task info is"},
-		{&TaskInfo{TaskId: strings.Repeat("é", 150)}, "task ID is 900 bytes as a file name"},
+		{&TaskInfo{TaskId: strings.Repeat("é", 600)}, "task ID is 1200 bytes; the limit is 1024"},
 	} {
 		if err := ValidateTaskInfo(c.p); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%.200v, want %q", err, c.want)

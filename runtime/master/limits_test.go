@@ -47,7 +47,7 @@ func TestOversizedTasksRefused(t *testing.T) {
 	data := task("data", "cpus:1;mem:64")
 	data.Data = make([]byte, api.MaxTaskDataBytes+1)
 	slash := task("a/../b", "cpus:1;mem:64")
-	long := task(strings.Repeat("é", 100), "cpus:1;mem:64") // 200 bytes, 600 as a file name
+	long := task(strings.Repeat("é", 600), "cpus:1;mem:64") // 1200 bytes
 	if err := s.Accept(ids(s.TakeOffers(wait)[:1]), []mezzo.TaskInfo{data, slash, long, ok}, mezzo.Filters{}); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestOversizedTasksRefused(t *testing.T) {
 	}{
 		{data.ID, "data is 1048577 bytes; the limit is 1048576"},
 		{slash.ID, "path separator"},
-		{long.ID, "600 bytes as a file name on agents (200 as given); the limit is 200"},
+		{long.ID, "task ID is 1200 bytes; the limit is 1024"},
 	} {
 		st := s.NextUpdate(c.id, wait)
 		if st.State != mezzo.TaskError || st.Reason != mezzo.ReasonTaskInvalid || !strings.Contains(st.Message, c.want) {

@@ -56,10 +56,10 @@ func sameWords(t *testing.T, what string, a error, aID mezzo.FrameworkID, b erro
 // task still running.
 func TestRecoveredFrameworkGoesOnlyToItsPrincipal(t *testing.T) {
 	m1, addr1 := startSecuredWith(t, master.Config{})
-	agentOpts := mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}}
+	agentOpts := mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}}
 	ag := mastertest.StartAgent(t, addr1, agentOpts)
 	info := mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody", FailoverTimeout: time.Hour}
-	s := mastertest.SubscribeWith(t, addr1, info, as("tok-analytics"))
+	s := mastertest.SubscribeWith(t, addr1, info, as("tok-analytics-secret-0001"))
 	if err := s.Accept([]mezzo.OfferID{s.TakeOffers(wait)[0].ID}, []mezzo.TaskInfo{{ID: "t1", Resources: mezzo.MustParseResources("cpus:1;mem:32")}}, mezzo.Filters{}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +82,14 @@ func TestRecoveredFrameworkGoesOnlyToItsPrincipal(t *testing.T) {
 	// "other" may register in role "*": it passes the role check with its
 	// own request, and must be refused on ownership alone.
 	stolen := mezzo.FrameworkInfo{ID: s.ID, Name: "a", Role: "*"}
-	err := subscribeErr(t, addr, "tok-other", stolen)
+	err := subscribeErr(t, addr, "tok-other-secret-000002", stolen)
 	wantDenied(t, "other subscribing the recovered framework", err, `"other"`, string(s.ID))
 	if strings.Contains(err.Error(), "analytics") {
 		t.Errorf("the refusal %q names the framework's owner", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	other := schedulerClient(t, addr, "tok-other")
+	other := schedulerClient(t, addr, "tok-other-secret-000002")
 	_, err = other.Kill(ctx, &api.KillRequest{Header: &api.CallHeader{FrameworkId: string(s.ID), StreamId: "guessed"}, TaskId: "t1"})
 	wantDenied(t, "other killing the recovered framework's task", err, "kill_tasks")
 	_, unknownErr := other.Kill(ctx, &api.KillRequest{Header: &api.CallHeader{FrameworkId: "no-such-framework", StreamId: "guessed"}, TaskId: "t1"})
@@ -100,11 +100,11 @@ func TestRecoveredFrameworkGoesOnlyToItsPrincipal(t *testing.T) {
 
 	// A scheduler cannot name another principal as its framework's.
 	wantDenied(t, "analytics naming principal other",
-		subscribeErr(t, addr, "tok-analytics", mezzo.FrameworkInfo{ID: s.ID, Name: "a", Role: "analytics", Principal: "other"}), `"other"`, `"analytics"`)
+		subscribeErr(t, addr, "tok-analytics-secret-0001", mezzo.FrameworkInfo{ID: s.ID, Name: "a", Role: "analytics", Principal: "other"}), `"other"`, `"analytics"`)
 
 	// The owner is taken back, and its task is still running.
 	info.ID = s.ID
-	back := mastertest.SubscribeWith(t, addr, info, as("tok-analytics"))
+	back := mastertest.SubscribeWith(t, addr, info, as("tok-analytics-secret-0001"))
 	if _, err := back.Client.Reconcile(ctx, &api.ReconcileRequest{Header: back.Header()}); err != nil {
 		t.Fatal(err)
 	}
@@ -120,10 +120,10 @@ func TestResubscribeNeedsTheHeldRole(t *testing.T) {
 	// The agent recorded a framework of "other" in role "analytics",
 	// which the ACL does not let "other" register in (any more).
 	fw := mezzo.FrameworkInfo{ID: "fw-other", Name: "o", Role: "analytics", Principal: "other", FailoverTimeout: time.Hour}
-	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")},
+	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
 		Running: []*api.RunningTask{runningTask(fw.ID, "t1")}, Frameworks: []mezzo.FrameworkInfo{fw}})
 	wantDenied(t, "other re-subscribing its framework held in role analytics with a request for role *",
-		subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{ID: fw.ID, Name: "o", Role: "*"}), `"other"`, "register_frameworks", `"analytics"`)
+		subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{ID: fw.ID, Name: "o", Role: "*"}), `"other"`, "register_frameworks", `"analytics"`)
 }
 
 // A framework rebuilt from an agent that recorded no principal (launched
@@ -134,17 +134,17 @@ func TestResubscribeNeedsTheHeldRole(t *testing.T) {
 func TestUnknownAndOwnerlessFrameworkIDs(t *testing.T) {
 	_, addr := startSecuredWith(t, master.Config{HA: master.HAConfig{RecoveryTimeout: 300 * time.Millisecond}})
 	old := mezzo.FrameworkInfo{ID: "fw-old", Name: "old", Role: "analytics", FailoverTimeout: time.Hour}
-	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")},
+	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
 		Running: []*api.RunningTask{runningTask(old.ID, "t1")}, Frameworks: []mezzo.FrameworkInfo{old}})
-	if err := subscribeErr(t, addr, "tok-analytics", mezzo.FrameworkInfo{ID: "fw-made-up", Name: "x", Role: "analytics"}); status.Code(err) != codes.Unavailable {
+	if err := subscribeErr(t, addr, "tok-analytics-secret-0001", mezzo.FrameworkInfo{ID: "fw-made-up", Name: "x", Role: "analytics"}); status.Code(err) != codes.Unavailable {
 		t.Errorf("an unknown framework ID just after the master started: %v, want Unavailable (retry: its agents may not be back)", err)
 	}
-	ownerless := subscribeErr(t, addr, "tok-analytics", mezzo.FrameworkInfo{ID: old.ID, Name: "old", Role: "analytics"})
+	ownerless := subscribeErr(t, addr, "tok-analytics-secret-0001", mezzo.FrameworkInfo{ID: old.ID, Name: "old", Role: "analytics"})
 	wantDenied(t, "analytics subscribing a framework recovered without a principal", ownerless, string(old.ID))
 	// Retried, as a scheduler would, until the master's window ends.
 	var unknown error
 	for deadline := time.Now().Add(wait); ; time.Sleep(20 * time.Millisecond) {
-		unknown = subscribeErr(t, addr, "tok-analytics", mezzo.FrameworkInfo{ID: "fw-made-up", Name: "x", Role: "analytics"})
+		unknown = subscribeErr(t, addr, "tok-analytics-secret-0001", mezzo.FrameworkInfo{ID: "fw-made-up", Name: "x", Role: "analytics"})
 		if status.Code(unknown) != codes.Unavailable || time.Now().After(deadline) {
 			break
 		}
@@ -163,8 +163,8 @@ func TestKillRefusalIsTheSameForLiveEndedAndUnknownTasks(t *testing.T) {
 	}
 	m, addr := startSecuredWith(t, master.Config{OperatorCredentials: creds})
 	base := startHTTP(t, m)
-	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}})
-	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics"))
+	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics-secret-0001"))
 	if err := s.Accept([]mezzo.OfferID{offerOn(t, s, ag.ID()).ID}, []mezzo.TaskInfo{task("t-live", "cpus:1;mem:32"), task("t-ended", "cpus:1;mem:32")}, mezzo.Filters{}); err != nil {
 		t.Fatal(err)
 	}
@@ -183,24 +183,24 @@ func TestKillRefusalIsTheSameForLiveEndedAndUnknownTasks(t *testing.T) {
 		return code, strings.ReplaceAll(string(body), task, "T")
 	}
 	for _, query := range []string{"", "?framework=" + string(s.ID)} {
-		liveCode, live := kill("t-live", query, "tok-other")
+		liveCode, live := kill("t-live", query, "tok-other-secret-000002")
 		if liveCode != http.StatusForbidden || !strings.Contains(live, `"other"`) || strings.Contains(live, "analytics") {
 			t.Errorf("other killing analytics' live task%s: %d %q; want 403 naming other, not the owner", query, liveCode, live)
 		}
 		for _, id := range []string{"t-ended", "t-never-there"} {
-			if code, body := kill(id, query, "tok-other"); code != liveCode || body != live {
+			if code, body := kill(id, query, "tok-other-secret-000002"); code != liveCode || body != live {
 				t.Errorf("other killing task %s%s: %d %q; want what a live task gets: %d %q", id, query, code, body, liveCode, live)
 			}
 		}
 	}
-	if code, body := kill("t-never-there", "?framework=no-such-framework", "tok-other"); code != http.StatusForbidden {
+	if code, body := kill("t-never-there", "?framework=no-such-framework", "tok-other-secret-000002"); code != http.StatusForbidden {
 		t.Errorf("other naming an unknown framework: %d %q; want 403", code, body)
 	}
 	// admin may kill tasks of every framework: it is told the truth.
-	if code, body := kill("t-ended", "", "tok-admin"); code != http.StatusConflict || !strings.Contains(body, "already ended") {
+	if code, body := kill("t-ended", "", "tok-admin-secret-000004"); code != http.StatusConflict || !strings.Contains(body, "already ended") {
 		t.Errorf("admin killing an ended task: %d %q; want 409 already ended", code, body)
 	}
-	if code, body := kill("t-never-there", "", "tok-admin"); code != http.StatusNotFound {
+	if code, body := kill("t-never-there", "", "tok-admin-secret-000004"); code != http.StatusNotFound {
 		t.Errorf("admin killing an unknown task: %d %q; want 404", code, body)
 	}
 	if k := ag.Seen().Kills; len(k) != 0 {
@@ -212,20 +212,20 @@ func TestKillRefusalIsTheSameForLiveEndedAndUnknownTasks(t *testing.T) {
 // kill, not launch or decline under cover of a batch with a kill in it.
 func TestKillGrantCarriesNoOtherCalls(t *testing.T) {
 	_, addr := startSecuredWith(t, master.Config{})
-	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent")}})
-	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics"))
+	ag := mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
+	s := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics", User: "nobody"}, as("tok-analytics-secret-0001"))
 	o := offerOn(t, s, ag.ID())
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	launch := &api.Call{Call: &api.Call_Accept{Accept: &api.AcceptRequest{Header: s.Header(), OfferIds: []string{string(o.ID)},
 		Operations: []*api.Operation{{Operation: &api.Operation_Launch_{Launch: &api.Operation_Launch{Tasks: []*api.TaskInfo{api.TaskToProto(task("smuggled", "cpus:1;mem:32"))}}}}}}}}
 	kill := &api.Call{Call: &api.Call_Kill{Kill: &api.KillRequest{Header: s.Header(), TaskId: "x"}}}
-	_, err := schedulerClient(t, addr, "tok-admin").Calls(ctx, &api.CallBatch{Header: s.Header(), Calls: []*api.Call{kill, launch}})
+	_, err := schedulerClient(t, addr, "tok-admin-secret-000004").Calls(ctx, &api.CallBatch{Header: s.Header(), Calls: []*api.Call{kill, launch}})
 	wantDenied(t, "admin's batch of a kill and a launch in analytics' framework", err, `"admin"`)
 	if l := ag.Seen().Launched; len(l) != 0 {
 		t.Errorf("admin's batch launched %v in analytics' framework", l)
 	}
-	if _, err := schedulerClient(t, addr, "tok-admin").Calls(ctx, &api.CallBatch{Header: s.Header(), Calls: []*api.Call{kill}}); err != nil {
+	if _, err := schedulerClient(t, addr, "tok-admin-secret-000004").Calls(ctx, &api.CallBatch{Header: s.Header(), Calls: []*api.Call{kill}}); err != nil {
 		t.Errorf("admin's batch of kills: %v", err)
 	}
 }
@@ -236,13 +236,13 @@ func TestKillGrantCarriesNoOtherCalls(t *testing.T) {
 func TestSubscriptionsRateLimitedPerPrincipal(t *testing.T) {
 	m, addr := startSecuredWith(t, master.Config{SubscribeRate: 0.001, SubscribeBurst: 3, MaxFrameworksPerPrincipal: -1})
 	for i := 0; i < 3; i++ {
-		mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o", Role: "*"}, as("tok-other"))
+		mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o", Role: "*"}, as("tok-other-secret-000002"))
 	}
-	err := subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o", Role: "*"})
+	err := subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{Name: "o", Role: "*"})
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `"other"`) || !strings.Contains(err.Error(), "0.001 subscriptions/s (burst 3)") {
 		t.Errorf("other's fourth subscription: %v; want ResourceExhausted naming other and the rate", err)
 	}
-	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics"))
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics-secret-0001"))
 	if n := refusedSubscriptions(t, m, "rate"); n != 1 {
 		t.Errorf("mezzo_master_subscriptions_refused_total{limit=\"rate\"} = %v, want 1", n)
 	}
@@ -276,23 +276,23 @@ func refusedSubscriptions(t *testing.T, m *master.Master, limit string) float64 
 // makes room.
 func TestFrameworksPerPrincipalCapped(t *testing.T) {
 	m, addr := startSecuredWith(t, master.Config{MaxFrameworksPerPrincipal: 2})
-	first := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o1", Role: "*", FailoverTimeout: time.Hour}, as("tok-other"))
-	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o2", Role: "*"}, as("tok-other"))
-	err := subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o3", Role: "*"})
+	first := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o1", Role: "*", FailoverTimeout: time.Hour}, as("tok-other-secret-000002"))
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o2", Role: "*"}, as("tok-other-secret-000002"))
+	err := subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{Name: "o3", Role: "*"})
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "2 frameworks") || !strings.Contains(err.Error(), "--max-frameworks-per-principal 2") {
 		t.Errorf("other's third framework: %v; want ResourceExhausted naming the cap of 2", err)
 	}
-	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics"))
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "a", Role: "analytics"}, as("tok-analytics-secret-0001"))
 	// A disconnected framework is still registered; its scheduler comes
 	// back under its ID although the principal is at its cap.
 	first.Close()
-	again := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{ID: first.ID, Name: "o1", Role: "*", FailoverTimeout: time.Hour}, as("tok-other"))
+	again := mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{ID: first.ID, Name: "o1", Role: "*", FailoverTimeout: time.Hour}, as("tok-other-secret-000002"))
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if _, err := again.Client.Teardown(ctx, &api.TeardownRequest{Header: again.Header()}); err != nil {
 		t.Fatal(err)
 	}
-	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o3", Role: "*"}, as("tok-other"))
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o3", Role: "*"}, as("tok-other-secret-000002"))
 	if n := snapshot(t, m).Totals.Frameworks; n != 3 {
 		t.Errorf("%d frameworks registered, want 3 (other's two, analytics' one)", n)
 	}
@@ -306,14 +306,14 @@ func TestFrameworksPerPrincipalCapped(t *testing.T) {
 // rather than quietly kept for less than it believes.
 func TestFailoverTimeoutBounded(t *testing.T) {
 	_, addr := startSecuredWith(t, master.Config{MaxFailoverTimeout: 24 * time.Hour})
-	err := subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: 365 * 24 * time.Hour})
+	err := subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: 365 * 24 * time.Hour})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "8760h") || !strings.Contains(err.Error(), "24h0m0s") {
 		t.Errorf("a failover timeout of a year: %v; want InvalidArgument naming it and the maximum 24h", err)
 	}
-	if err := subscribeErr(t, addr, "tok-other", mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: -time.Second}); status.Code(err) != codes.InvalidArgument {
+	if err := subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: -time.Second}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("a negative failover timeout: %v; want InvalidArgument", err)
 	}
-	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: 24 * time.Hour}, as("tok-other"))
+	mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{Name: "o", Role: "*", FailoverTimeout: 24 * time.Hour}, as("tok-other-secret-000002"))
 }
 
 // Only the last MaxCompletedFrameworks removed frameworks are remembered:
