@@ -365,24 +365,9 @@ func writeUIDCursors(path string, cursors map[UIDRange]uidCursor) error {
 	for _, r := range ranges {
 		fmt.Fprintf(&sb, "%s %d %d\n", r, cursors[r].next, cursors[r].rounds)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("container uids: %w", err)
-	}
 	// Synced before the rename: after a power cut the cursor must not go
 	// back to uids whose files may still be on disk.
-	_, err = f.WriteString(sb.String())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
+	if err := writeFileAtomic(path, []byte(sb.String())); err != nil {
 		return fmt.Errorf("container uids: writing %s: %w", path, err)
 	}
 	return nil

@@ -45,51 +45,9 @@ func loadIdentity(workDir string) (mezzo.AgentID, string, error) {
 // the master refuses, an orphan secret is harmless.
 func saveIdentity(workDir string, id mezzo.AgentID, secret string) error {
 	if secret != "" {
-		if err := writeDurable(filepath.Join(workDir, agentSecretFile), []byte(secret+"\n"), 0o600); err != nil {
+		if err := writeFileAtomic(filepath.Join(workDir, agentSecretFile), []byte(secret+"\n")); err != nil {
 			return err
 		}
 	}
-	return writeDurable(filepath.Join(workDir, agentIDFile), []byte(string(id)+"\n"), 0o600)
-}
-
-// writeDurable replaces path with data, atomically (a reader, or the next
-// run after a crash, sees the old content or the new, never a mix) and
-// durably (synced before the rename, the directory after it).
-func writeDurable(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(perm); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return writeFileAtomic(filepath.Join(workDir, agentIDFile), []byte(string(id)+"\n"))
 }

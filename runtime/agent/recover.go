@@ -114,7 +114,7 @@ func (a *Agent) checkpointLocked(ex *executorProc) {
 	if err == nil {
 		var b []byte
 		if b, err = json.Marshal(cp); err == nil {
-			err = writeAtomic(a.checkpointPath(ex.containerID), b)
+			err = writeFileAtomic(a.checkpointPath(ex.containerID), b)
 		}
 	}
 	if err != nil {
@@ -126,23 +126,6 @@ func (a *Agent) removeCheckpoint(containerID string) {
 	if err := os.Remove(a.checkpointPath(containerID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		a.log.Warn("removing executor checkpoint", "container", containerID, "err", err)
 	}
-}
-
-// writeAtomic replaces path with data: a reader sees the old or the new
-// content, never a mix.
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + tmpExt
-	err := os.WriteFile(tmp, data, 0o600)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp) // a partial one (a full disk) holds space
-	}
-	return err
 }
 
 type loadedCheckpoint struct {
@@ -346,7 +329,7 @@ func (a *Agent) listenExecutorAPI() (net.Listener, error) {
 			return nil, fmt.Errorf("agent: executor API listen %q: %w", a.cfg.Listen, err)
 		}
 	}
-	if err := writeAtomic(file, []byte(lis.Addr().String()+"\n")); err != nil {
+	if err := writeFileAtomic(file, []byte(lis.Addr().String()+"\n")); err != nil {
 		// Not fatal (a full disk must not keep the agent down): the next
 		// run may listen elsewhere, and this run's executors then fail to
 		// reconnect to it.

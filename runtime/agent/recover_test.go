@@ -329,7 +329,7 @@ func TestCheckpointOfAGoneExecutor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeAtomic(filepath.Join(dir, checkpointDir, "gone-1.json"), b); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, checkpointDir, "gone-1.json"), b); err != nil {
 		t.Fatal(err)
 	}
 	// A damaged or foreign file is reported and moved aside, not fatal,

@@ -119,7 +119,7 @@ func (f *streamFile) store() error {
 	}
 	var err error
 	if f.size == 0 {
-		err = createSynced(f.path, buf)
+		err = writeFileAtomic(f.path, buf)
 	} else {
 		err = writeAtEnd(f.path, f.size, buf)
 	}
@@ -149,32 +149,6 @@ func (f *streamFile) remove() error {
 	return nil
 }
 
-// createSynced makes path hold data, whole or not at all, across a crash.
-func createSynced(path string, data []byte) error {
-	tmp := path + tmpExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
-}
-
 // writeAtEnd writes data at offset end of path, cutting first whatever an
 // earlier failed write left beyond it, and again on failure.
 func writeAtEnd(path string, end int64, data []byte) error {
@@ -196,18 +170,6 @@ func writeAtEnd(path string, end int64, data []byte) error {
 		_ = f.Truncate(end)
 	}
 	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err
