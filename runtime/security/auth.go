@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -134,19 +135,31 @@ func (a *Authenticator) Authenticate(ctx context.Context) (string, error) {
 			authz, hasAuthz = vals[0], true
 		}
 	}
+	p, f := a.authenticate(ctx, addr, method, authz, hasAuthz, cert, "no credentials: present a client certificate or a bearer token")
+	if f != nil {
+		return "", status.Error(f.code, f.msg)
+	}
+	return p, nil
+}
+
+// authenticate is what both protocols do with a caller: refuse a peer over
+// its failure budget before its token is looked at (a caller with only a
+// verified certificate is never throttled), decide (check), and charge a
+// failure to the peer's address. noCredentials is the protocol's words for
+// a caller that showed nothing.
+func (a *Authenticator) authenticate(ctx context.Context, addr, method, authz string, hasAuthz bool, cert *x509.Certificate, noCredentials string) (string, *authFailure) {
 	if (hasAuthz || cert == nil) && a.Failures.throttled(ctx, addr, method) {
-		return "", status.Errorf(codes.ResourceExhausted, "too many failed authentications from %s; wait and retry", addr)
+		return "", &authFailure{codes.ResourceExhausted, http.StatusTooManyRequests, fmt.Sprintf("too many failed authentications from %s; wait and retry", addr), ""}
 	}
 	p, f := a.check(authz, hasAuthz, cert)
 	if f == nil {
 		return p, nil
 	}
-	msg := f.msg
-	if msg == "" {
-		msg = "no credentials: present a client certificate or a bearer token"
+	if f.msg == "" {
+		f.msg = noCredentials
 	}
-	a.Failures.failed(addr, method, msg, f.principal)
-	return "", status.Error(f.code, msg)
+	a.Failures.failed(addr, method, f.msg, f.principal)
+	return "", f
 }
 
 // UnaryInterceptor authenticates each unary call and attaches the

@@ -38,19 +38,12 @@ func (a *Authenticator) AuthenticateHTTP(r *http.Request) (string, error) {
 	if hasAuthz {
 		authz = vals[0]
 	}
-	if (hasAuthz || cert == nil) && a.Failures.throttled(r.Context(), addr, method) {
-		return "", &HTTPError{http.StatusTooManyRequests, fmt.Sprintf("too many failed authentications from %s; wait and retry", addr)}
+	p, f := a.authenticate(r.Context(), addr, method, authz, hasAuthz, cert,
+		"no credentials: present a client certificate signed by the cluster CA or an \"Authorization: Bearer TOKEN\" header")
+	if f != nil {
+		return "", &HTTPError{f.http, f.msg}
 	}
-	p, f := a.check(authz, hasAuthz, cert)
-	if f == nil {
-		return p, nil
-	}
-	msg := f.msg
-	if msg == "" {
-		msg = "no credentials: present a client certificate signed by the cluster CA or an \"Authorization: Bearer TOKEN\" header"
-	}
-	a.Failures.failed(addr, method, msg, f.principal)
-	return "", &HTTPError{f.http, msg}
+	return p, nil
 }
 
 // WriteHTTPError answers err as JSON {"error": ...}: an *HTTPError with
