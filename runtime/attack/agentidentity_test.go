@@ -30,7 +30,7 @@ func (c *cluster) startAgentLike(victim *agentProc, name, workDir string) *proc 
 		case "--work-dir":
 			args[i+1] = workDir
 		case "--cgroup-parent":
-			args[i+1] = fmt.Sprintf("mezzo-attack-%d-%d", os.Getpid(), procSeq.Add(1))
+			args[i+1] = fmt.Sprintf("mezzo-attack-%d-%d", os.Getpid(), cgroupSeq.Add(1))
 		}
 	}
 	return start(c.t, name, args...)

@@ -269,7 +269,7 @@ func TestHandshakeFloodIsBounded(t *testing.T) {
 	const maxConns, silent = 64, 300
 	c := newCluster(t, clusterOptions{MasterArgs: []string{"--max-connections", fmt.Sprint(maxConns), "--handshake-timeout", "2s"}})
 	victim := mustSubscribe(t, c.dial(tenantA), mezzo.FrameworkInfo{Name: "victim", Role: "a", User: "nobody"})
-	pid := c.master.cmd.Process.Pid
+	pid := c.master.Cmd.Process.Pid
 	base := openFDs(t, pid)
 
 	var closed sync.WaitGroup

@@ -42,7 +42,7 @@ func TestAgentWithLargeTasksRejoins(t *testing.T) {
 	for _, id := range ids {
 		a.waitState(id, 30*time.Second, mezzo.TaskRunning)
 	}
-	ag.kill9(t)
+	ag.Kill9(t)
 	back := start(t, "agent-0-again", ag.args...)
 	waitLog(t, back, "the agent to re-register", regexp.MustCompile(`(`+reregisteredRE.String()+`)`), 60*time.Second)
 	for _, id := range ids {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/mezzo-cluster/mezzo/runtime/internal/proctest"
 	"net/http"
 	"os"
 	"os/exec"
@@ -88,82 +89,16 @@ const aclJSON = `{
   "drain_agents": [{"principals": ["admin"]}]
 }`
 
-// proc is a mezzo process the probe started; its output goes to a file
-// (executors that outlive an agent inherit the descriptor).
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	outPath string
-	done    chan struct{}
-}
+// proc is a mezzo process the probe started.
+type proc = proctest.Proc
 
-func (p *proc) Output() string {
-	b, err := os.ReadFile(p.outPath)
-	if err != nil {
-		return fmt.Sprintf("(reading output: %v)", err)
-	}
-	return string(b)
-}
+// cgroupSeq makes every agent's cgroup parent unique.
+var cgroupSeq atomic.Int64
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) waitExit(d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-p.done:
-		return true
-	case <-tm.C:
-		return false
-	}
-}
-
-// kill9 kills the process at once and waits until it is reaped.
-func (p *proc) kill9(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Kill()
-	if !p.waitExit(10 * time.Second) {
-		t.Fatalf("%s (pid %d) not reaped 10 s after kill -9", p.name, p.cmd.Process.Pid)
-	}
-}
-
-var procSeq atomic.Int64
-
-// start runs the mezzo binary with args; the process is interrupted (then
-// killed) when the test ends, and its output logged if the test failed.
+// start runs the mezzo binary with args until the test ends.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	out, err := os.CreateTemp(t.TempDir(), fmt.Sprintf("%s-%d-*.log", name, procSeq.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	p := &proc{name: name, cmd: exec.Command(mezzoBin, args...), outPath: out.Name(), done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = p.cmd.Process.Signal(os.Interrupt)
-			if !p.waitExit(8 * time.Second) {
-				_ = p.cmd.Process.Kill()
-				p.waitExit(10 * time.Second)
-			}
-		}
-		if t.Failed() {
-			t.Logf("output of %s:\n%s", name, p.Output())
-		}
-	})
-	return p
+	return proctest.Start(t, mezzoBin, name, args...)
 }
 
 // eventually polls cond every 20 ms until it holds or d passes.
@@ -187,8 +122,8 @@ func waitLog(t *testing.T, p *proc, what string, re *regexp.Regexp, d time.Durat
 			got = m[1]
 			return true
 		}
-		if p.exited() {
-			t.Fatalf("%s exited while waiting for %s:\n%s", p.name, what, p.Output())
+		if p.Exited() {
+			t.Fatalf("%s exited while waiting for %s:\n%s", p.Name, what, p.Output())
 		}
 		return false
 	})
@@ -328,7 +263,7 @@ func (c *cluster) startMaster() {
 // port, so agents and frameworks find it where it was.
 func (c *cluster) restartMaster() {
 	c.t.Helper()
-	c.master.kill9(c.t)
+	c.master.Kill9(c.t)
 	args := append([]string(nil), c.masterArgs...)
 	for i := range args {
 		switch args[i] {
@@ -350,7 +285,7 @@ func (c *cluster) addAgent(extra ...string) *agentProc {
 	work := filepath.Join(c.dir, fmt.Sprintf("agent-%d", n))
 	args := append([]string{"agent", "--master", c.grpcAddr, "--resources", c.opts.Resources,
 		"--work-dir", work, "--isolation", c.opts.Isolation, "--http", "127.0.0.1:0",
-		"--cgroup-parent", fmt.Sprintf("mezzo-attack-%d-%d", os.Getpid(), procSeq.Add(1)),
+		"--cgroup-parent", fmt.Sprintf("mezzo-attack-%d-%d", os.Getpid(), cgroupSeq.Add(1)),
 		"--tls-cert", c.cert("agent"), "--tls-key", c.key("agent"), "--tls-ca", c.ca(),
 		"--executor-reregister-timeout", "3s"}, c.opts.AgentArgs...)
 	args = append(args, extra...)

@@ -37,7 +37,7 @@ import (
 func durableRestartAgent(c *cluster, a *agentProc) *agentProc {
 	c.t.Helper()
 	b := &agentProc{id: a.id, workDir: a.workDir, args: a.args}
-	b.proc = start(c.t, a.name+"-again", a.args...)
+	b.proc = start(c.t, a.Name+"-again", a.args...)
 	if id := waitLog(c.t, b.proc, "the restarted agent to register", registeredRE, 30*time.Second); id != a.id {
 		c.t.Fatalf("restarted agent registered as %s, was %s", id, a.id)
 	}
@@ -169,7 +169,7 @@ func TestProbeTornStatusFile(t *testing.T) {
 		return true
 	})
 	corruptPid := waitLog(t, ag.proc, "the executor of p8-corrupt", regexp.MustCompile(fmt.Sprintf(executorPidRE, "command-p8-corrupt")), time.Second)
-	ag.kill9(t)
+	ag.Kill9(t)
 
 	torn := durableStatusFile(t, ag.workDir, "p8-torn")
 	b, err := os.ReadFile(torn)
@@ -390,7 +390,7 @@ func TestProbeSandboxFIFO(t *testing.T) {
 		code, body := c.httpGet(admin, base+stdout)
 		return code == 200 && strings.Contains(body, "ready")
 	})
-	pid := ag.cmd.Process.Pid
+	pid := ag.Cmd.Process.Pid
 	threads0, fds0 := durableProcCounts(t, pid)
 	for _, name := range []string{"pipe", "pipelink", "zero", "sub"} {
 		codes := durableGetMany(c, admin, base+name, 200, 20)

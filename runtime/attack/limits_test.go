@@ -128,7 +128,7 @@ func TestForkBombIsContained(t *testing.T) {
 		t.Errorf("the bomb ended %v after a kill: %s", end.State, end.Message)
 	}
 	eventually(t, "the bomb's cgroup to go", 15*time.Second, func() bool { _, err := os.Stat(dir); return os.IsNotExist(err) })
-	if c.agents[0].exited() {
+	if c.agents[0].Exited() {
 		t.Fatal("the agent died")
 	}
 }
@@ -292,7 +292,7 @@ func TestSandboxesAreCollected(t *testing.T) {
 
 	// The agent dies; its successor adopts the running executor, whose
 	// sandbox looks an hour old, and must leave it alone.
-	ag.kill9(t)
+	ag.Kill9(t)
 	past := time.Now().Add(-time.Hour)
 	if err := os.Chtimes(long, past, past); err != nil {
 		t.Fatal(err)

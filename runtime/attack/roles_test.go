@@ -139,7 +139,7 @@ func TestAgentCertificateCannotActAsMaster(t *testing.T) {
 	}
 	for _, p := range clients {
 		if !strings.Contains(p.Output(), notMaster) {
-			t.Errorf("%s did not refuse the rogue master as not a master:\n%s", p.name, tail(p.Output(), 20))
+			t.Errorf("%s did not refuse the rogue master as not a master:\n%s", p.Name, tail(p.Output(), 20))
 		}
 	}
 	// The operator commands, token only, against the rogue's HTTPS.

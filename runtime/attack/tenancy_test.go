@@ -98,7 +98,7 @@ func TestFrameworkTakeoverAfterMasterRestart(t *testing.T) {
 	for _, withAgent := range []bool{false, true} {
 		a.cancel()
 		if withAgent {
-			c.agents[0].kill9(t)
+			c.agents[0].Kill9(t)
 		}
 		c.restartMaster()
 		// The race: tenant-b tries before the agent is back.

@@ -148,7 +148,7 @@ func TestAgentKill9AndRestartKeepsRunningTasks(t *testing.T) {
 		return diesTask > 0
 	})
 
-	ag.kill9(t)
+	ag.Kill9(t)
 	if !isolation.Alive(pids["runs"]) {
 		t.Fatalf("the executor of runs (pid %d) died with its agent", pids["runs"])
 	}

@@ -71,14 +71,14 @@ func TestChaos(t *testing.T) {
 			if m.isLeader() {
 				what = "leader"
 			}
-			m.p.kill9(t)
+			m.p.Kill9(t)
 			kills["master ("+what+")"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 			m.start(t)
 			procs = append(procs, m.p)
 		} else {
 			i -= len(ms)
-			agents[i].kill9(t)
+			agents[i].Kill9(t)
 			kills["agent"]++
 			time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 			agents[i] = startHAAgent(t, all, etcd, agentRes, dirs[i], "--recover", recoverMode)
@@ -125,7 +125,7 @@ func TestChaos(t *testing.T) {
 	started := map[string]int{}
 	re := regexp.MustCompile(`msg="executor started" framework=\S+ executor=(\S+)`)
 	for _, p := range procs {
-		if p.cmd.Args[1] != "agent" {
+		if p.Cmd.Args[1] != "agent" {
 			continue
 		}
 		for _, m := range re.FindAllStringSubmatch(p.Output(), -1) {
@@ -200,7 +200,7 @@ func dumpUnended(t *testing.T, k *tracker, lead *haMaster, procs []*proc) {
 		for i, p := range procs {
 			for _, line := range strings.Split(p.Output(), "\n") {
 				if re.MatchString(line) {
-					t.Logf("   [%d %s] %s", i, p.cmd.Args[1], line)
+					t.Logf("   [%d %s] %s", i, p.Cmd.Args[1], line)
 				}
 			}
 		}

@@ -3,11 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/mezzo-cluster/mezzo/runtime/internal/proctest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -32,65 +32,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// Bounds on waiting for a process the test started, so a stuck kill or
-// exit fails the test with a message instead of hanging until go test's
-// own timeout.
-const (
-	exitWait = 5 * time.Second  // after an interrupt, before kill -9
-	reapWait = 10 * time.Second // after kill -9, before giving up
-)
-
-// proc is a mezzo process the test started. Its combined output goes to a
-// file, not a pipe: executors that outlive an agent inherit the output
-// descriptor, and with a pipe cmd.Wait would wait for them to close it.
-// Only the goroutine started by start calls cmd.Wait; done is closed when
-// it returns, so everyone else waits on done.
-type proc struct {
-	cmd     *exec.Cmd
-	outPath string
-	done    chan struct{}
-}
-
-// Output returns everything the process has written so far.
-func (p *proc) Output() string {
-	b, err := os.ReadFile(p.outPath)
-	if err != nil {
-		return fmt.Sprintf("(reading output: %v)", err)
-	}
-	return string(b)
-}
-
-// exited reports whether the process has been reaped.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitExit waits up to d for the process to be reaped.
-func (p *proc) waitExit(d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-p.done:
-		return true
-	case <-tm.C:
-		return false
-	}
-}
-
-// kill9 kills the process at once and waits, within reapWait, until it is
-// reaped, so its ports are free for a restart.
-func (p *proc) kill9(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Kill()
-	if !p.waitExit(reapWait) {
-		t.Fatalf("mezzo %v (pid %d) not reaped %v after kill -9", p.cmd.Args[1:2], p.cmd.Process.Pid, reapWait)
-	}
-}
+// proc is a mezzo process the test started.
+type proc = proctest.Proc
 
 // within runs f and fails the test if it has not returned after d (f is
 // then left running: the point is a clear failure, not a hang).
@@ -107,36 +50,9 @@ func within(t *testing.T, what string, d time.Duration, f func()) {
 	}
 }
 
-var procSeq atomic.Int64
-
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	out, err := os.CreateTemp(t.TempDir(), fmt.Sprintf("mezzo-%s-%d-*.log", args[0], procSeq.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close() // the child has its own copy
-	p := &proc{cmd: exec.Command(mezzoBin, args...), outPath: out.Name(), done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = p.cmd.Process.Signal(os.Interrupt)
-			if !p.waitExit(exitWait) {
-				_ = p.cmd.Process.Kill()
-				if !p.waitExit(reapWait) {
-					t.Errorf("mezzo %v (pid %d) not reaped %v after kill -9", args[:1], p.cmd.Process.Pid, reapWait)
-				}
-			}
-		}
-		if t.Failed() {
-			t.Logf("output of mezzo %v:\n%s", args[:1], p.Output())
-		}
-	})
-	return p
+	return proctest.Start(t, mezzoBin, "mezzo "+args[0], args...)
 }
 
 var listenRE = regexp.MustCompile(`msg="master started".* listen=(\S+)`)
@@ -153,7 +69,7 @@ func startMaster(t *testing.T, extra ...string) (*proc, string) {
 			addr = m[1]
 			return true
 		}
-		return p.exited()
+		return p.Exited()
 	})
 	if addr == "" {
 		t.Fatalf("master exited before it started:\n%s", p.Output())

@@ -40,7 +40,7 @@ func TestKillLeaderWhileLaunching(t *testing.T) {
 	eventually(t, "10 launches", 30*time.Second, func() bool { n, _ := k.done(); return n >= 10 })
 
 	old := leaderOf(t, ms, 5*time.Second)
-	old.p.kill9(t)
+	old.p.Kill9(t)
 	killed := time.Now()
 	next := leaderOf(t, ms, 20*time.Second)
 	if next == old {
@@ -315,7 +315,7 @@ func TestReconcileAfterLeaderFailover(t *testing.T) {
 	eventually(t, "4 running tasks", 20*time.Second, func() bool {
 		return allIn(tasksOf(t, old, d.FrameworkID()), 4, "TASK_RUNNING")
 	})
-	old.p.kill9(t)
+	old.p.Kill9(t)
 	next := leaderOf(t, ms, 20*time.Second)
 	eventually(t, "the tasks to be known to the new leader", 20*time.Second, func() bool {
 		return allIn(tasksOf(t, next, d.FrameworkID()), 4, "TASK_RUNNING")

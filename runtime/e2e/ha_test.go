@@ -69,7 +69,7 @@ func (m *haMaster) start(t *testing.T) {
 		"--ping-interval", "200ms", "--ping-timeout", "3s", "--allocation-interval", "200ms")
 }
 
-func (m *haMaster) alive() bool { return m.p != nil && !m.p.exited() }
+func (m *haMaster) alive() bool { return m.p != nil && !m.p.Exited() }
 
 // logLine is one JSON log record of a master.
 type logLine struct {

@@ -140,7 +140,7 @@ func TestAgentKilledWith9IsLostAndComesBack(t *testing.T) {
 	})
 	time.Sleep(300 * time.Millisecond) // let the task start running
 	killed := time.Now()
-	ag.kill9(t)
+	ag.Kill9(t)
 	eventually(t, "TASK_LOST and agent lost", 5*time.Second, func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
