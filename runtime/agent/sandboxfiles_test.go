@@ -1,14 +1,13 @@
 package agent
 
 import (
-	"bufio"
 	"context"
+	"github.com/mezzo-cluster/mezzo/runtime/internal/proctest"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,27 +16,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// procCounts reads this process's thread count and open descriptors.
-func procCounts(t *testing.T) (threads, fds int) {
-	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
-			threads, _ = strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return threads, len(ents)
-}
 
 // A task owns its sandbox and may leave anything there. A FIFO (opening it
 // to read would wait for a writer), a symbolic link to one or to a device,
@@ -84,7 +62,7 @@ func TestSandboxRefusesWhatIsNotARegularFile(t *testing.T) {
 	}
 	get("/sandbox/fw/ex/stdout") // warm up the connection machinery
 	client.CloseIdleConnections()
-	threads0, fds0 := procCounts(t)
+	threads0, fds0 := procCounts(t, 0)
 
 	for _, p := range probes {
 		name, kind := p.name, p.kind
@@ -125,7 +103,7 @@ func TestSandboxRefusesWhatIsNotARegularFile(t *testing.T) {
 	// Go keeps the threads it made, so they are bounded, not given back;
 	// descriptors come back.
 	waitFor(t, func() bool {
-		threads, fds := procCounts(t)
+		threads, fds := procCounts(t, 0)
 		return threads <= threads0+maxSandboxReads && fds <= fds0+2
 	})
 }
@@ -168,4 +146,14 @@ func TestSandboxRequestsAreBounded(t *testing.T) {
 			t.Errorf("a request within the bound: %d", code)
 		}
 	}
+}
+
+// procCounts reads process pid's (0: this one's) threads and descriptors.
+func procCounts(t *testing.T, pid int) (threads, fds int) {
+	t.Helper()
+	threads, fds, err := proctest.Counts(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return threads, fds
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -224,38 +223,11 @@ func TestLowerCaseBearerIsAccepted(t *testing.T) {
 // with "Authorization: SCHEME TOKEN".
 func (c *cluster) httpDoScheme(scheme, token, path string) (int, string) {
 	c.t.Helper()
-	pool, err := security.LoadCAPool(c.ca())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cl := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
-	defer cl.CloseIdleConnections()
 	method := http.MethodGet
 	if strings.HasPrefix(path, "/api/") {
 		method = http.MethodPost
 	}
-	req, err := http.NewRequest(method, "https://"+c.httpAddr+path, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", scheme+" "+token)
-	resp, err := cl.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// openFDs counts the descriptors process pid holds.
-func openFDs(t *testing.T, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+	return c.httpRequest(method, path, "", scheme+" "+token)
 }
 
 // Item 6: connections that never complete a TLS handshake neither exhaust
@@ -270,7 +242,7 @@ func TestHandshakeFloodIsBounded(t *testing.T) {
 	c := newCluster(t, clusterOptions{MasterArgs: []string{"--max-connections", fmt.Sprint(maxConns), "--handshake-timeout", "2s"}})
 	victim := mustSubscribe(t, c.dial(tenantA), mezzo.FrameworkInfo{Name: "victim", Role: "a", User: "nobody"})
 	pid := c.master.Cmd.Process.Pid
-	base := openFDs(t, pid)
+	_, base := procCounts(t, pid)
 
 	var closed sync.WaitGroup
 	var conns []net.Conn
@@ -304,7 +276,8 @@ func TestHandshakeFloodIsBounded(t *testing.T) {
 			t.Fatalf("tenant-a's call %d during the flood: %v", i, err)
 		}
 		lat = append(lat, time.Since(start))
-		most = max(most, openFDs(t, pid))
+		_, fds := procCounts(t, pid)
+		most = max(most, fds)
 		time.Sleep(50 * time.Millisecond)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/mezzo-cluster/mezzo/runtime/internal/proctest"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -339,6 +340,18 @@ func (c *cluster) httpGet(principal, path string) (int, string) {
 // server as principal.
 func (c *cluster) httpDo(method, principal, path, body string) (int, string) {
 	c.t.Helper()
+	authorization := ""
+	if principal != "" {
+		authorization = "Bearer " + c.tokens[principal]
+	}
+	return c.httpRequest(method, path, body, authorization)
+}
+
+// httpRequest sends a request to the master's HTTPS server with the
+// Authorization header given ("" sends none) and returns the status and
+// body.
+func (c *cluster) httpRequest(method, path, body, authorization string) (int, string) {
+	c.t.Helper()
 	pool, err := security.LoadCAPool(c.ca())
 	if err != nil {
 		c.t.Fatal(err)
@@ -354,24 +367,19 @@ func (c *cluster) httpDo(method, principal, path, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if principal != "" {
-		req.Header.Set("Authorization", "Bearer "+c.tokens[principal])
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := cl.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	var sb strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("%s %s: reading the answer: %v", method, path, err)
 	}
-	return resp.StatusCode, sb.String()
+	return resp.StatusCode, string(b)
 }
 
 // runMezzo runs a mezzo command to completion and returns its combined
@@ -390,4 +398,14 @@ func runMezzo(t *testing.T, timeout time.Duration, args ...string) (string, int)
 		t.Fatal(err)
 	}
 	return string(out), 0
+}
+
+// procCounts reads process pid's threads and open descriptors.
+func procCounts(t *testing.T, pid int) (threads, fds int) {
+	t.Helper()
+	threads, fds, err := proctest.Counts(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return threads, fds
 }

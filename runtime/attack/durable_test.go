@@ -5,7 +5,6 @@ package attack
 // a FIFO left in a sandbox.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -313,27 +312,6 @@ func TestProbeLongTaskID(t *testing.T) {
 	}
 }
 
-// durableProcCounts reads a process's thread count and open descriptors.
-func durableProcCounts(t *testing.T, pid int) (threads, fds int) {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
-			threads, _ = strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return threads, len(ents)
-}
-
 // durableGetMany GETs path on the master n times as principal, parallel
 // at once, and counts the answers by status (0: no answer).
 func durableGetMany(c *cluster, principal, path string, n, parallel int) map[int]int {
@@ -391,7 +369,7 @@ func TestProbeSandboxFIFO(t *testing.T) {
 		return code == 200 && strings.Contains(body, "ready")
 	})
 	pid := ag.Cmd.Process.Pid
-	threads0, fds0 := durableProcCounts(t, pid)
+	threads0, fds0 := procCounts(t, pid)
 	for _, name := range []string{"pipe", "pipelink", "zero", "sub"} {
 		codes := durableGetMany(c, admin, base+name, 200, 20)
 		if codes[http.StatusForbidden] == 0 || codes[http.StatusForbidden]+codes[http.StatusServiceUnavailable] != 200 {
@@ -402,10 +380,10 @@ func TestProbeSandboxFIFO(t *testing.T) {
 		t.Errorf("GET pipe: %d %q, want 403 naming a named pipe", code, body)
 	}
 	eventually(t, "the agent's threads and descriptors back", 15*time.Second, func() bool {
-		threads, fds := durableProcCounts(t, pid)
+		threads, fds := procCounts(t, pid)
 		return threads <= threads0+12 && fds <= fds0+4
 	})
-	threads, fds := durableProcCounts(t, pid)
+	threads, fds := procCounts(t, pid)
 	t.Logf("agent threads %d → %d, descriptors %d → %d", threads0, threads, fds0, fds)
 
 	f.run("p10-after", "cpus:0.1;mem:32", "echo still launching")

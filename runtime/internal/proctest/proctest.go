@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,4 +109,25 @@ func (p *Proc) Kill9(t testing.TB) {
 	if !p.WaitExit(ReapWait) {
 		t.Fatalf("%s (pid %d) not reaped %v after kill -9", p.Name, p.Cmd.Process.Pid, ReapWait)
 	}
+}
+
+// Counts reads process pid's thread count and open descriptors (pid 0:
+// this process), for tests that check a process gives back what a flood
+// of requests or connections took.
+func Counts(pid int) (threads, fds int, err error) {
+	dir := "/proc/self"
+	if pid != 0 {
+		dir = fmt.Sprintf("/proc/%d", pid)
+	}
+	status, err := os.ReadFile(dir + "/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			threads, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	ents, err := os.ReadDir(dir + "/fd")
+	return threads, len(ents), err
 }
