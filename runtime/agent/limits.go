@@ -128,10 +128,15 @@ func (a *Agent) watchOOM(ex *executorProc) {
 // finalLimits looks, once ex's process has ended, for a limitation the
 // watchers had no time to see: an OOM kill read at the end, or a sandbox
 // over its quota when the task ended (a write stopped at the file size
-// limit, say) before the next measurement.
+// limit, say) before the next measurement. With the disk quota not
+// enforced the sandbox is not measured: the watcher has said, while the
+// container ran, that it was over.
 func (a *Agent) finalLimits(ex *executorProc, info isolation.ExitInfo) {
 	if info.OOMKilled {
 		a.recordLimit(ex, a.memoryLimitation(ex))
+	}
+	if a.cfg.IgnoreDiskQuota {
+		return
 	}
 	if l, over := a.overQuota(ex); over {
 		a.recordLimit(ex, l)

@@ -125,6 +125,21 @@ func TestDiskQuotaIsEnforced(t *testing.T) {
 	}
 }
 
+// With the quota not enforced, a task that ends on its own while over its
+// disk ends as it says (TASK_FINISHED), not for the disk: the check at the
+// executor's end is the watcher's, and is skipped with it.
+func TestDiskQuotaNotEnforcedAtTheEnd(t *testing.T) {
+	m := startFakeMaster(t, true)
+	startAgent(t, m, Config{WorkDir: t.TempDir(), ContainerDiskWatchInterval: time.Hour, IgnoreDiskQuota: true})
+	<-m.subscribes
+	// Three files of 600,000 bytes: 1.7 MB in a task of 1 MB.
+	m.events <- launchEvent1("fw", shellTask("over", "cpus:0.1;mem:32;disk:1",
+		"for i in 1 2 3; do head -c 600000 /dev/zero > f$i; done; sync"))
+	if s := m.end(t, "over"); s.State != mezzo.TaskFinished {
+		t.Errorf("over its disk with the quota not enforced, the task ended %v %s %q; want TASK_FINISHED", s.State, s.Reason, s.Message)
+	}
+}
+
 // A command task's disk is also its largest file (RLIMIT_FSIZE): a write
 // of 50 MB into a task of 2 MB stops at 2 MB at once, and the task, over
 // its quota when it ends, fails for the disk even though no measurement
