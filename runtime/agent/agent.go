@@ -168,9 +168,7 @@ func New(cfg Config) (*Agent, error) {
 	for k := range latest {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].fw < keys[j].fw || keys[i].fw == keys[j].fw && keys[i].task < keys[j].task
-	})
+	sortKeys(keys)
 	for _, k := range keys {
 		last := latest[k]
 		if recovered[k] {
@@ -392,9 +390,7 @@ func (a *Agent) subscribeRequest() *api.AgentSubscribeRequest {
 	for k := range a.tasks {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].fw < keys[j].fw || keys[i].fw == keys[j].fw && keys[i].task < keys[j].task
-	})
+	sortKeys(keys)
 	for _, k := range keys {
 		t := a.tasks[k]
 		rt := &api.RunningTask{FrameworkId: string(k.fw), Task: slimTask(t.info), State: api.StateToProto(t.state)}

@@ -23,9 +23,9 @@ import (
 // all of them once usage passes 1 − GCDiskHeadroom. A restarted agent
 // schedules the sandboxes it finds of executors it did not adopt, aged
 // from their directory's modification time. A sandbox is removed only
-// after checking, under the agent's lock, that no live or adopted
-// executor has it. Status update files (status.go) are not sandboxes and
-// are not collected here.
+// if no executor the agent has (started or adopted) has it: each pass
+// takes that set under the agent's lock (liveSandboxes). Status update
+// files (status.go) are not sandboxes and are not collected here.
 
 // sandboxGC is the set of sandboxes scheduled for removal, by when their
 // executor ended. It is safe for concurrent use.
@@ -129,12 +129,16 @@ func (a *Agent) gcLoop(ctx context.Context) {
 // collectSandboxes removes the scheduled sandboxes at least maxAge old,
 // oldest first, except one a live executor has.
 func (a *Agent) collectSandboxes(now time.Time, maxAge time.Duration) {
-	for _, dir := range a.gc.expired(now, maxAge) {
+	expired := a.gc.expired(now, maxAge)
+	if len(expired) == 0 {
+		return
+	}
+	// Taken once: an executor started after this has a sandbox of a new
+	// number (newSandbox never reuses one), never one of these.
+	live := a.liveSandboxes()
+	for _, dir := range expired {
 		a.gc.forget(dir)
-		a.mu.Lock()
-		live := a.sandboxLiveLocked(dir)
-		a.mu.Unlock()
-		if live {
+		if live[dir] {
 			// Rescheduled when that executor ends.
 			continue
 		}
@@ -152,30 +156,13 @@ func (a *Agent) collectSandboxes(now time.Time, maxAge time.Duration) {
 	}
 }
 
-// sandboxLiveLocked reports whether a live or adopted executor has dir
-// as its sandbox; the caller holds Agent.mu.
-func (a *Agent) sandboxLiveLocked(dir string) bool {
-	for _, fw := range a.frameworks {
-		for _, ex := range fw.executors {
-			if ex.sandbox == dir {
-				return true
-			}
-		}
-	}
-	for _, ex := range a.adopted {
-		if ex.sandbox == dir {
-			return true
-		}
-	}
-	return false
-}
-
 // scheduleLeftoverSandboxes schedules, at start-up, the sandboxes of
 // executors that are not running (a previous run's), aged from their
 // directory's modification time, and removes framework directories left
 // empty. Call it after recoverExecutors.
 func (a *Agent) scheduleLeftoverSandboxes() {
-	fws, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, "sandboxes", "f-*"))
+	live := a.liveSandboxes()
+	fws, _ := filepath.Glob(filepath.Join(a.cfg.WorkDir, sandboxesDir, "f-*"))
 	for _, fw := range fws {
 		dirs, _ := filepath.Glob(filepath.Join(fw, "e-*"))
 		if len(dirs) == 0 {
@@ -183,10 +170,7 @@ func (a *Agent) scheduleLeftoverSandboxes() {
 			continue
 		}
 		for _, dir := range dirs {
-			a.mu.Lock()
-			live := a.sandboxLiveLocked(dir)
-			a.mu.Unlock()
-			if live {
+			if live[dir] {
 				continue
 			}
 			st, err := os.Lstat(dir)

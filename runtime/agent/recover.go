@@ -395,7 +395,7 @@ wait:
 // nextExecSeq continues the sandbox numbering of previous runs, so a new
 // executor never reuses the sandbox of an old one.
 func nextExecSeq(workDir string) int {
-	dirs, _ := filepath.Glob(filepath.Join(workDir, "sandboxes", "f-*", "e-*"))
+	dirs, _ := filepath.Glob(filepath.Join(workDir, sandboxesDir, "f-*", "e-*"))
 	seq := 0
 	for _, d := range dirs {
 		if i := strings.LastIndexByte(d, '-'); i >= 0 {

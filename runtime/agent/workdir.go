@@ -47,8 +47,10 @@ func checkWorkDir(dir string) error {
 	return nil
 }
 
-// liveSandboxes are the sandboxes of the executors the agent has (after
-// recovery: the adopted ones).
+// liveSandboxes are the sandboxes of the executors the agent has: those
+// it started and has not reaped, and those of a previous run it adopted
+// (recover.go). No other sandbox is written to, and none of them may be
+// closed to its container or removed.
 func (a *Agent) liveSandboxes() map[string]bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -57,6 +59,9 @@ func (a *Agent) liveSandboxes() map[string]bool {
 		for _, ex := range fw.executors {
 			out[ex.sandbox] = true
 		}
+	}
+	for _, ex := range a.adopted {
+		out[ex.sandbox] = true
 	}
 	return out
 }
