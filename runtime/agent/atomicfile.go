@@ -9,7 +9,8 @@ import (
 // machine crash: data goes to path+tmpExt (0600, as everything the agent
 // keeps), is synced, renamed over path, and the directory synced. A failed
 // write removes its temporary file (a partial one on a full disk holds
-// space); one a crash left is removed by the next run's loaders. Status
+// space); one a crash left is truncated by the next write to path, and
+// the loaders of status files and checkpoints remove theirs. Status
 // files, executor checkpoints, the agent's identity and the machine's
 // container uid cursor are all written this way.
 func writeFileAtomic(path string, data []byte) error {

@@ -48,7 +48,8 @@ func fsUsage(dir string) (float64, error) {
 // measurement covers the sandbox only: files a task writes elsewhere
 // (/tmp) are not counted. A command executor also has its quota as
 // RLIMIT_FSIZE (limits.go), so no single file outgrows it between two
-// measurements.
+// measurements. With Config.IgnoreDiskQuota the agent only measures, and
+// logs a sandbox over its quota once; it sets no RLIMIT_FSIZE.
 
 // watchDisk measures the live sandboxes until ctx ends.
 func (a *Agent) watchDisk(ctx context.Context) {

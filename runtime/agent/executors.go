@@ -479,7 +479,7 @@ type executorServer struct {
 	a *Agent
 }
 
-// lookup finds the calling executor and checks its token; the caller holds
+// lookupLocked finds the calling executor and checks its token; the caller holds
 // Agent.mu.
 func (s *executorServer) lookupLocked(h *api.ExecutorHeader) (*executorProc, error) {
 	fw := s.a.frameworks[mezzo.FrameworkID(h.GetFrameworkId())]

@@ -34,10 +34,9 @@ import (
 // reported TASK_LOST, unless their terminal update was already stored or
 // held in the checkpoint: every task ends with exactly one terminal state.
 //
-// Checkpoints are written to a temporary file and renamed, so a crash
-// leaves the old or the new one, never a torn file (a temporary file left
-// behind is removed on start). They are not fsynced: they only matter
-// while executors live, and a machine crash kills those. A checkpoint that
+// Checkpoints are written with writeFileAtomic (a temporary file, synced
+// and renamed), so a crash leaves the old or the new one, never a torn
+// file (a temporary file left behind is removed on start). A checkpoint that
 // cannot be read anyway (bit rot, a foreign write) costs its executor, not
 // the agent: it is moved aside with an error, the container it named is
 // unknown to the isolator's Recover (which removes it), and its tasks are

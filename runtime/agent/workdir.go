@@ -87,7 +87,7 @@ func mkdirMode(dir string, mode os.FileMode) error {
 }
 
 // newSandbox makes a fresh sandbox directory for an executor, 0700 and
-// still root's (chownSandbox hands it over).
+// still root's (startExecutorLocked hands it to the container's user).
 func (a *Agent) newSandbox(fw mezzo.FrameworkID, ex mezzo.ExecutorID, seq int) (string, error) {
 	sandbox := a.sandboxDir(fw, ex, seq)
 	for _, d := range []string{filepath.Join(a.cfg.WorkDir, sandboxesDir), filepath.Dir(sandbox)} {
