@@ -75,7 +75,7 @@ func (a *Agent) checkDisk() {
 	var live []*executorProc
 	for _, fw := range a.frameworks {
 		for _, ex := range fw.executors {
-			if !closed(ex.exited) && ex.limited == nil && ex.quota > 0 {
+			if !closed(ex.exited) && ex.limited == nil && ex.size.quota > 0 {
 				live = append(live, ex)
 			}
 		}
@@ -105,7 +105,7 @@ func (a *Agent) checkDisk() {
 // container's disk (never, without one).
 func (a *Agent) overQuota(ex *executorProc) (limitation, bool) {
 	a.mu.Lock()
-	quota, byDefault := ex.quota, ex.quotaByDefault
+	quota, byDefault := ex.size.quota, ex.size.quotaByDefault
 	a.mu.Unlock()
 	which := "quota"
 	if byDefault {

@@ -24,7 +24,9 @@
 //   - Starts executors as processes, each in its own sandbox directory under
 //     WorkDir/sandboxes (stdout and stderr files kept there), inside a
 //     container of the configured isolator (runtime/isolation: "process" or
-//     "cgroups") sized to the executor's and its tasks' resources. Tasks
+//     "cgroups") sized to the executor's and its live tasks' resources,
+//     resized as tasks join and end: cpu follows them, memory and disk are
+//     never lowered while the container runs (limits.go). Tasks
 //     naming the same ExecutorInfo.ID of a framework share one executor. A
 //     task with no executor runs under its own command executor
 //     ([CommandKind]), which the agent starts by re-executing

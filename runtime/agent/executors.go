@@ -60,13 +60,9 @@ type executorProc struct {
 	// diskWarned, that an unenforced disk quota was logged.
 	limited    *limitation
 	diskWarned bool
-	// applied are the container's limits, quota its disk in bytes, as
-	// last set (containerLimitsLocked).
-	applied isolation.Limits
-	quota   int64
-	// quotaByDefault: quota is Config.ContainerDiskDefault, the executor
-	// and its tasks declaring no disk.
-	quotaByDefault bool
+	// size is what the container was last given (limits.go); the disk is
+	// checked against it also after the last task has ended.
+	size containerSize
 }
 
 // newExecutorProc is an executor's record with its signals and no tasks
@@ -146,9 +142,7 @@ func (a *Agent) launch(fwInfo mezzo.FrameworkInfo, t mezzo.TaskInfo) {
 	tk.exec = ex
 	if ex != nil {
 		ex.tasks[t.ID] = tk
-		if err := ex.container.Update(a.containerLimitsLocked(ex)); err != nil {
-			log.Warn("raising executor limits", "executor", string(info.ID), "err", err)
-		}
+		a.resizeContainerLocked(ex)
 		ex.send(launchEvent(t))
 		a.checkpointLocked(ex)
 		a.mu.Unlock()
@@ -244,6 +238,7 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	if d := a.cfg.ExecutorRecoveryTimeout; d > 0 {
 		cmd.Env = append(cmd.Env, executor.EnvRecoveryTimeout+"="+d.String())
 	}
+	ex.size = a.containerSizeLocked(ex, nil)
 	cmd.Env = append(cmd.Env, a.logEnvLocked(ex)...)
 	stdout, err := createSandboxFile(filepath.Join(sandbox, "stdout"), u)
 	if err != nil {
@@ -260,7 +255,7 @@ func (a *Agent) startExecutorLocked(fwID mezzo.FrameworkID, info mezzo.ExecutorI
 	if u != nil {
 		u.apply(cmd)
 	}
-	c, err := a.iso.Start(id, cmd, a.containerLimitsLocked(ex))
+	c, err := a.iso.Start(id, cmd, ex.size.limits)
 	if err != nil {
 		return nil, err
 	}
@@ -597,6 +592,7 @@ func (s *executorServer) Update(ctx context.Context, req *api.ExecutorUpdateRequ
 	a.mu.Lock()
 	t.state = st.State
 	if st.State.Terminal() {
+		a.resizeContainerLocked(ex) // a shared executor's (a command executor's end is held above)
 		a.checkpointLocked(ex)
 	}
 	a.mu.Unlock()

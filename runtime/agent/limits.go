@@ -42,36 +42,77 @@ func diskQuota(r mezzo.Resources) int64 {
 	return int64(math.Round(r.Get(mezzo.Disk) * (1 << 20)))
 }
 
-// containerLimitsLocked are the limits of ex's container: its resources,
-// the agent's pids limit, and for a command executor with disk, its
-// quota as the largest file (RLIMIT_FSIZE), so that one write cannot fill
-// the disk between two measurements. Shared executors get no file size
-// limit: their quota grows as tasks join, and raising an rlimit needs
-// CAP_SYS_RESOURCE, which not every root has. They are recorded as the
-// container's (ex.applied): like the cgroup's limits, they grow as tasks
-// join and are not cut when tasks end, and the disk is checked against
-// them also after the last task has ended. The caller holds Agent.mu.
-func (a *Agent) containerLimitsLocked(ex *executorProc) isolation.Limits {
+// containerSize is what a container is given: the isolator's limits and
+// the disk quota the agent holds its sandbox to.
+type containerSize struct {
+	limits isolation.Limits
+	// quota is its disk in bytes (0: none); quotaByDefault, that it is
+	// Config.ContainerDiskDefault, the executor and its tasks declaring no
+	// disk.
+	quota          int64
+	quotaByDefault bool
+}
+
+// containerSizeLocked is the size ex's container is to have now; the
+// caller holds Agent.mu. As in Mesos, a container is sized to its
+// executor's and its live tasks' resources, and resized whenever a task
+// joins or ends (resizeContainerLocked): cpu follows the live tasks at
+// once, a task that ends giving its share back. Memory and disk are never
+// lowered below floor, the container's size until now (nil: at its
+// start), and a container without a limit keeps none: the memory an
+// executor holds, and the files an ended task left in a shared sandbox,
+// stay with the container, and a lower limit would have the kernel kill
+// it (or the agent destroy it for its disk) when another task joins.
+// Mesos's memory isolator likewise only ever raises the hard limit; its
+// disk/du isolator lowers the quota, which mezzo does not.
+//
+// The agent's pids limit applies to every container. A command
+// executor with a quota also has it as its largest file (RLIMIT_FSIZE,
+// when the quota is enforced), so that one write cannot fill the disk
+// between two measurements. Shared executors get no file size limit:
+// their quota grows as tasks join, and raising an rlimit needs
+// CAP_SYS_RESOURCE, which not every root has.
+func (a *Agent) containerSizeLocked(ex *executorProc, floor *containerSize) containerSize {
 	r := ex.resources()
-	l := isolation.LimitsFor(r)
-	l.Pids = a.cfg.ContainerPidsMax
-	q, byDefault := diskQuota(r), false
-	if q == 0 && a.cfg.ContainerDiskDefault > 0 {
-		q, byDefault = a.cfg.ContainerDiskDefault, true
+	s := containerSize{limits: isolation.LimitsFor(r), quota: diskQuota(r)}
+	s.limits.Pids = a.cfg.ContainerPidsMax
+	if s.quota == 0 && a.cfg.ContainerDiskDefault > 0 {
+		s.quota, s.quotaByDefault = a.cfg.ContainerDiskDefault, true
 	}
-	if q > 0 && ex.command && !a.cfg.IgnoreDiskQuota {
-		l.FileSize = q
+	if floor != nil {
+		if floor.limits.MemBytes == 0 || floor.limits.MemBytes > s.limits.MemBytes {
+			s.limits.MemBytes = floor.limits.MemBytes
+		}
+		if floor.quota == 0 || floor.quota > s.quota {
+			s.quota, s.quotaByDefault = floor.quota, floor.quotaByDefault
+		}
 	}
-	ex.applied, ex.quota, ex.quotaByDefault = l, q, byDefault
-	return l
+	if s.quota > 0 && ex.command && !a.cfg.IgnoreDiskQuota {
+		s.limits.FileSize = s.quota
+	}
+	return s
+}
+
+// resizeContainerLocked gives ex's running container the size of its
+// executor and live tasks (containerSizeLocked), after a task joined or
+// ended; the caller holds Agent.mu.
+func (a *Agent) resizeContainerLocked(ex *executorProc) {
+	size := a.containerSizeLocked(ex, &ex.size)
+	if size == ex.size || closed(ex.exited) {
+		return
+	}
+	ex.size = size
+	if err := ex.container.Update(size.limits); err != nil {
+		a.log.Warn("resizing a container", "framework", string(ex.fw), "executor", string(ex.info.ID), "limits", size.limits.String(), "err", err)
+	}
 }
 
 // logEnvLocked tells a command executor how to rotate its task's output:
-// files never larger than its file size limit, which would refuse the
-// rest. The caller holds Agent.mu.
+// files never larger than its file size limit (ex.size, set before it
+// starts), which would refuse the rest. The caller holds Agent.mu.
 func (a *Agent) logEnvLocked(ex *executorProc) []string {
 	size := a.cfg.ContainerLogMaxSize
-	if fs := a.containerLimitsLocked(ex).FileSize; fs > 0 {
+	if fs := ex.size.limits.FileSize; fs > 0 {
 		size = min(size, fs)
 	}
 	return []string{
@@ -108,7 +149,7 @@ func (a *Agent) recordLimit(ex *executorProc, l limitation) bool {
 // memoryLimitation says a process of ex's container was OOM-killed.
 func (a *Agent) memoryLimitation(ex *executorProc) limitation {
 	a.mu.Lock()
-	mem := ex.applied.MemBytes
+	mem := ex.size.limits.MemBytes
 	a.mu.Unlock()
 	return limitation{reason: mezzo.ReasonMemoryLimit, message: fmt.Sprintf(
 		"memory limit reached: the kernel's OOM killer killed a process of the container (memory %s)", megabytes(mem))}

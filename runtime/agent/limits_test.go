@@ -140,6 +140,128 @@ func TestDiskQuotaNotEnforcedAtTheEnd(t *testing.T) {
 	}
 }
 
+// containerFile reads a file of the one container under parent: the v1
+// controller's file v1 under /sys/fs/cgroup/SUB, or the v2 file v2.
+func containerFile(t *testing.T, parent, sub, v1, v2 string) string {
+	t.Helper()
+	var files []string
+	for _, up := range []string{"", "*", "*/*", "*/*/*"} {
+		m1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", sub, up, parent, "*", v1))
+		m2, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", up, parent, "*", v2))
+		files = append(append(files, m1...), m2...)
+	}
+	if len(files) != 1 {
+		t.Fatalf("%s of the container under %s: %v, want one", v1, parent, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// A shared executor's container is sized, as in Mesos, to the executor and
+// its live tasks: a task that ends gives its cpu back at once. Memory and
+// disk are never lowered while the container runs (a task that joins later
+// must not bring the memory limit under what the container holds, nor
+// the disk quota under the files an ended task left): only raised.
+func TestSharedContainerLimitsFollowItsLiveTasks(t *testing.T) {
+	parent := cgroupParent(t)
+	m := startFakeMaster(t, true)
+	a, _ := startAgent(t, m, Config{WorkDir: t.TempDir(), Isolation: "cgroups", CgroupParent: parent, ContainerDiskWatchInterval: time.Hour})
+	<-m.subscribes
+	ex := &mezzo.ExecutorInfo{ID: "shared", Kind: "sleeper", Resources: mezzo.MustParseResources("cpus:0.1;mem:32;disk:1")}
+	task := func(id, res string) mezzo.TaskInfo {
+		return mezzo.TaskInfo{ID: mezzo.TaskID(id), Executor: ex, Resources: mezzo.MustParseResources(res)}
+	}
+	type want struct {
+		quota string // cpu.cfs_quota_us, or cpu.max's first field
+		mem   string // bytes
+		disk  int64  // the agent's quota, bytes
+	}
+	check := func(step string, w want) {
+		t.Helper()
+		var cpu string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if cpu = strings.Fields(containerFile(t, parent, "cpu", "cpu.cfs_quota_us", "cpu.max"))[0]; cpu == w.quota {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: cpu quota %s, want %s", step, cpu, w.quota)
+				break
+			}
+		}
+		if mem := containerFile(t, parent, "memory", "memory.limit_in_bytes", "memory.max"); mem != w.mem {
+			t.Errorf("%s: memory limit %s, want %s", step, mem, w.mem)
+		}
+		a.mu.Lock()
+		disk := a.frameworks["fw"].executors["shared"].size.quota
+		a.mu.Unlock()
+		if disk != w.disk {
+			t.Errorf("%s: disk quota %d, want %d", step, disk, w.disk)
+		}
+	}
+	m.events <- launchEvent1("fw", task("big", "cpus:0.5;mem:256;disk:64"), task("small", "cpus:0.2;mem:64;disk:1"))
+	for _, id := range []mezzo.TaskID{"big", "small"} {
+		if s := m.nextUpdate(t, id); s.State != mezzo.TaskRunning {
+			t.Fatalf("%s: %v %q", id, s.State, s.Message)
+		}
+	}
+	check("two tasks", want{"80000", fmt.Sprint(352 << 20), 66 << 20})
+	m.events <- killEvent("fw", "big")
+	if s := m.end(t, "big"); s.State != mezzo.TaskKilled {
+		t.Fatalf("big: %v %q", s.State, s.Message)
+	}
+	check("the big task ended", want{"30000", fmt.Sprint(352 << 20), 66 << 20})
+	m.events <- launchEvent1("fw", task("late", "cpus:0.1;mem:32;disk:1"))
+	if s := m.nextUpdate(t, "late"); s.State != mezzo.TaskRunning {
+		t.Fatalf("late: %v %q", s.State, s.Message)
+	}
+	check("a task joined", want{"40000", fmt.Sprint(352 << 20), 66 << 20})
+	m.events <- launchEvent1("fw", task("huge", "cpus:0.1;mem:512;disk:100"))
+	if s := m.nextUpdate(t, "huge"); s.State != mezzo.TaskRunning {
+		t.Fatalf("huge: %v %q", s.State, s.Message)
+	}
+	check("a bigger task joined", want{"50000", fmt.Sprint((32 + 64 + 32 + 512) << 20), (1 + 1 + 1 + 100) << 20})
+}
+
+// A restarted agent keeps an adopted container at the size the previous
+// run gave it (in the checkpoint), not at that of its live tasks alone: a
+// task's files left in the shared sandbox do not put it over a quota cut
+// by the restart.
+func TestAdoptedContainerKeepsItsSize(t *testing.T) {
+	m := startFakeMaster(t, true)
+	dir := t.TempDir()
+	cfg := Config{WorkDir: dir, DetachOnStop: true, ContainerDiskWatchInterval: time.Hour, ExecutorReregisterTimeout: 5 * time.Second}
+	_, stop := startAgent(t, m, cfg)
+	<-m.subscribes
+	ex := &mezzo.ExecutorInfo{ID: "shared", Kind: "sleeper", Resources: mezzo.MustParseResources("cpus:0.1;mem:32;disk:1")}
+	m.events <- launchEvent1("fw",
+		mezzo.TaskInfo{ID: "big", Executor: ex, Resources: mezzo.MustParseResources("cpus:0.1;mem:32;disk:64")},
+		mezzo.TaskInfo{ID: "small", Executor: ex, Resources: mezzo.MustParseResources("cpus:0.1;mem:32;disk:1")})
+	for _, id := range []mezzo.TaskID{"big", "small"} {
+		if s := m.nextUpdate(t, id); s.State != mezzo.TaskRunning {
+			t.Fatalf("%s: %v %q", id, s.State, s.Message)
+		}
+	}
+	m.events <- killEvent("fw", "big")
+	if s := m.end(t, "big"); s.State != mezzo.TaskKilled {
+		t.Fatalf("big: %v %q", s.State, s.Message)
+	}
+	stop()
+	cfg.DetachOnStop = false // the next run kills the executor when it ends
+	next, _ := startAgent(t, m, cfg)
+	next.mu.Lock()
+	var size containerSize
+	if fw := next.frameworks["fw"]; fw != nil && fw.executors["shared"] != nil {
+		size = fw.executors["shared"].size
+	}
+	next.mu.Unlock()
+	if size.quota != 66<<20 || size.limits.MemBytes != 96<<20 || size.limits.CPUs != 0.2 {
+		t.Errorf("adopted container sized %+v, want the 66 MiB quota and 96 MiB memory it had, and cpus 0.2 for its live task", size)
+	}
+}
+
 // A command task's disk is also its largest file (RLIMIT_FSIZE): a write
 // of 50 MB into a task of 2 MB stops at 2 MB at once, and the task, over
 // its quota when it ends, fails for the disk even though no measurement

@@ -41,8 +41,24 @@ func testRegistry() map[string]func() mezzo.Executor {
 	return map[string]func() mezzo.Executor{
 		CommandKind: func() mezzo.Executor { return executor.NewCommand() },
 		"upper":     func() mezzo.Executor { return upperExecutor{} },
+		"sleeper":   func() mezzo.Executor { return sleeperExecutor{} },
 	}
 }
+
+// sleeperExecutor runs each task until it is killed: tasks share its
+// container and end one at a time.
+type sleeperExecutor struct{}
+
+func (sleeperExecutor) Registered(mezzo.ExecutorDriver, mezzo.ExecutorInfo, mezzo.FrameworkID, mezzo.AgentID) {
+}
+func (sleeperExecutor) LaunchTask(d mezzo.ExecutorDriver, t mezzo.TaskInfo) {
+	_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: t.ID, State: mezzo.TaskRunning})
+}
+func (sleeperExecutor) KillTask(d mezzo.ExecutorDriver, id mezzo.TaskID) {
+	_ = d.SendStatusUpdate(mezzo.TaskStatus{TaskID: id, State: mezzo.TaskKilled})
+}
+func (sleeperExecutor) FrameworkMessage(mezzo.ExecutorDriver, []byte) {}
+func (sleeperExecutor) Shutdown(d mezzo.ExecutorDriver)               { _ = d.Stop() }
 
 // hog touches 512 MB, far past any test limit, then lingers.
 func hog() {

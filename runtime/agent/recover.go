@@ -75,6 +75,16 @@ type checkpoint struct {
 	HostUID  uint32 `json:"host_uid,omitempty"`
 	HostGID  uint32 `json:"host_gid,omitempty"`
 	Isolated bool   `json:"isolated,omitempty"`
+	// Size is what the container was last given (limits.go), so that a
+	// later run does not size it below that; absent from the checkpoints
+	// of earlier versions, whose containers are sized from their tasks.
+	Size *checkpointSize `json:"size,omitempty"`
+}
+
+type checkpointSize struct {
+	Limits             isolation.Limits `json:"limits"`
+	DiskQuota          int64            `json:"disk_quota,omitempty"`
+	DiskQuotaByDefault bool             `json:"disk_quota_by_default,omitempty"`
 }
 
 func (a *Agent) checkpointPath(containerID string) string {
@@ -87,7 +97,8 @@ func (a *Agent) checkpointLocked(ex *executorProc) {
 		return
 	}
 	cp := checkpoint{Command: ex.command, Token: ex.token, Sandbox: ex.sandbox, Container: ex.handle,
-		HostUID: ex.hostUID, HostGID: ex.hostGID, Isolated: ex.isolated}
+		HostUID: ex.hostUID, HostGID: ex.hostGID, Isolated: ex.isolated,
+		Size: &checkpointSize{Limits: ex.size.limits, DiskQuota: ex.size.quota, DiskQuotaByDefault: ex.size.quotaByDefault}}
 	var err error
 	if cp.Framework, err = protojson.Marshal(api.FrameworkToProto(a.frameworks[ex.fw].info)); err == nil {
 		cp.Executor, err = protojson.Marshal(api.ExecutorToProto(&ex.info))
@@ -298,7 +309,14 @@ func (a *Agent) recoverExecutors(latest map[streamKey]mezzo.TaskStatus) map[stre
 			recovered[k] = true
 		}
 		fw.executors[l.info.ID] = ex
-		a.containerLimitsLocked(ex) // what its container was given: its disk quota is watched
+		// Its container keeps what the previous run gave it; the record
+		// is what its disk is watched against, and the floor of its next
+		// resize.
+		var floor *containerSize
+		if s := l.cp.Size; s != nil {
+			floor = &containerSize{limits: s.Limits, quota: s.DiskQuota, quotaByDefault: s.DiskQuotaByDefault}
+		}
+		ex.size = a.containerSizeLocked(ex, floor)
 		a.adopted = append(a.adopted, ex)
 		a.log.Info("executor of a previous run adopted", "framework", string(l.fw.ID), "executor", string(l.info.ID),
 			"container", l.containerID, "tasks", len(ex.tasks))

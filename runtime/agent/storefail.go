@@ -55,6 +55,9 @@ func (a *Agent) endUnstored(fw mezzo.FrameworkID, u mezzo.TaskStatus, err error)
 					TaskId: string(u.TaskID), GracePeriodNanos: int64(a.cfg.KillGracePeriod)}}})
 			}
 		}
+		if !ex.command {
+			a.resizeContainerLocked(ex)
+		}
 		a.checkpointLocked(ex)
 	}
 	a.mu.Unlock()
