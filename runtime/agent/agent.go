@@ -13,8 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +31,7 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	store  *statusStore
+	state  *stateFiles        // identity, epoch, checkpoints: retried when refused (statefiles.go)
 	iso    isolation.Isolator // nil when emulated
 	gc     *sandboxGC
 	client api.AgentAPIClient
@@ -106,11 +105,14 @@ func New(cfg Config) (*Agent, error) {
 		if a.id, a.secret, err = loadIdentity(cfg.WorkDir); err != nil {
 			return nil, err
 		}
-		if b, err := os.ReadFile(filepath.Join(cfg.WorkDir, "master-epoch")); err == nil {
-			a.epoch, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if a.epoch, err = loadEpoch(cfg.WorkDir); err != nil {
+			// Not fatal: the epoch fences off deposed masters, and the
+			// first registration sets it again.
+			a.log.Error("the newest master epoch of the previous run is unreadable; until this agent registers, a deposed master is not refused", "err", err)
 		}
 	}
 	a.store = newStatusStore(statusDir, a.log, cfg.StatusRetry, cfg.StatusRetryMax)
+	a.state = newStateFiles(a.log, cfg.StatusRetry, cfg.StatusRetryMax, a.store.poke)
 	latest := a.store.load()
 	switch {
 	case cfg.MasterConn != nil:
@@ -283,6 +285,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		srv.Stop()
 	}
 	wg.Wait()
+	a.state.close()
 	a.store.close()
 	a.closeConn()
 	return nil
@@ -318,19 +321,25 @@ func (a *Agent) session1(ctx context.Context) (bool, error) {
 	newID := a.id != mezzo.AgentID(reg.AgentId)
 	newEpoch := reg.MasterEpoch > a.epoch
 	a.id, a.session, a.epoch = mezzo.AgentID(reg.AgentId), reg.SessionId, reg.MasterEpoch
+	newSecret := reg.AgentSecret != "" && reg.AgentSecret != a.secret
 	if reg.AgentSecret != "" {
 		a.secret = reg.AgentSecret
 	}
+	id, secret := a.id, a.secret
 	a.mu.Unlock()
-	if a.cfg.WorkDir != "" && newEpoch {
-		if err := os.WriteFile(filepath.Join(a.cfg.WorkDir, "master-epoch"), []byte(strconv.FormatInt(reg.MasterEpoch, 10)+"\n"), 0o600); err != nil {
-			a.log.Error("saving master epoch", "err", err)
+	if a.cfg.WorkDir != "" {
+		// The master issues a secret once (to an agent that shows none):
+		// held in memory, it is presented at every registration of this
+		// run, and written until it is on disk (statefiles.go).
+		if epoch := reg.MasterEpoch; newEpoch {
+			_ = a.state.put(filepath.Join(a.cfg.WorkDir, epochFile), "a restarted agent takes commands from a deposed master of an older epoch",
+				func() error { return saveEpoch(a.cfg.WorkDir, epoch) })
 		}
-	}
-	if a.cfg.WorkDir != "" && (newID || reg.AgentSecret != "") {
-		if err := saveIdentity(a.cfg.WorkDir, mezzo.AgentID(reg.AgentId), reg.AgentSecret); err != nil {
-			a.log.Error("saving agent ID and secret; after a restart the master will refuse this agent", "err", err)
+		if newID || newSecret {
+			_ = a.state.put(filepath.Join(a.cfg.WorkDir, agentIDFile), "a restarted agent presents no secret, or an older ID, and the master refuses it",
+				func() error { return saveIdentity(a.cfg.WorkDir, id, secret) })
 		}
+		a.state.flush()
 	}
 	a.log.Info("registered with master", "agent", reg.AgentId, "master", reg.MasterId, "reregistered", !first)
 	a.store.resendAll(time.Now())
@@ -505,7 +514,7 @@ func (a *Agent) forgetIfDone(k streamKey) {
 }
 
 // resendLoop sends due heads of the update streams to the master, and
-// retries storing the records the disk refused.
+// retries storing the records and state files the disk refused.
 func (a *Agent) resendLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -531,6 +540,9 @@ func (a *Agent) resendLoop(ctx context.Context) {
 			a.answerPong(ctx, h)
 		}
 		if retry := a.store.retryStores(time.Now()); !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
+			next = retry
+		}
+		if retry := a.state.retry(time.Now()); !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
 			next = retry
 		}
 		wait := time.Hour

@@ -21,7 +21,7 @@ func apiResources(req *api.AgentSubscribeRequest) (mezzo.Resources, error) {
 var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
 
 // startAgent runs an agent against m until the test ends; the returned stop
-// function ends it early and waits.
+// function ends it early and waits. cfg.Logger defaults to quiet.
 func startAgent(t *testing.T, m *fakeMaster, cfg Config) (*Agent, func()) {
 	t.Helper()
 	cfg.Master = m.addr
@@ -42,7 +42,9 @@ func startAgent(t *testing.T, m *fakeMaster, cfg Config) (*Agent, func()) {
 	if cfg.KillGracePeriod == 0 {
 		cfg.KillGracePeriod = 500 * time.Millisecond
 	}
-	cfg.Logger = quiet
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,11 @@
 //     also survives a restart). With the ID the master issues a secret,
 //     kept in WorkDir/agent-secret (0600, written atomically) and presented
 //     at every re-registration: without it the master refuses the ID
-//     (identity.go). A re-registration lists each task as the master keeps
+//     (identity.go). The ID, the secret, the newest master epoch, the
+//     executor checkpoints and the ExecutorAPI's address are files a
+//     restarted agent depends on: one the disk refuses is held in memory,
+//     logged once and written again until it is stored (statefiles.go).
+//     A re-registration lists each task as the master keeps
 //     it (no data, no command line); one over api.RegisterPartBytes goes
 //     in parts through AgentAPI.Register (register.go). Events from the
 //     master are taken up to api.AgentRecvLimit.
@@ -67,8 +71,8 @@
 //   - Survives its own restart (recover.go, Mesos's --recover=reconnect):
 //     executors outlive a crashed agent (and, with Config.DetachOnStop, a
 //     stopped one). Each executor's framework, ExecutorInfo, token,
-//     sandbox, host uid, container handle (pid and start time) and tasks
-//     are checkpointed under WorkDir/executors, and the ExecutorAPI's address
+//     sandbox, host uid, container handle (pid and start time), size
+//     and tasks are checkpointed under WorkDir/executors, and the ExecutorAPI's address
 //     in WorkDir, so the next run listens where the executors look for it.
 //     The next run adopts the containers that still run
 //     (isolation.Isolator.Recover), gives their executors

@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/mezzo-cluster/mezzo"
@@ -50,4 +52,30 @@ func saveIdentity(workDir string, id mezzo.AgentID, secret string) error {
 		}
 	}
 	return writeFileAtomic(filepath.Join(workDir, agentIDFile), []byte(string(id)+"\n"))
+}
+
+// epochFile holds the newest master epoch the agent has registered with:
+// a restarted agent refuses commands of an older (deposed) master.
+const epochFile = "master-epoch"
+
+// loadEpoch reads the epoch a previous run saved (0 with none).
+func loadEpoch(workDir string) (int64, error) {
+	b, err := os.ReadFile(filepath.Join(workDir, epochFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", epochFile, err)
+	}
+	return n, nil
+}
+
+// saveEpoch writes the epoch, whole or not at all: a file cut short by a
+// full disk would fence off nothing.
+func saveEpoch(workDir string, epoch int64) error {
+	return writeFileAtomic(filepath.Join(workDir, epochFile), []byte(strconv.FormatInt(epoch, 10)+"\n"))
 }
