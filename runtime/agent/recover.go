@@ -121,19 +121,24 @@ func (a *Agent) checkpointLocked(ex *executorProc) {
 			cp.Held = append(cp.Held, *t.held)
 		}
 	}
+	var b []byte
 	if err == nil {
-		var b []byte
-		if b, err = json.Marshal(cp); err == nil {
-			err = writeFileAtomic(a.checkpointPath(ex.containerID), b)
-		}
+		b, err = json.Marshal(cp)
 	}
 	if err != nil {
 		a.log.Error("checkpointing executor; a restarted agent will not reconnect to it", "executor", string(ex.info.ID), "err", err)
+		return
 	}
+	// One the disk refuses is logged and retried (statefiles.go).
+	path := a.checkpointPath(ex.containerID)
+	_ = a.state.put(path, "a restarted agent does not take back executor "+string(ex.info.ID)+" as it is now",
+		func() error { return writeFileAtomic(path, b) })
 }
 
 func (a *Agent) removeCheckpoint(containerID string) {
-	if err := os.Remove(a.checkpointPath(containerID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	path := a.checkpointPath(containerID)
+	a.state.drop(path) // before the file goes: a retry must not bring it back
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		a.log.Warn("removing executor checkpoint", "container", containerID, "err", err)
 	}
 }
@@ -346,13 +351,11 @@ func (a *Agent) listenExecutorAPI() (net.Listener, error) {
 			return nil, fmt.Errorf("agent: executor API listen %q: %w", a.cfg.Listen, err)
 		}
 	}
-	if err := writeFileAtomic(file, []byte(lis.Addr().String()+"\n")); err != nil {
-		// Not fatal (a full disk must not keep the agent down): the next
-		// run may listen elsewhere, and this run's executors then fail to
-		// reconnect to it.
-		a.log.Error("recording the executor API address; executors started now may not reconnect to a restarted agent",
-			"file", file, "address", lis.Addr().String(), "err", err)
-	}
+	// Not fatal when the disk refuses (it must not keep the agent down):
+	// logged and retried (statefiles.go).
+	addr := []byte(lis.Addr().String() + "\n")
+	_ = a.state.put(file, "a restarted agent may listen elsewhere, and the executors started now cannot reconnect to it",
+		func() error { return writeFileAtomic(file, addr) })
 	return lis, nil
 }
 

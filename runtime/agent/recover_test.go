@@ -398,3 +398,40 @@ func TestExecutorsAreToldTheRecoveryTimeout(t *testing.T) {
 		stop()
 	}
 }
+
+// An executor checkpoint the disk refuses is written once space comes back
+// (nothing else about the executor need change), and a restarted agent
+// takes the executor back instead of reporting its task lost.
+func TestCheckpointRefusedByAFullDiskIsWrittenLater(t *testing.T) {
+	m := startFakeMaster(t, true)
+	dir := t.TempDir()
+	mountTmpfs(t, filepath.Join(dir, checkpointDir), 64<<10)
+	free := fill(t, filepath.Join(dir, checkpointDir))
+	cfg := Config{WorkDir: dir, DetachOnStop: true, StatusRetry: 20 * time.Millisecond, StatusRetryMax: 50 * time.Millisecond,
+		ExecutorReregisterTimeout: 5 * time.Second}
+	_, stop := startAgent(t, m, cfg)
+	<-m.subscribes
+	m.events <- launchEvent1("fw", shellTask("t", "cpus:0.1;mem:32", "sleep 60"))
+	if s := m.nextUpdate(t, "t"); s.State != mezzo.TaskRunning {
+		t.Fatalf("t: %v %q", s.State, s.Message)
+	}
+	if cps := checkpointsByExecutor(t, dir); len(cps) != 0 {
+		t.Fatalf("checkpoints on a full disk: %v", cps)
+	}
+	free()
+	waitFor(t, func() bool { return len(checkpointsByExecutor(t, dir)) == 1 })
+	stop()
+
+	cfg.DetachOnStop = false // the next run kills the executor when it ends
+	next, _ := startAgent(t, m, cfg)
+	if req := <-m.subscribes; len(req.GetTasks()) != 1 || req.GetTasks()[0].GetTask().GetTaskId() != "t" {
+		t.Errorf("the next run re-registers with %v, want task t", req.GetTasks())
+	}
+	next.mu.Lock()
+	adopted := next.frameworks["fw"] != nil && next.frameworks["fw"].executors["command-t"] != nil &&
+		next.frameworks["fw"].executors["command-t"].adopted
+	next.mu.Unlock()
+	if !adopted {
+		t.Error("the next run did not take back t's executor")
+	}
+}
