@@ -24,19 +24,25 @@ import (
 // schedules the sandboxes it finds of executors it did not adopt, aged
 // from their directory's modification time. A sandbox is removed only
 // if no executor the agent has (started or adopted) has it: each pass
-// takes that set under the agent's lock (liveSandboxes). Status update
-// files (status.go) are not sandboxes and are not collected here.
+// takes that set under the agent's lock (liveSandboxes). A removal that
+// fails is logged once and tried again every DiskWatchInterval until it
+// succeeds. Status update files (status.go) are not sandboxes and are not
+// collected here.
 
 // sandboxGC is the set of sandboxes scheduled for removal, by when their
 // executor ended. It is safe for concurrent use.
 type sandboxGC struct {
 	mu    sync.Mutex
 	since map[string]time.Time
-	wake  chan struct{}
+	// retryAt holds the sandboxes whose removal failed (out of
+	// descriptors, a mount a task left inside, an I/O error), and when to
+	// try again: a sandbox the agent gives up on holds its disk for good.
+	retryAt map[string]time.Time
+	wake    chan struct{}
 }
 
 func newSandboxGC() *sandboxGC {
-	return &sandboxGC{since: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	return &sandboxGC{since: map[string]time.Time{}, retryAt: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
 // schedule adds dir, ended at the given time (a later schedule of the
@@ -44,27 +50,48 @@ func newSandboxGC() *sandboxGC {
 func (g *sandboxGC) schedule(dir string, ended time.Time) {
 	g.mu.Lock()
 	g.since[dir] = ended
+	delete(g.retryAt, dir)
 	g.mu.Unlock()
+	g.poke()
+}
+
+func (g *sandboxGC) poke() {
 	select {
 	case g.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (g *sandboxGC) forget(dir string) {
+// take removes dir from the schedule, and returns when it ended and
+// whether its removal has failed before.
+func (g *sandboxGC) take(dir string) (ended time.Time, failed bool) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
+	ended = g.since[dir]
+	_, failed = g.retryAt[dir]
 	delete(g.since, dir)
+	delete(g.retryAt, dir)
+	return ended, failed
+}
+
+// retryLater puts back dir, whose removal failed, to be tried again at
+// (not before).
+func (g *sandboxGC) retryLater(dir string, ended, at time.Time) {
+	g.mu.Lock()
+	g.since[dir], g.retryAt[dir] = ended, at
 	g.mu.Unlock()
+	g.poke()
 }
 
 // expired lists the sandboxes ended at least maxAge before now, oldest
-// first (ties by path, so the order never depends on the map).
+// first (ties by path, so the order never depends on the map), less those
+// whose retry is not due.
 func (g *sandboxGC) expired(now time.Time, maxAge time.Duration) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []string
 	for dir, t := range g.since {
-		if now.Sub(t) >= maxAge {
+		if now.Sub(t) >= maxAge && !g.retryAt[dir].After(now) {
 			out = append(out, dir)
 		}
 	}
@@ -75,14 +102,19 @@ func (g *sandboxGC) expired(now time.Time, maxAge time.Duration) []string {
 	return out
 }
 
-// oldest is the end time of the oldest scheduled sandbox.
-func (g *sandboxGC) oldest() (time.Time, bool) {
+// nextDue is when the first scheduled sandbox comes due with delay: its
+// end plus delay, or its retry if that is later.
+func (g *sandboxGC) nextDue(delay time.Duration) (time.Time, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var first time.Time
-	for _, t := range g.since {
-		if first.IsZero() || t.Before(first) {
-			first = t
+	for dir, t := range g.since {
+		due := t.Add(delay)
+		if r := g.retryAt[dir]; r.After(due) {
+			due = r
+		}
+		if first.IsZero() || due.Before(first) {
+			first = due
 		}
 	}
 	return first, !first.IsZero()
@@ -103,8 +135,8 @@ func (a *Agent) gcLoop(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		wait := time.Hour
-		if t, ok := a.gc.oldest(); ok {
-			wait = max(time.Until(t.Add(a.cfg.GCDelay)), 0)
+		if t, ok := a.gc.nextDue(a.cfg.GCDelay); ok {
+			wait = max(time.Until(t), 0)
 		}
 		timer.Reset(wait)
 		select {
@@ -137,13 +169,17 @@ func (a *Agent) collectSandboxes(now time.Time, maxAge time.Duration) {
 	// number (newSandbox never reuses one), never one of these.
 	live := a.liveSandboxes()
 	for _, dir := range expired {
-		a.gc.forget(dir)
+		ended, failed := a.gc.take(dir)
 		if live[dir] {
 			// Rescheduled when that executor ends.
 			continue
 		}
 		if err := os.RemoveAll(dir); err != nil {
-			a.log.Warn("removing a sandbox", "sandbox", dir, "err", err)
+			retry := now.Add(a.cfg.DiskWatchInterval)
+			if !failed { // once, until it is removed
+				a.log.Warn("removing a sandbox; retried", "sandbox", dir, "err", err, "retry", a.cfg.DiskWatchInterval)
+			}
+			a.gc.retryLater(dir, ended, retry)
 			continue
 		}
 		// The framework's directory goes with its last sandbox; under the

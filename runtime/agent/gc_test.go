@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mezzo-cluster/mezzo"
 )
 
@@ -187,4 +189,39 @@ func TestGCKeepsAnAdoptedExecutorsSandbox(t *testing.T) {
 		t.Errorf("keep ended %v %q", s.State, s.Message)
 	}
 	waitFor(t, func() bool { _, err := os.Stat(sandboxes[0]); return os.IsNotExist(err) })
+}
+
+// A sandbox whose removal fails (here a file system mounted inside it) is
+// not given up: it is tried again, not before its retry is due, and
+// removed once it can be.
+func TestGCRetriesASandboxItCouldNotRemove(t *testing.T) {
+	a := gcAgent(t)
+	a.cfg.DiskWatchInterval = time.Minute
+	dir := mkSandbox(t, a, "fw", "e-stuck-1")
+	mnt := filepath.Join(dir, "mnt")
+	mountTmpfs(t, mnt, 64<<10)
+	now := time.Now()
+	a.gc.schedule(dir, now.Add(-11*time.Hour))
+
+	a.collectSandboxes(now, a.cfg.GCDelay)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the sandbox with a mount inside: %v; want it still there", err)
+	}
+	if got := a.gc.expired(now.Add(time.Second), a.cfg.GCDelay); len(got) != 0 {
+		t.Errorf("expired a second later: %q; want the retry not due yet", got)
+	}
+	if due, ok := a.gc.nextDue(a.cfg.GCDelay); !ok || due.Before(now.Add(time.Minute)) {
+		t.Errorf("next due %v (%v); want the retry, a minute on", due, ok)
+	}
+
+	if err := unix.Unmount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	a.collectSandboxes(now.Add(time.Minute), a.cfg.GCDelay)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("after the mount went, the sandbox is still there (%v)", err)
+	}
+	if _, ok := a.gc.nextDue(a.cfg.GCDelay); ok {
+		t.Error("the removed sandbox is still scheduled")
+	}
 }
