@@ -54,16 +54,9 @@ func (s *staging) free(principal string, n int64) {
 	}
 }
 
-// releasingStream is a Register stream whose staged bytes are given back
-// once the registration is applied.
-type releasingStream struct {
-	agentStream
-	release func()
-}
-
 // receiveRegistration reads a Register call's parts up to the last one
 // and merges them. release gives their bytes back to the principal's
-// budget; call it once the registration is applied.
+// budget; call it once the registration is applied or refused.
 func (m *Master) receiveRegistration(stream api.AgentAPI_RegisterServer, principal string) (*api.AgentSubscribeRequest, func(), error) {
 	var held int64
 	var once sync.Once
