@@ -180,7 +180,9 @@ func TestOldAgentRecordsBindOnFirstUse(t *testing.T) {
 }
 
 // TestRegistrationInParts: an agent registers in parts (Register); the
-// merged registration is applied as one: its running task is adopted.
+// merged registration is applied as one: its running tasks are adopted
+// (an agent a master gave its ID earlier: one without an ID runs
+// nothing).
 func TestRegistrationInParts(t *testing.T) {
 	_, addr := startMaster(t, master.Config{})
 	s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "f"})
@@ -191,7 +193,7 @@ func TestRegistrationInParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := []*api.AgentSubscribeRequest{
-		{Agent: &api.AgentInfo{Hostname: "h", Resources: api.ResourcesToProto(mezzo.MustParseResources("cpus:4;mem:1024"))}},
+		{Agent: &api.AgentInfo{AgentId: "m0-A0001", Hostname: "h", Resources: api.ResourcesToProto(mezzo.MustParseResources("cpus:4;mem:1024"))}},
 		{Tasks: []*api.RunningTask{runningTask(s.ID, "p1")}},
 		{Tasks: []*api.RunningTask{runningTask(s.ID, "p2")}},
 	}

@@ -201,6 +201,7 @@ func (s *agentServer) admit(ctx context.Context, req *api.AgentSubscribeRequest,
 	if err := api.ValidateAgentInfo(req.GetAgent()); err != nil {
 		return admission{}, status.Error(codes.InvalidArgument, err.Error())
 	}
+	m.vetReport(req)
 	m.awaitLeading(ctx)
 	a := admission{out: newOutbox[*api.AgentEvent]()}
 	err := m.call(ctx, func() error {

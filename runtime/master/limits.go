@@ -1,10 +1,14 @@
 package master
 
 import (
+	"math"
+	"strconv"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
 )
 
 // What one principal may make the master hold. Every registered framework
@@ -46,6 +50,18 @@ func (m *Master) validFramework(info *mezzo.FrameworkInfo, principal string) err
 	case info.FailoverTimeout > m.cfg.MaxFailoverTimeout:
 		return status.Errorf(codes.InvalidArgument, "failover timeout %v is above the longest this master keeps a framework's tasks, %v (mezzo master --max-failover-timeout)",
 			info.FailoverTimeout, m.cfg.MaxFailoverTimeout)
+	}
+	// The agents keep the framework as the master sends it, with its
+	// principal and ID, and report it back, where it meets the same
+	// bounds (vetReport): check it in that form, with the longest ID this
+	// master hands out for a new one, so no framework accepted here is
+	// dropped there.
+	p := api.FrameworkToProto(*info)
+	if p.FrameworkId == "" {
+		p.FrameworkId = m.cfg.MasterID + "-F" + strconv.FormatUint(math.MaxUint64, 10)
+	}
+	if err := api.ValidateFrameworkInfo(p); err != nil {
+		return status.Errorf(codes.InvalidArgument, "with its principal and ID: %v", err)
 	}
 	return nil
 }

@@ -120,7 +120,7 @@ func TestResubscribeNeedsTheHeldRole(t *testing.T) {
 	// The agent recorded a framework of "other" in role "analytics",
 	// which the ACL does not let "other" register in (any more).
 	fw := mezzo.FrameworkInfo{ID: "fw-other", Name: "o", Role: "analytics", Principal: "other", FailoverTimeout: time.Hour}
-	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
+	mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: "m0-A0001", Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
 		Running: []*api.RunningTask{runningTask(fw.ID, "t1")}, Frameworks: []mezzo.FrameworkInfo{fw}})
 	wantDenied(t, "other re-subscribing its framework held in role analytics with a request for role *",
 		subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{ID: fw.ID, Name: "o", Role: "*"}), `"other"`, "register_frameworks", `"analytics"`)
@@ -134,7 +134,7 @@ func TestResubscribeNeedsTheHeldRole(t *testing.T) {
 func TestUnknownAndOwnerlessFrameworkIDs(t *testing.T) {
 	_, addr := startSecuredWith(t, master.Config{HA: master.HAConfig{RecoveryTimeout: 300 * time.Millisecond}})
 	old := mezzo.FrameworkInfo{ID: "fw-old", Name: "old", Role: "analytics", FailoverTimeout: time.Hour}
-	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
+	mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: "m0-A0001", Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
 		Running: []*api.RunningTask{runningTask(old.ID, "t1")}, Frameworks: []mezzo.FrameworkInfo{old}})
 	if err := subscribeErr(t, addr, "tok-analytics-secret-0001", mezzo.FrameworkInfo{ID: "fw-made-up", Name: "x", Role: "analytics"}); status.Code(err) != codes.Unavailable {
 		t.Errorf("an unknown framework ID just after the master started: %v, want Unavailable (retry: its agents may not be back)", err)
