@@ -54,7 +54,10 @@ type Config struct {
 	// MaxFrameworksPerPrincipal caps the frameworks one principal may have
 	// registered at once (connected, or disconnected within their failover
 	// timeout); a registration over it is refused with ResourceExhausted.
-	// A re-subscription of a registered framework never counts again.
+	// A re-subscription of a registered framework never counts again. A
+	// framework rebuilt from an agent's report counts only once its
+	// scheduler subscribes it: any holder of the agents' certificate may
+	// report frameworks in any principal's name.
 	// Without authentication every caller is the one anonymous principal
 	// and shares the cap. Default 100; negative: no cap.
 	MaxFrameworksPerPrincipal int

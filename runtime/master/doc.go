@@ -124,7 +124,8 @@
 // One principal cannot make the master hold without bound (limits.go):
 // subscriptions are rate-limited per principal before they reach the
 // loop (SubscribeRate, SubscribeBurst), a principal has at most
-// MaxFrameworksPerPrincipal frameworks registered, a framework may ask
+// MaxFrameworksPerPrincipal frameworks registered (those rebuilt from an
+// agent's report count once their scheduler takes them back), a framework may ask
 // for a failover timeout of at most MaxFailoverTimeout, and the master
 // remembers only MaxCompletedFrameworks removed frameworks. /metrics
 // counts and names no framework, role or principal: it is open to

@@ -38,6 +38,7 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 		fw = &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}}
 		fw.stats.TasksByState = map[string]int{}
 		m.frameworks[fw.id] = fw
+		m.countFramework(fw)
 		m.log.Info("framework registered", "framework", fw.id, "name", api.Clip(info.Name), "role", info.RoleOrDefault(), "principal", info.Principal)
 	} else {
 		if fw.out != nil {
@@ -45,6 +46,9 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 		} else if err := m.alloc.ActivateFramework(fw.id); err != nil {
 			return nil, status.Errorf(codes.Internal, "reactivate framework: %v", err)
 		}
+		// Taken back by its scheduler, a framework rebuilt from an
+		// agent's report is the principal's doing from now on.
+		m.countFramework(fw)
 		m.log.Info("framework re-subscribed", "framework", fw.id, "name", api.Clip(fw.info.Name))
 	}
 	fw.out = out
@@ -143,6 +147,7 @@ func (m *Master) removeFramework(fw *framework, why string) {
 		fw.out = nil
 	}
 	delete(m.frameworks, fw.id)
+	m.uncountFramework(fw)
 	m.rememberRemoved(fw)
 	m.ha.reg.delFramework(fw.id)
 	m.log.Info("framework removed", "framework", fw.id, "why", why)

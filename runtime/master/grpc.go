@@ -56,7 +56,7 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 		if err != nil {
 			return err
 		}
-		m.ha.reg.putFramework(fw.info, fw.info.Principal)
+		m.ha.reg.putFramework(fw.info, fw.info.Principal, false)
 		id, streamID = fw.id, fw.streamID
 		return nil
 	})

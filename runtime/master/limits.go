@@ -67,19 +67,16 @@ func (m *Master) validFramework(info *mezzo.FrameworkInfo, principal string) err
 }
 
 // underFrameworkCap refuses a new framework to a principal that already
-// has MaxFrameworksPerPrincipal registered (placeholders of frameworks
-// rebuilt from agents count: their tasks are the principal's).
+// has MaxFrameworksPerPrincipal counted: those it registered, also while
+// disconnected and after a failover (rebuilt from the registry), but not
+// those rebuilt from an agent's report until its scheduler takes them
+// back (placeholder).
 func (m *Master) underFrameworkCap(principal string) error {
 	limit := m.cfg.MaxFrameworksPerPrincipal
 	if limit < 0 {
 		return nil
 	}
-	n := 0
-	for _, fw := range m.frameworks {
-		if fw.info.Principal == principal {
-			n++
-		}
-	}
+	n := m.perPrincipal[principal]
 	if n < limit {
 		return nil
 	}
@@ -87,6 +84,28 @@ func (m *Master) underFrameworkCap(principal string) error {
 	m.log.Warn("framework refused: principal at its cap", "principal", principal, "frameworks", n, "limit", limit)
 	return status.Errorf(codes.ResourceExhausted, "principal %s already has %d frameworks registered, the most this master allows one principal (mezzo master --max-frameworks-per-principal %d); tear one down or let a disconnected one's failover timeout end first",
 		quotePrincipal(principal), n, limit)
+}
+
+// countFramework counts fw towards its principal's cap, once; the loop
+// keeps the counts as frameworks come and go rather than counting on
+// every subscription.
+func (m *Master) countFramework(fw *framework) {
+	if !fw.counted {
+		fw.counted = true
+		m.perPrincipal[fw.info.Principal]++
+	}
+}
+
+// uncountFramework undoes countFramework for a framework removed.
+func (m *Master) uncountFramework(fw *framework) {
+	if !fw.counted {
+		return
+	}
+	fw.counted = false
+	p := fw.info.Principal
+	if m.perPrincipal[p]--; m.perPrincipal[p] <= 0 {
+		delete(m.perPrincipal, p)
+	}
 }
 
 // rememberRemoved keeps a removed framework for its stats and so that its

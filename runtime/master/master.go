@@ -45,7 +45,10 @@ type Master struct {
 	// Everything below is owned by the loop goroutine.
 	alloc      *alloc.Allocator
 	frameworks map[mezzo.FrameworkID]*framework
-	removed    map[mezzo.FrameworkID]*framework // torn down; kept for stats and to ack stray updates
+	// perPrincipal counts each principal's frameworks towards its cap
+	// (limits.go).
+	perPrincipal map[string]int
+	removed      map[mezzo.FrameworkID]*framework // torn down; kept for stats and to ack stray updates
 	// removedOrder lists m.removed oldest first, so that only the newest
 	// MaxCompletedFrameworks are kept (forgetRemoved).
 	removedOrder []mezzo.FrameworkID
@@ -85,19 +88,20 @@ func New(cfg Config) (*Master, error) {
 		return nil, fmt.Errorf("master: %w", err)
 	}
 	m := &Master{
-		cfg:        cfg,
-		log:        cfg.Logger.With("master", cfg.MasterID),
-		obs:        newObserver(),
-		inbox:      make(chan func(), 1024),
-		done:       make(chan struct{}),
-		loopDone:   make(chan struct{}),
-		alloc:      a,
-		frameworks: map[mezzo.FrameworkID]*framework{},
-		removed:    map[mezzo.FrameworkID]*framework{},
-		agents:     map[mezzo.AgentID]*agentRec{},
-		dirty:      map[mezzo.AgentID]struct{}{},
-		drains:     map[mezzo.AgentID]drainRec{},
-		keys:       agentKeys{byID: map[mezzo.AgentID]*agentSecret{}},
+		cfg:          cfg,
+		log:          cfg.Logger.With("master", cfg.MasterID),
+		obs:          newObserver(),
+		inbox:        make(chan func(), 1024),
+		done:         make(chan struct{}),
+		loopDone:     make(chan struct{}),
+		alloc:        a,
+		frameworks:   map[mezzo.FrameworkID]*framework{},
+		removed:      map[mezzo.FrameworkID]*framework{},
+		perPrincipal: map[string]int{},
+		agents:       map[mezzo.AgentID]*agentRec{},
+		dirty:        map[mezzo.AgentID]struct{}{},
+		drains:       map[mezzo.AgentID]drainRec{},
+		keys:         agentKeys{byID: map[mezzo.AgentID]*agentSecret{}},
 	}
 	if cfg.SubscribeRate > 0 {
 		m.subscribes = security.NewLimiter(cfg.SubscribeRate, cfg.SubscribeBurst, nil)

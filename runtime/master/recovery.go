@@ -95,7 +95,7 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 		// and was written with it ever since: it is the owner.
 		info := rf.info
 		info.Principal = rf.principal
-		m.placeholder(info, now)
+		m.placeholder(info, now, !rf.reported)
 	}
 	m.restoreLost(st.lost, now)
 	m.drains = make(map[mezzo.AgentID]drainRec, len(st.drains))
@@ -182,6 +182,7 @@ func (m *Master) resetState() {
 		m.log.Error("new allocator", "err", err)
 	}
 	m.frameworks = map[mezzo.FrameworkID]*framework{}
+	m.perPrincipal = map[string]int{}
 	m.removed = map[mezzo.FrameworkID]*framework{}
 	m.removedOrder = nil
 	m.agents = map[mezzo.AgentID]*agentRec{}
@@ -193,8 +194,12 @@ func (m *Master) resetState() {
 // agent's re-registration whose scheduler has not re-subscribed yet: in
 // the allocator but inactive, disconnected since now, so its failover
 // timeout runs. It belongs to info.Principal, the owner the record names,
-// and to nobody else (maySubscribe).
-func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework {
+// and to nobody else (maySubscribe). counted says whether it counts
+// towards the principal's cap: a framework the principal registered does,
+// one rebuilt from an agent's report only does once its scheduler takes it
+// back, for any holder of the agents' certificate may report frameworks
+// in any principal's name.
+func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time, counted bool) *framework {
 	if info.ID == "" {
 		return nil
 	}
@@ -214,6 +219,9 @@ func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework
 	fw := &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}, disconnectedAt: now}
 	fw.stats.TasksByState = map[string]int{}
 	m.frameworks[info.ID] = fw
+	if counted {
+		m.countFramework(fw)
+	}
 	timeout := fw.failoverTimeout(m.cfg.FailoverTimeout, m.cfg.MaxFailoverTimeout)
 	if info.Principal == "" && m.aclEnforced() {
 		m.log.Warn("framework recovered with no principal recorded: no principal may subscribe it (its tasks were launched by a master that did not record owners); it is removed when its failover timeout ends",
@@ -221,13 +229,15 @@ func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework
 		return fw
 	}
 	m.log.Info("framework recovered; waiting for its scheduler", "framework", info.ID, "name", api.Clip(info.Name),
-		"principal", info.Principal, "failover_timeout", timeout)
+		"principal", info.Principal, "failover_timeout", timeout, "counted_towards_cap", counted)
 	return fw
 }
 
 // recoverFrameworks creates placeholders for the frameworks a
-// (re-)registering agent runs tasks of, owned by the principal the agent
-// recorded with them (the FrameworkInfo of their launch).
+// re-registering agent runs tasks of, owned by the principal the agent
+// recorded with them (the FrameworkInfo of their launch), not counted
+// towards that principal's cap (placeholder), also by the next leader
+// (the registry record says they came from a report).
 func (m *Master) recoverFrameworks(req *api.AgentSubscribeRequest) {
 	now := time.Now()
 	for _, p := range req.Frameworks {
@@ -245,8 +255,8 @@ func (m *Master) recoverFrameworks(req *api.AgentSubscribeRequest) {
 		if err != nil {
 			continue
 		}
-		if fw := m.placeholder(info, now); fw != nil {
-			m.ha.reg.putFramework(info, info.Principal)
+		if fw := m.placeholder(info, now, false); fw != nil {
+			m.ha.reg.putFramework(info, info.Principal, true)
 		}
 	}
 }
