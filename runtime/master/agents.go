@@ -92,8 +92,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", res.String(), "adopted_tasks", len(adopt))
 	}
 	m.rememberEnded(id, req)
-	m.bindAgentKey(id, info.Hostname, key)
-	m.agentAdmitted(id, info.Hostname)
+	m.agentAdmitted(id, info.Hostname, m.bindAgentKey(id, key))
 	m.keepDrained(ag, fresh)
 	ag.out = out
 	ag.sessionID = m.newSessionID()

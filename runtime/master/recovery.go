@@ -263,13 +263,15 @@ func (m *Master) recoverFrameworks(req *api.AgentSubscribeRequest) {
 
 func fwID(p *api.FrameworkInfo) mezzo.FrameworkID { return mezzo.FrameworkID(p.GetFrameworkId()) }
 
-// agentAdmitted records an agent's registration: in the registry if new,
+// agentAdmitted records an agent's registration: in the registry, once,
+// if the agent is new there or its secret was bound anew (keyChanged),
 // and towards the recovery quorum.
-func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string) {
+func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string, keyChanged bool) {
 	if !m.ha.enabled {
 		return
 	}
-	if _, ok := m.ha.registered[string(id)]; !ok {
+	_, known := m.ha.registered[string(id)]
+	if !known || keyChanged {
 		m.ha.registered[string(id)] = struct{}{}
 		m.ha.reg.putAgent(id, hostname, m.agentDigest(id))
 	}
