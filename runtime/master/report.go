@@ -53,7 +53,7 @@ func (m *Master) vetReport(req *api.AgentSubscribeRequest) {
 		return !drop("a task", firstErr(
 			api.ValidateID("framework ID", rt.GetFrameworkId()),
 			api.ValidateID("executor ID", rt.GetExecutorId()),
-			api.ValidateTaskInfo(rt.GetTask())))
+			validTask(rt.GetTask())))
 	})
 	req.Executors = keep(req.Executors, func(re *api.RunningExecutor) bool {
 		return !drop("an executor", firstErr(
@@ -75,6 +75,11 @@ func keep[T any](s []T, ok func(T) bool) []T {
 	}
 	clear(s[len(out):])
 	return out
+}
+
+func validTask(p *api.TaskInfo) error {
+	_, err := api.ValidateTaskInfo(p)
+	return err
 }
 
 func firstErr(errs ...error) error {
