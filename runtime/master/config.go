@@ -112,9 +112,10 @@ type Config struct {
 	// holds at once (security.LimitListener). Default
 	// security.DefaultMaxConnections; negative: unbounded.
 	MaxConnections int
-	// HandshakeTimeout bounds a new connection's TLS handshake and, on
-	// HTTP, its request headers; gRPC's ConnectionTimeout in
-	// ServerOptions overrides it there. Default
+	// HandshakeTimeout bounds a new connection's TLS handshake (on gRPC
+	// with the HTTP/2 preface, on HTTP with the request headers) on every
+	// listener of the master; it overrides a grpc.ConnectionTimeout in
+	// ServerOptions (security.ServerOptions adds one). Default
 	// security.DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 

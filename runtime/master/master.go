@@ -132,11 +132,14 @@ var CertRoles = map[string][]security.Role{
 	api.SchedulerAPI_ServiceDesc.ServiceName: {security.RoleClient},
 }
 
-// serverOptions are the gRPC server's: a handshake deadline (which
-// Config.ServerOptions may override), those options, then the role guard.
+// serverOptions are the gRPC server's: Config.ServerOptions, the handshake
+// deadline, then the role guard. The deadline comes after the options,
+// where gRPC takes the last one given: Config.HandshakeTimeout governs
+// the master's listeners, gRPC and HTTP alike, whatever connection
+// timeout the options carry (security.ServerOptions always adds one).
 func (m *Master) serverOptions() []grpc.ServerOption {
-	opts := []grpc.ServerOption{grpc.ConnectionTimeout(m.cfg.HandshakeTimeout)}
-	opts = append(opts, m.cfg.ServerOptions...)
+	opts := append([]grpc.ServerOption{}, m.cfg.ServerOptions...)
+	opts = append(opts, grpc.ConnectionTimeout(m.cfg.HandshakeTimeout))
 	return append(opts, m.RoleOptions()...)
 }
 
