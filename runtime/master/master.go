@@ -50,7 +50,7 @@ type Master struct {
 	perPrincipal map[string]int
 	removed      map[mezzo.FrameworkID]*framework // torn down; kept for stats and to ack stray updates
 	// removedOrder lists m.removed oldest first, so that only the newest
-	// MaxCompletedFrameworks are kept (forgetRemoved).
+	// MaxCompletedFrameworks are kept (rememberRemoved).
 	removedOrder []mezzo.FrameworkID
 	// learnUntil ends the window after this master starts leading in
 	// which a subscription naming a framework ID it does not know is

@@ -22,7 +22,8 @@ import (
 // yet back may run tasks whose resources an early offer would hand out
 // again.
 //
-// Reconciliation in that window (reconcile.go's counterpart here): a task
+// Reconciliation in that window (the counterpart of Master.reconcile in
+// frameworks.go): a task
 // the leader does not know yet may run on an agent that is not back, so
 // the leader must not call it lost. Explicit requests for such tasks
 // (naming a known agent not yet back, or no agent) and implicit requests
@@ -66,7 +67,7 @@ type RecoveryStats struct {
 	TimedOut bool
 }
 
-// Recovery reports the last election's recovery, read on the loop.
+// recoveryStats reports the last election's recovery, read on the loop.
 func (m *Master) recoveryStats() RecoveryStats {
 	s := m.ha.last
 	s.Leader, s.Epoch = m.ha.leader || !m.ha.enabled, m.ha.epoch

@@ -14,7 +14,8 @@ import (
 
 // Registration in parts (AgentAPI.Register). An agent whose tasks,
 // executors and frameworks do not fit in one message sends them in parts;
-// the master holds them only while the call is open, merges them and
+// the master holds them only until the registration is applied or refused
+// (the call then goes on as the agent's stream), merges them and
 // registers the agent as Subscribe would. What it holds is bounded per
 // registration, per principal (every agent may share one) and in time, so
 // parts are no way to fill the master's memory: past a bound the call
