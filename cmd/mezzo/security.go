@@ -136,7 +136,9 @@ func (s *securityFlags) serverOptions(listen string, log *slog.Logger) ([]grpc.S
 	if err := security.CheckListen(listen, tlsOn, s.insecure); err != nil {
 		return nil, nil, err
 	}
-	sc := security.ServerConfig{LimitedMethods: masterLimitedMethods(), HandshakeTimeout: s.handshake}
+	// --handshake-timeout and --max-connections go to master.Config, which
+	// governs the master's listeners.
+	sc := security.ServerConfig{LimitedMethods: masterLimitedMethods()}
 	if tlsOn {
 		cfg, err := security.ServerTLS(s.tls)
 		if err != nil {

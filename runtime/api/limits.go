@@ -161,16 +161,18 @@ func ValidateFrameworkInfo(p *FrameworkInfo) error {
 	return nil
 }
 
-// ValidateTaskInfo checks a task a framework launches. The error names the
-// task (clipped), the field and the bound.
-func ValidateTaskInfo(p *TaskInfo) error {
+// ValidateTaskInfo checks a task a framework launches and, when it is
+// valid, returns its encoded size, which the check computes anyway (a
+// caller bounding several tasks together need not encode them again).
+// The error names the task (clipped), the field and the bound.
+func ValidateTaskInfo(p *TaskInfo) (size int, err error) {
 	if p == nil {
-		return nil
+		return 0, nil
 	}
 	if err := ValidateID("task ID", p.TaskId); err != nil {
-		return err
+		return 0, err
 	}
-	err := func() error {
+	err = func() error {
 		if err := maxBytes("name", p.Name, MaxNameBytes); err != nil {
 			return err
 		}
@@ -211,15 +213,15 @@ func ValidateTaskInfo(p *TaskInfo) error {
 				return err
 			}
 		}
-		if n := proto.Size(p); n > MaxTaskInfoBytes {
-			return fmt.Errorf("task info is %d bytes encoded; the limit is %d", n, MaxTaskInfoBytes)
+		if size = proto.Size(p); size > MaxTaskInfoBytes {
+			return fmt.Errorf("task info is %d bytes encoded; the limit is %d", size, MaxTaskInfoBytes)
 		}
 		return nil
 	}()
 	if err != nil {
-		return fmt.Errorf("task %q: %w", Clip(p.TaskId), err)
+		return 0, fmt.Errorf("task %q: %w", Clip(p.TaskId), err)
 	}
-	return nil
+	return size, nil
 }
 
 func validateCommand(what string, c *CommandInfo) error {

@@ -3,6 +3,8 @@ package api
 import (
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 )
 
 func TestValidateAgentID(t *testing.T) {
@@ -68,8 +70,9 @@ func TestValidateFrameworkInfo(t *testing.T) {
 }
 
 func TestValidateTaskInfo(t *testing.T) {
-	if err := ValidateTaskInfo(&TaskInfo{TaskId: "t", Data: make([]byte, MaxTaskDataBytes)}); err != nil {
-		t.Fatal(err)
+	ok := &TaskInfo{TaskId: "t", Data: make([]byte, MaxTaskDataBytes)}
+	if n, err := ValidateTaskInfo(ok); err != nil || n != proto.Size(ok) {
+		t.Fatalf("a valid task: size %d, %v; want its encoded size %d", n, err, proto.Size(ok))
 	}
 	big := strings.Repeat("x", 300<<10)
 	for _, c := range []struct {
@@ -87,7 +90,7 @@ func TestValidateTaskInfo(t *testing.T) {
 			Executor: nil, Input: []string{big[:60<<10]}}, "task info is"},
 		{&TaskInfo{TaskId: strings.Repeat("é", 600)}, "task ID is 1200 bytes; the limit is 1024"},
 	} {
-		if err := ValidateTaskInfo(c.p); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := ValidateTaskInfo(c.p); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%.200v, want %q", err, c.want)
 		}
 	}

@@ -108,19 +108,18 @@ func (m *Master) agentCredential(ctx context.Context, req *api.AgentSubscribeReq
 	return k.digest, "", nil
 }
 
-// bindAgentKey records the secret of an admitted agent and, the first
-// time or when it changed, writes it to the registry.
-func (m *Master) bindAgentKey(id mezzo.AgentID, hostname string, digest [sha256.Size]byte) {
+// bindAgentKey records the secret of an admitted agent and says whether
+// it is new or changed: the registry's record of the agent must then be
+// written (agentAdmitted).
+func (m *Master) bindAgentKey(id mezzo.AgentID, digest [sha256.Size]byte) (changed bool) {
 	k := m.keys.byID[id]
-	changed := k == nil || k.digest != digest
+	changed = k == nil || k.digest != digest
 	if k == nil {
 		k = &agentSecret{}
 		m.keys.byID[id] = k
 	}
 	k.digest, k.removedAt = digest, time.Time{}
-	if changed && m.ha.enabled {
-		m.ha.reg.putAgent(id, hostname, m.agentDigest(id))
-	}
+	return changed
 }
 
 // agentDigest is the hex SHA-256 of the agent's secret, "" if none is

@@ -180,7 +180,9 @@ func TestOldAgentRecordsBindOnFirstUse(t *testing.T) {
 }
 
 // TestRegistrationInParts: an agent registers in parts (Register); the
-// merged registration is applied as one: its running task is adopted.
+// merged registration is applied as one: its running tasks are adopted
+// (an agent a master gave its ID earlier: one without an ID runs
+// nothing).
 func TestRegistrationInParts(t *testing.T) {
 	_, addr := startMaster(t, master.Config{})
 	s := mastertest.Subscribe(t, addr, mezzo.FrameworkInfo{Name: "f"})
@@ -191,7 +193,7 @@ func TestRegistrationInParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := []*api.AgentSubscribeRequest{
-		{Agent: &api.AgentInfo{Hostname: "h", Resources: api.ResourcesToProto(mezzo.MustParseResources("cpus:4;mem:1024"))}},
+		{Agent: &api.AgentInfo{AgentId: "m0-A0001", Hostname: "h", Resources: api.ResourcesToProto(mezzo.MustParseResources("cpus:4;mem:1024"))}},
 		{Tasks: []*api.RunningTask{runningTask(s.ID, "p1")}},
 		{Tasks: []*api.RunningTask{runningTask(s.ID, "p2")}},
 	}
@@ -230,5 +232,55 @@ func TestRegistrationInPartsBounded(t *testing.T) {
 	_, err = stream.Recv()
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "4096 parts") {
 		t.Fatalf("5,000 parts: %v (send: %v), want ResourceExhausted naming the bound", err, sendErr)
+	}
+}
+
+// registerInParts registers with req's agent and, after it, parts of
+// junk task data adding up to about dataBytes, and returns the first
+// event's error (nil once Registered came).
+func registerInParts(t *testing.T, c api.AgentAPIClient, agent *api.AgentInfo, dataBytes int) (*api.AgentEvent_Registered, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	stream, err := c.Register(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const part = 3 << 20 // under the master's 4 MiB message limit
+	data := make([]byte, part)
+	parts := []*api.AgentSubscribeRequest{{Agent: agent}}
+	for n := 0; n < dataBytes; n += part {
+		parts = append(parts, &api.AgentSubscribeRequest{Tasks: []*api.RunningTask{{FrameworkId: "f", Task: &api.TaskInfo{TaskId: "t", Data: data}}}})
+	}
+	for i, p := range parts {
+		if err := stream.Send(&api.AgentRegisterPart{Part: p, Last: i == len(parts)-1}); err != nil {
+			break // the master ended the call; Recv says why
+		}
+	}
+	ev, err := stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return ev.GetRegistered(), nil
+}
+
+// TestRefusedRegistrationsInPartsFreeTheirBytes: registrations in parts
+// the master refuses (a host name it does not accept) give their bytes
+// back to the principal's budget, however many there are: the agents
+// sharing the principal's certificate can still register in parts.
+func TestRefusedRegistrationsInPartsFreeTheirBytes(t *testing.T) {
+	_, addr := startMaster(t, master.Config{})
+	c := agentClient(t, addr)
+	res := api.ResourcesToProto(mezzo.MustParseResources("cpus:1;mem:64"))
+	// Five refusals of 60 MiB each are more than the 256 MiB a principal
+	// may have staged at once.
+	for i := 0; i < 5; i++ {
+		_, err := registerInParts(t, c, &api.AgentInfo{Hostname: "bad\x1bhost", Resources: res}, 60<<20)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "hostname") {
+			t.Fatalf("registration %d with a bad host name: %v, want InvalidArgument naming the host name", i+1, err)
+		}
+	}
+	if _, err := registerInParts(t, c, &api.AgentInfo{Hostname: "good", Resources: res}, 20<<20); err != nil {
+		t.Fatalf("a valid registration in parts after the refusals: %v", err)
 	}
 }

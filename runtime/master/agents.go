@@ -92,8 +92,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 		m.log.Info("agent registered", "agent", id, "hostname", info.Hostname, "resources", res.String(), "adopted_tasks", len(adopt))
 	}
 	m.rememberEnded(id, req)
-	m.bindAgentKey(id, info.Hostname, key)
-	m.agentAdmitted(id, info.Hostname)
+	m.agentAdmitted(id, info.Hostname, m.bindAgentKey(id, key))
 	m.keepDrained(ag, fresh)
 	ag.out = out
 	ag.sessionID = m.newSessionID()
@@ -111,7 +110,7 @@ func (m *Master) subscribeAgent(req *api.AgentSubscribeRequest, out *outbox[*api
 	return ag, nil
 }
 
-// adoptable picks the live tasks a (re-)registering agent reports for
+// adoptable picks the live tasks a re-registering agent reports for
 // frameworks the master knows and does not already track there. ended are
 // live tasks the master has already reported terminal to their framework
 // (it removed the agent, say, after its ping timeout, and called them
@@ -144,7 +143,7 @@ func (m *Master) adoptable(id mezzo.AgentID, req *api.AgentSubscribeRequest) (us
 	return used, adopt, ended
 }
 
-// rememberEnded records the ended tasks a (re-)registering agent reports
+// rememberEnded records the ended tasks a re-registering agent reports
 // (their last updates not yet acknowledged) that the master does not know:
 // a new leader must answer a reconciliation of such a task with its end,
 // not call it unknown (TASK_LOST) while the agent's TASK_FINISHED is on

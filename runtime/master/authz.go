@@ -98,8 +98,7 @@ func (m *Master) frameworkFor(ctx context.Context, h *api.CallHeader, action sec
 	id := mezzo.FrameworkID(h.GetFrameworkId())
 	fw := m.frameworks[id]
 	switch {
-	case fw != nil && fw.info.Principal == p:
-	case fw != nil && action != "" && m.cfg.Authorizer.Allow(ctx, p, action, fw.info.Principal) == nil:
+	case fw != nil && m.mayActFor(ctx, p, action, fw.info.Principal):
 	case fw == nil && m.actsOnAll(ctx, p, action):
 		return nil, status.Errorf(codes.NotFound, "framework %q is not registered", id)
 	default:
@@ -114,6 +113,23 @@ func (m *Master) frameworkFor(ctx context.Context, h *api.CallHeader, action sec
 		return nil, status.Errorf(codes.FailedPrecondition, "framework %s: stream %q is not its current subscription", fw.id, h.GetStreamId())
 	}
 	return fw, nil
+}
+
+// aclEnforced says whether an ACL decides who may do what (Config's
+// Authorizer is not the allow-everything one, its default).
+func (m *Master) aclEnforced() bool {
+	switch m.cfg.Authorizer.(type) {
+	case security.AllowAll, *security.AllowAll:
+		return false
+	}
+	return true
+}
+
+// mayActFor says whether principal may act for the frameworks of owner:
+// its own, and for action ("" is a call only the owner makes) those of
+// the principals the ACL grants it action over.
+func (m *Master) mayActFor(ctx context.Context, principal string, action security.Action, owner string) bool {
+	return owner == principal || action != "" && m.cfg.Authorizer.Allow(ctx, principal, action, owner) == nil
 }
 
 // actsOnAll says whether principal may take action on every framework, so

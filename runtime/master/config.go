@@ -54,7 +54,10 @@ type Config struct {
 	// MaxFrameworksPerPrincipal caps the frameworks one principal may have
 	// registered at once (connected, or disconnected within their failover
 	// timeout); a registration over it is refused with ResourceExhausted.
-	// A re-subscription of a registered framework never counts again.
+	// A re-subscription of a registered framework never counts again. A
+	// framework rebuilt from an agent's report counts only once its
+	// scheduler subscribes it: any holder of the agents' certificate may
+	// report frameworks in any principal's name.
 	// Without authentication every caller is the one anonymous principal
 	// and shares the cap. Default 100; negative: no cap.
 	MaxFrameworksPerPrincipal int
@@ -109,9 +112,10 @@ type Config struct {
 	// holds at once (security.LimitListener). Default
 	// security.DefaultMaxConnections; negative: unbounded.
 	MaxConnections int
-	// HandshakeTimeout bounds a new connection's TLS handshake and, on
-	// HTTP, its request headers; gRPC's ConnectionTimeout in
-	// ServerOptions overrides it there. Default
+	// HandshakeTimeout bounds a new connection's TLS handshake (on gRPC
+	// with the HTTP/2 preface, on HTTP with the request headers) on every
+	// listener of the master; it overrides a grpc.ConnectionTimeout in
+	// ServerOptions (security.ServerOptions adds one). Default
 	// security.DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 

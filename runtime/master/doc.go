@@ -32,7 +32,8 @@
 // runtime/api's limits.go (ID, name, data, labels, command, environment,
 // executor, the whole task) or past api.MaxLaunchBytes of the accept's
 // tasks, which reach the agent in one event; a subscription over the
-// FrameworkInfo bounds is refused (InvalidArgument). The others launch.
+// FrameworkInfo bounds (checked as the master keeps it, with its
+// principal and ID) is refused (InvalidArgument). The others launch.
 // The messages say what was wrong, and name the field and the bound; logs
 // carry names clipped to api.ClipBytes. Whatever the launched tasks do not use returns to the
 // allocator with the accept's filters, so nothing is lost.
@@ -73,7 +74,11 @@
 // (PermissionDenied), leaving the agent that holds the ID as it was. A
 // master that does not know the ID binds the first secret it is shown.
 // Agent IDs must be of the master's format, host names and attributes
-// bounded (api.ValidateAgentInfo). An agent whose registration is too
+// bounded (api.ValidateAgentInfo). What an agent reports it runs is held
+// to the bounds a scheduler's word is (report.go): frameworks and tasks
+// out of bounds are ignored with a warning and the rest applied, and an
+// agent registering without an ID (nothing can have been launched on it)
+// has all of its report ignored. An agent whose registration is too
 // large for one message sends it in parts (AgentAPI.Register,
 // register.go), bounded per registration, per principal and in time.
 //
@@ -119,7 +124,8 @@
 // One principal cannot make the master hold without bound (limits.go):
 // subscriptions are rate-limited per principal before they reach the
 // loop (SubscribeRate, SubscribeBurst), a principal has at most
-// MaxFrameworksPerPrincipal frameworks registered, a framework may ask
+// MaxFrameworksPerPrincipal frameworks registered (those rebuilt from an
+// agent's report count once their scheduler takes them back), a framework may ask
 // for a failover timeout of at most MaxFailoverTimeout, and the master
 // remembers only MaxCompletedFrameworks removed frameworks. /metrics
 // counts and names no framework, role or principal: it is open to

@@ -38,6 +38,7 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 		fw = &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}}
 		fw.stats.TasksByState = map[string]int{}
 		m.frameworks[fw.id] = fw
+		m.countFramework(fw)
 		m.log.Info("framework registered", "framework", fw.id, "name", api.Clip(info.Name), "role", info.RoleOrDefault(), "principal", info.Principal)
 	} else {
 		if fw.out != nil {
@@ -45,6 +46,9 @@ func (m *Master) subscribeFramework(info mezzo.FrameworkInfo, out *outbox[*api.S
 		} else if err := m.alloc.ActivateFramework(fw.id); err != nil {
 			return nil, status.Errorf(codes.Internal, "reactivate framework: %v", err)
 		}
+		// Taken back by its scheduler, a framework rebuilt from an
+		// agent's report is the principal's doing from now on.
+		m.countFramework(fw)
 		m.log.Info("framework re-subscribed", "framework", fw.id, "name", api.Clip(fw.info.Name))
 	}
 	fw.out = out
@@ -143,6 +147,7 @@ func (m *Master) removeFramework(fw *framework, why string) {
 		fw.out = nil
 	}
 	delete(m.frameworks, fw.id)
+	m.uncountFramework(fw)
 	m.rememberRemoved(fw)
 	m.ha.reg.delFramework(fw.id)
 	m.log.Info("framework removed", "framework", fw.id, "why", why)
@@ -229,14 +234,17 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 	var launch []*task
 	inCall := map[mezzo.TaskID]bool{}
 	newExecs := map[execKey]mezzo.Resources{}
-	launchBytes := proto.Size(api.FrameworkToProto(fw.info)) // what the agent's LaunchTasks event carries
+	// The framework as the agent's LaunchTasks event carries it, built
+	// once: measured here, sent below.
+	fwProto := api.FrameworkToProto(fw.info)
+	launchBytes := proto.Size(fwProto)
 	for _, p := range ptasks {
 		id := taskID(p)
 		t, err := api.TaskFromProto(p)
 		need := t.Resources
 		var exKey execKey
 		msg := ""
-		verr := api.ValidateTaskInfo(p)
+		size, verr := api.ValidateTaskInfo(p)
 		switch {
 		case verr != nil:
 			msg = verr.Error()
@@ -279,7 +287,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 		// api.MaxLaunchBytes the rest waits for another accept. The task
 		// as sent has the agent ID and its user added (12 bytes cover
 		// their tags and lengths, and the task's own in the event).
-		if n := proto.Size(p) + len(agentID) + len(taskUser(fw.info, t)) + 12; msg == "" && launchBytes+n > api.MaxLaunchBytes {
+		if n := size + len(agentID) + len(taskUser(fw.info, t)) + 12; msg == "" && launchBytes+n > api.MaxLaunchBytes {
 			msg = fmt.Sprintf("task %q: the tasks of one accept may take %d bytes in all (this one would make %d); launch it in another accept", id, api.MaxLaunchBytes, launchBytes+n)
 		} else if msg == "" {
 			launchBytes += n
@@ -335,7 +343,7 @@ func (m *Master) accept(fw *framework, req *api.AcceptRequest) {
 	}
 	m.obs.launched(len(launch))
 	ag.send(&api.AgentEvent{Event: &api.AgentEvent_LaunchTasks_{LaunchTasks: &api.AgentEvent_LaunchTasks{
-		Framework: api.FrameworkToProto(fw.info), Tasks: pts, MasterEpoch: m.ha.epoch,
+		Framework: fwProto, Tasks: pts, MasterEpoch: m.ha.epoch,
 	}}})
 	m.log.Info("launching tasks", "framework", fw.id, "agent", agentID, "tasks", api.Clip(strings.Join(names, ",")), "resources", use.String())
 }

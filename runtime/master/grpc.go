@@ -56,7 +56,7 @@ func (s *schedulerServer) Subscribe(req *api.SubscribeRequest, stream api.Schedu
 		if err != nil {
 			return err
 		}
-		m.ha.reg.putFramework(fw.info, fw.info.Principal)
+		m.ha.reg.putFramework(fw.info, fw.info.Principal, false)
 		id, streamID = fw.id, fw.streamID
 		return nil
 	})
@@ -153,7 +153,11 @@ func (s *agentServer) Subscribe(req *api.AgentSubscribeRequest, stream api.Agent
 	if err := s.m.authorize(stream.Context(), principal, security.RegisterAgent, ""); err != nil {
 		return err
 	}
-	return s.serve(req, principal, stream)
+	a, err := s.admit(stream.Context(), req, principal)
+	if err != nil {
+		return err
+	}
+	return s.serve(a, stream)
 }
 
 // Register is Subscribe with the registration in parts (register.go).
@@ -162,11 +166,67 @@ func (s *agentServer) Register(stream api.AgentAPI_RegisterServer) error {
 	if err := s.m.authorize(stream.Context(), principal, security.RegisterAgent, ""); err != nil {
 		return err
 	}
-	req, release, err := s.m.receiveRegistration(stream, principal)
+	a, err := s.admitStaged(stream, principal)
 	if err != nil {
 		return err
 	}
-	return s.serve(req, principal, &releasingStream{agentStream: stream, release: release})
+	return s.serve(a, stream)
+}
+
+// admitStaged receives a registration in parts and admits it. Its parts
+// count against the principal's budget until the registration is applied
+// or refused, whichever way admit returns, and not for as long as the
+// agent stays connected.
+func (s *agentServer) admitStaged(stream api.AgentAPI_RegisterServer, principal string) (admission, error) {
+	req, release, err := s.m.receiveRegistration(stream, principal)
+	if err != nil {
+		return admission{}, err
+	}
+	defer release()
+	return s.admit(stream.Context(), req, principal)
+}
+
+// admission is an agent's registration as the loop applied it.
+type admission struct {
+	out     *outbox[*api.AgentEvent]
+	id      mezzo.AgentID
+	session string
+}
+
+// admit registers the agent. Nothing of a registration that fails its
+// checks (malformed info, another principal's agent, a wrong secret) is
+// applied.
+func (s *agentServer) admit(ctx context.Context, req *api.AgentSubscribeRequest, principal string) (admission, error) {
+	m := s.m
+	if err := api.ValidateAgentInfo(req.GetAgent()); err != nil {
+		return admission{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	m.vetReport(req)
+	m.awaitLeading(ctx)
+	a := admission{out: newOutbox[*api.AgentEvent]()}
+	err := m.call(ctx, func() error {
+		if !m.acting(time.Now()) {
+			return m.notLeader()
+		}
+		if old := m.agents[mezzo.AgentID(req.GetAgent().GetAgentId())]; old != nil {
+			if err := m.checkAgent(ctx, old); err != nil {
+				return err
+			}
+		}
+		key, issue, err := m.agentCredential(ctx, req)
+		if err != nil {
+			return err
+		}
+		ag, err := m.subscribeAgent(req, a.out, key, issue)
+		if err != nil {
+			return err
+		}
+		ag.principal = principal
+		m.publishLiveness(ag)
+		a.id, a.session = ag.id, ag.sessionID
+		return nil
+	})
+	return a, err
 }
 
 // agentStream is what Subscribe and Register have in common.
@@ -175,48 +235,10 @@ type agentStream interface {
 	Send(*api.AgentEvent) error
 }
 
-// serve registers the agent and streams its events until either side
-// goes away. Nothing of a registration that fails its checks (malformed
-// info, another principal's agent, a wrong secret) is applied.
-func (s *agentServer) serve(req *api.AgentSubscribeRequest, principal string, stream agentStream) error {
-	m := s.m
-	if err := api.ValidateAgentInfo(req.GetAgent()); err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	m.awaitLeading(stream.Context())
-	out := newOutbox[*api.AgentEvent]()
-	var id mezzo.AgentID
-	var session string
-	err := m.call(stream.Context(), func() error {
-		if !m.acting(time.Now()) {
-			return m.notLeader()
-		}
-		if old := m.agents[mezzo.AgentID(req.GetAgent().GetAgentId())]; old != nil {
-			if err := m.checkAgent(stream.Context(), old); err != nil {
-				return err
-			}
-		}
-		key, issue, err := m.agentCredential(stream.Context(), req)
-		if err != nil {
-			return err
-		}
-		ag, err := m.subscribeAgent(req, out, key, issue)
-		if err != nil {
-			return err
-		}
-		ag.principal = principal
-		m.publishLiveness(ag)
-		id, session = ag.id, ag.sessionID
-		return nil
-	})
-	if rs, ok := stream.(*releasingStream); ok {
-		rs.release() // the registration is applied (or refused); its parts are garbage
-	}
-	if err != nil {
-		return err
-	}
-	defer m.post(func() { m.agentGone(id, session) })
-	return pump(stream.Context(), out, stream.Send)
+// serve streams an admitted agent's events until either side goes away.
+func (s *agentServer) serve(a admission, stream agentStream) error {
+	defer s.m.post(func() { s.m.agentGone(a.id, a.session) })
+	return pump(stream.Context(), a.out, stream.Send)
 }
 
 func (s *agentServer) onAgent(ctx context.Context, h *api.AgentHeader, f func(ag *agentRec) error) (*api.Empty, error) {

@@ -81,20 +81,11 @@ func (h HTTPSecurity) listener(lis net.Listener) net.Listener {
 	return tls.NewListener(lis, h.TLS)
 }
 
-// allowsAll reports whether authz is the allow-everything authorizer.
-func allowsAll(authz security.Authorizer) bool {
-	switch authz.(type) {
-	case security.AllowAll, *security.AllowAll:
-		return true
-	}
-	return false
-}
-
 // guardHTTP applies HTTPSecurity's rules to the master's mux.
 func (m *Master) guardHTTP(mux http.Handler) http.Handler {
 	auth := m.cfg.HTTP.Auth
 	if auth == nil {
-		if allowsAll(m.cfg.Authorizer) {
+		if !m.aclEnforced() {
 			return mux
 		}
 		auth = &security.Authenticator{Required: true, Failures: m.cfg.AuthFailures}
@@ -146,7 +137,7 @@ func (v *View) frameworkPrincipal(id mezzo.FrameworkID) (string, bool) {
 // not told whose it is; only one that may read every framework's is told
 // a framework is unknown.
 func (m *Master) mayReadSandbox(ctx context.Context, v *View, fw mezzo.FrameworkID) (int, error) {
-	if allowsAll(m.cfg.Authorizer) {
+	if !m.aclEnforced() {
 		return 0, nil
 	}
 	p := security.PrincipalFrom(ctx)

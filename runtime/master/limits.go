@@ -1,10 +1,14 @@
 package master
 
 import (
+	"math"
+	"strconv"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/mezzo-cluster/mezzo"
+	"github.com/mezzo-cluster/mezzo/runtime/api"
 )
 
 // What one principal may make the master hold. Every registered framework
@@ -47,23 +51,32 @@ func (m *Master) validFramework(info *mezzo.FrameworkInfo, principal string) err
 		return status.Errorf(codes.InvalidArgument, "failover timeout %v is above the longest this master keeps a framework's tasks, %v (mezzo master --max-failover-timeout)",
 			info.FailoverTimeout, m.cfg.MaxFailoverTimeout)
 	}
+	// The agents keep the framework as the master sends it, with its
+	// principal and ID, and report it back, where it meets the same
+	// bounds (vetReport): check it in that form, with the longest ID this
+	// master hands out for a new one, so no framework accepted here is
+	// dropped there.
+	p := api.FrameworkToProto(*info)
+	if p.FrameworkId == "" {
+		p.FrameworkId = m.cfg.MasterID + "-F" + strconv.FormatUint(math.MaxUint64, 10)
+	}
+	if err := api.ValidateFrameworkInfo(p); err != nil {
+		return status.Errorf(codes.InvalidArgument, "with its principal and ID: %v", err)
+	}
 	return nil
 }
 
 // underFrameworkCap refuses a new framework to a principal that already
-// has MaxFrameworksPerPrincipal registered (placeholders of frameworks
-// rebuilt from agents count: their tasks are the principal's).
+// has MaxFrameworksPerPrincipal counted: those it registered, also while
+// disconnected and after a failover (rebuilt from the registry), but not
+// those rebuilt from an agent's report until its scheduler takes them
+// back (placeholder).
 func (m *Master) underFrameworkCap(principal string) error {
 	limit := m.cfg.MaxFrameworksPerPrincipal
 	if limit < 0 {
 		return nil
 	}
-	n := 0
-	for _, fw := range m.frameworks {
-		if fw.info.Principal == principal {
-			n++
-		}
-	}
+	n := m.perPrincipal[principal]
 	if n < limit {
 		return nil
 	}
@@ -71,6 +84,28 @@ func (m *Master) underFrameworkCap(principal string) error {
 	m.log.Warn("framework refused: principal at its cap", "principal", principal, "frameworks", n, "limit", limit)
 	return status.Errorf(codes.ResourceExhausted, "principal %s already has %d frameworks registered, the most this master allows one principal (mezzo master --max-frameworks-per-principal %d); tear one down or let a disconnected one's failover timeout end first",
 		quotePrincipal(principal), n, limit)
+}
+
+// countFramework counts fw towards its principal's cap, once; the loop
+// keeps the counts as frameworks come and go rather than counting on
+// every subscription.
+func (m *Master) countFramework(fw *framework) {
+	if !fw.counted {
+		fw.counted = true
+		m.perPrincipal[fw.info.Principal]++
+	}
+}
+
+// uncountFramework undoes countFramework for a framework removed.
+func (m *Master) uncountFramework(fw *framework) {
+	if !fw.counted {
+		return
+	}
+	fw.counted = false
+	p := fw.info.Principal
+	if m.perPrincipal[p]--; m.perPrincipal[p] <= 0 {
+		delete(m.perPrincipal, p)
+	}
 }
 
 // rememberRemoved keeps a removed framework for its stats and so that its

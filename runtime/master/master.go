@@ -45,9 +45,12 @@ type Master struct {
 	// Everything below is owned by the loop goroutine.
 	alloc      *alloc.Allocator
 	frameworks map[mezzo.FrameworkID]*framework
-	removed    map[mezzo.FrameworkID]*framework // torn down; kept for stats and to ack stray updates
+	// perPrincipal counts each principal's frameworks towards its cap
+	// (limits.go).
+	perPrincipal map[string]int
+	removed      map[mezzo.FrameworkID]*framework // torn down; kept for stats and to ack stray updates
 	// removedOrder lists m.removed oldest first, so that only the newest
-	// MaxCompletedFrameworks are kept (forgetRemoved).
+	// MaxCompletedFrameworks are kept (rememberRemoved).
 	removedOrder []mezzo.FrameworkID
 	// learnUntil ends the window after this master starts leading in
 	// which a subscription naming a framework ID it does not know is
@@ -85,19 +88,20 @@ func New(cfg Config) (*Master, error) {
 		return nil, fmt.Errorf("master: %w", err)
 	}
 	m := &Master{
-		cfg:        cfg,
-		log:        cfg.Logger.With("master", cfg.MasterID),
-		obs:        newObserver(),
-		inbox:      make(chan func(), 1024),
-		done:       make(chan struct{}),
-		loopDone:   make(chan struct{}),
-		alloc:      a,
-		frameworks: map[mezzo.FrameworkID]*framework{},
-		removed:    map[mezzo.FrameworkID]*framework{},
-		agents:     map[mezzo.AgentID]*agentRec{},
-		dirty:      map[mezzo.AgentID]struct{}{},
-		drains:     map[mezzo.AgentID]drainRec{},
-		keys:       agentKeys{byID: map[mezzo.AgentID]*agentSecret{}},
+		cfg:          cfg,
+		log:          cfg.Logger.With("master", cfg.MasterID),
+		obs:          newObserver(),
+		inbox:        make(chan func(), 1024),
+		done:         make(chan struct{}),
+		loopDone:     make(chan struct{}),
+		alloc:        a,
+		frameworks:   map[mezzo.FrameworkID]*framework{},
+		removed:      map[mezzo.FrameworkID]*framework{},
+		perPrincipal: map[string]int{},
+		agents:       map[mezzo.AgentID]*agentRec{},
+		dirty:        map[mezzo.AgentID]struct{}{},
+		drains:       map[mezzo.AgentID]drainRec{},
+		keys:         agentKeys{byID: map[mezzo.AgentID]*agentSecret{}},
 	}
 	if cfg.SubscribeRate > 0 {
 		m.subscribes = security.NewLimiter(cfg.SubscribeRate, cfg.SubscribeBurst, nil)
@@ -128,11 +132,14 @@ var CertRoles = map[string][]security.Role{
 	api.SchedulerAPI_ServiceDesc.ServiceName: {security.RoleClient},
 }
 
-// serverOptions are the gRPC server's: a handshake deadline (which
-// Config.ServerOptions may override), those options, then the role guard.
+// serverOptions are the gRPC server's: Config.ServerOptions, the handshake
+// deadline, then the role guard. The deadline comes after the options,
+// where gRPC takes the last one given: Config.HandshakeTimeout governs
+// the master's listeners, gRPC and HTTP alike, whatever connection
+// timeout the options carry (security.ServerOptions always adds one).
 func (m *Master) serverOptions() []grpc.ServerOption {
-	opts := []grpc.ServerOption{grpc.ConnectionTimeout(m.cfg.HandshakeTimeout)}
-	opts = append(opts, m.cfg.ServerOptions...)
+	opts := append([]grpc.ServerOption{}, m.cfg.ServerOptions...)
+	opts = append(opts, grpc.ConnectionTimeout(m.cfg.HandshakeTimeout))
 	return append(opts, m.RoleOptions()...)
 }
 

@@ -22,7 +22,8 @@ import (
 // yet back may run tasks whose resources an early offer would hand out
 // again.
 //
-// Reconciliation in that window (reconcile.go's counterpart here): a task
+// Reconciliation in that window (the counterpart of Master.reconcile in
+// frameworks.go): a task
 // the leader does not know yet may run on an agent that is not back, so
 // the leader must not call it lost. Explicit requests for such tasks
 // (naming a known agent not yet back, or no agent) and implicit requests
@@ -66,7 +67,7 @@ type RecoveryStats struct {
 	TimedOut bool
 }
 
-// Recovery reports the last election's recovery, read on the loop.
+// recoveryStats reports the last election's recovery, read on the loop.
 func (m *Master) recoveryStats() RecoveryStats {
 	s := m.ha.last
 	s.Leader, s.Epoch = m.ha.leader || !m.ha.enabled, m.ha.epoch
@@ -95,7 +96,7 @@ func (m *Master) becomeLeader(epoch int64, at time.Time, st registryState, reg *
 		// and was written with it ever since: it is the owner.
 		info := rf.info
 		info.Principal = rf.principal
-		m.placeholder(info, now)
+		m.placeholder(info, now, !rf.reported)
 	}
 	m.restoreLost(st.lost, now)
 	m.drains = make(map[mezzo.AgentID]drainRec, len(st.drains))
@@ -182,6 +183,7 @@ func (m *Master) resetState() {
 		m.log.Error("new allocator", "err", err)
 	}
 	m.frameworks = map[mezzo.FrameworkID]*framework{}
+	m.perPrincipal = map[string]int{}
 	m.removed = map[mezzo.FrameworkID]*framework{}
 	m.removedOrder = nil
 	m.agents = map[mezzo.AgentID]*agentRec{}
@@ -193,8 +195,12 @@ func (m *Master) resetState() {
 // agent's re-registration whose scheduler has not re-subscribed yet: in
 // the allocator but inactive, disconnected since now, so its failover
 // timeout runs. It belongs to info.Principal, the owner the record names,
-// and to nobody else (maySubscribe).
-func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework {
+// and to nobody else (maySubscribe). counted says whether it counts
+// towards the principal's cap: a framework the principal registered does,
+// one rebuilt from an agent's report only does once its scheduler takes it
+// back, for any holder of the agents' certificate may report frameworks
+// in any principal's name.
+func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time, counted bool) *framework {
 	if info.ID == "" {
 		return nil
 	}
@@ -214,6 +220,9 @@ func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework
 	fw := &framework{id: info.ID, info: info, tasks: map[mezzo.TaskID]*task{}, disconnectedAt: now}
 	fw.stats.TasksByState = map[string]int{}
 	m.frameworks[info.ID] = fw
+	if counted {
+		m.countFramework(fw)
+	}
 	timeout := fw.failoverTimeout(m.cfg.FailoverTimeout, m.cfg.MaxFailoverTimeout)
 	if info.Principal == "" && m.aclEnforced() {
 		m.log.Warn("framework recovered with no principal recorded: no principal may subscribe it (its tasks were launched by a master that did not record owners); it is removed when its failover timeout ends",
@@ -221,13 +230,15 @@ func (m *Master) placeholder(info mezzo.FrameworkInfo, now time.Time) *framework
 		return fw
 	}
 	m.log.Info("framework recovered; waiting for its scheduler", "framework", info.ID, "name", api.Clip(info.Name),
-		"principal", info.Principal, "failover_timeout", timeout)
+		"principal", info.Principal, "failover_timeout", timeout, "counted_towards_cap", counted)
 	return fw
 }
 
 // recoverFrameworks creates placeholders for the frameworks a
-// (re-)registering agent runs tasks of, owned by the principal the agent
-// recorded with them (the FrameworkInfo of their launch).
+// re-registering agent runs tasks of, owned by the principal the agent
+// recorded with them (the FrameworkInfo of their launch), not counted
+// towards that principal's cap (placeholder), also by the next leader
+// (the registry record says they came from a report).
 func (m *Master) recoverFrameworks(req *api.AgentSubscribeRequest) {
 	now := time.Now()
 	for _, p := range req.Frameworks {
@@ -245,21 +256,23 @@ func (m *Master) recoverFrameworks(req *api.AgentSubscribeRequest) {
 		if err != nil {
 			continue
 		}
-		if fw := m.placeholder(info, now); fw != nil {
-			m.ha.reg.putFramework(info, info.Principal)
+		if fw := m.placeholder(info, now, false); fw != nil {
+			m.ha.reg.putFramework(info, info.Principal, true)
 		}
 	}
 }
 
 func fwID(p *api.FrameworkInfo) mezzo.FrameworkID { return mezzo.FrameworkID(p.GetFrameworkId()) }
 
-// agentAdmitted records an agent's registration: in the registry if new,
+// agentAdmitted records an agent's registration: in the registry, once,
+// if the agent is new there or its secret was bound anew (keyChanged),
 // and towards the recovery quorum.
-func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string) {
+func (m *Master) agentAdmitted(id mezzo.AgentID, hostname string, keyChanged bool) {
 	if !m.ha.enabled {
 		return
 	}
-	if _, ok := m.ha.registered[string(id)]; !ok {
+	_, known := m.ha.registered[string(id)]
+	if !known || keyChanged {
 		m.ha.registered[string(id)] = struct{}{}
 		m.ha.reg.putAgent(id, hostname, m.agentDigest(id))
 	}

@@ -18,7 +18,7 @@ func TestRestoreLostKeepsRecentLossesOfKnownFrameworks(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	fw := m.placeholder(mezzo.FrameworkInfo{ID: "fw", Name: "fw"}, now)
+	fw := m.placeholder(mezzo.FrameworkInfo{ID: "fw", Name: "fw"}, now, true)
 	if fw == nil {
 		t.Fatal("no placeholder framework")
 	}

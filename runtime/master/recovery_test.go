@@ -109,8 +109,10 @@ func startRecoveringLeader(t *testing.T, recoveryTimeout time.Duration) *recover
 		return out
 	}
 	res := "cpus:4;mem:1024"
-	a := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "a", Resources: res, Running: running("a1")})
-	b := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "b", Resources: res, Running: running("b1", "b2")})
+	// Agents a master gave IDs to earlier (an agent without one runs
+	// nothing).
+	a := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{ID: "m0-A0001", Hostname: "a", Resources: res, Running: running("a1")})
+	b := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{ID: "m0-A0002", Hostname: "b", Resources: res, Running: running("b1", "b2")})
 
 	// The registry must hold both agents and the framework before the crash.
 	waitRegistry(t, e, "both agents and the framework", map[string]int64{"/mezzo/agents/": 2, "/mezzo/frameworks/": 1})
@@ -352,7 +354,7 @@ func TestDrainSurvivesFailover(t *testing.T) {
 	info.ID = s1.ID
 	const res = "cpus:4;mem:1024"
 	running := []*api.RunningTask{runningTask(info.ID, "t1")}
-	a := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{Hostname: "a", Resources: res, Running: running})
+	a := mastertest.StartAgent(t, addr1, mastertest.AgentOptions{ID: "m0-A0001", Hostname: "a", Resources: res, Running: running})
 	if code, body := post(t, base1+"/api/v1/agents/"+string(a.ID())+"/drain?deadline=1h", ""); code != http.StatusAccepted {
 		t.Fatalf("drain: %d %s", code, body)
 	}

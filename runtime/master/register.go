@@ -14,7 +14,8 @@ import (
 
 // Registration in parts (AgentAPI.Register). An agent whose tasks,
 // executors and frameworks do not fit in one message sends them in parts;
-// the master holds them only while the call is open, merges them and
+// the master holds them only until the registration is applied or refused
+// (the call then goes on as the agent's stream), merges them and
 // registers the agent as Subscribe would. What it holds is bounded per
 // registration, per principal (every agent may share one) and in time, so
 // parts are no way to fill the master's memory: past a bound the call
@@ -54,16 +55,9 @@ func (s *staging) free(principal string, n int64) {
 	}
 }
 
-// releasingStream is a Register stream whose staged bytes are given back
-// once the registration is applied.
-type releasingStream struct {
-	agentStream
-	release func()
-}
-
 // receiveRegistration reads a Register call's parts up to the last one
 // and merges them. release gives their bytes back to the principal's
-// budget; call it once the registration is applied.
+// budget; call it once the registration is applied or refused.
 func (m *Master) receiveRegistration(stream api.AgentAPI_RegisterServer, principal string) (*api.AgentSubscribeRequest, func(), error) {
 	var held int64
 	var once sync.Once

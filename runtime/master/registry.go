@@ -35,8 +35,9 @@ import (
 //     Written when an agent first registers or its secret is bound,
 //     deleted when it is removed or does not come back within
 //     HAConfig.RecoveryTimeout.
-//   - PREFIX/frameworks/ID (value: JSON with the FrameworkInfo protobuf and
-//     the principal): the frameworks registered, with their failover
+//   - PREFIX/frameworks/ID (value: JSON with the FrameworkInfo protobuf,
+//     the principal, and whether it was rebuilt from an agent's report
+//     and not subscribed since): the frameworks registered, with their failover
 //     timeouts. A framework whose scheduler died with the old leader would
 //     otherwise never be removed: nobody re-subscribes to tell the new
 //     leader about it, so its tasks would run forever. The new leader
@@ -125,6 +126,10 @@ func parseAgentRecord(v []byte) (digest [sha256.Size]byte, ok bool, err error) {
 type frameworkRecord struct {
 	Info      []byte `json:"info"` // api.FrameworkInfo, protobuf
 	Principal string `json:"principal,omitempty"`
+	// Reported says the framework was rebuilt from an agent's report and
+	// its scheduler has not subscribed it since: it does not count towards
+	// the principal's cap (placeholder).
+	Reported bool `json:"reported,omitempty"`
 }
 
 func agentKey(prefix string, id mezzo.AgentID) string { return prefix + "/agents/" + string(id) }
@@ -147,7 +152,7 @@ func (r *registry) delAgent(id mezzo.AgentID) {
 	}
 }
 
-func (r *registry) putFramework(info mezzo.FrameworkInfo, principal string) {
+func (r *registry) putFramework(info mezzo.FrameworkInfo, principal string, reported bool) {
 	if r == nil {
 		return
 	}
@@ -156,7 +161,7 @@ func (r *registry) putFramework(info mezzo.FrameworkInfo, principal string) {
 		r.log.Error("registry: encoding framework", "framework", info.ID, "err", err)
 		return
 	}
-	v, _ := json.Marshal(frameworkRecord{Info: b, Principal: principal})
+	v, _ := json.Marshal(frameworkRecord{Info: b, Principal: principal, Reported: reported})
 	r.q.push(regOp{key: frameworkKey(r.prefix, info.ID), value: string(v)})
 }
 
@@ -297,6 +302,7 @@ type registryState struct {
 type recoveredFramework struct {
 	info      mezzo.FrameworkInfo
 	principal string
+	reported  bool
 }
 
 func loadRegistry(ctx context.Context, cli *clientv3.Client, prefix string) (registryState, error) {
@@ -334,7 +340,7 @@ func loadRegistry(ctx context.Context, cli *clientv3.Client, prefix string) (reg
 		if err != nil {
 			return st, fmt.Errorf("registry: %s: %w", kv.Key, err)
 		}
-		st.frameworks = append(st.frameworks, recoveredFramework{info: info, principal: rec.Principal})
+		st.frameworks = append(st.frameworks, recoveredFramework{info: info, principal: rec.Principal, reported: rec.Reported})
 	}
 	resp, err = cli.Get(ctx, prefix+"/lost/", clientv3.WithPrefix())
 	if err != nil {

@@ -3,9 +3,12 @@ package master_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -233,5 +236,28 @@ func TestMasterMutualTLS(t *testing.T) {
 	}
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a plaintext client without a certificate: %v, want refused", err)
+	}
+}
+
+// TestHandshakeTimeoutGoverns: a master configured with a 1 s handshake
+// timeout closes a connection that never speaks within about that, well
+// before the 10 s default, also when its server options come from
+// security.ServerOptions (which carry a connection timeout of their own).
+func TestHandshakeTimeoutGoverns(t *testing.T) {
+	opts := security.ServerOptions(security.ServerConfig{Auth: &security.Authenticator{}})
+	_, addr := startMaster(t, master.Config{ServerOptions: opts, HandshakeTimeout: time.Second})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	// Bounded well under the default: a read that times out means the
+	// master still holds the connection.
+	_ = conn.SetReadDeadline(start.Add(security.DefaultHandshakeTimeout - 3*time.Second))
+	_, err = io.Copy(io.Discard, conn) // until the master closes it
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a silent connection was still open after %v; want it closed after the 1 s handshake timeout", time.Since(start).Round(time.Millisecond))
 	}
 }

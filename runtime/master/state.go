@@ -27,6 +27,9 @@ type framework struct {
 	tasks          map[mezzo.TaskID]*task // live and recently finished
 	completed      []mezzo.TaskID         // finished, oldest first
 	stats          FrameworkStats
+	// counted says the framework counts towards its principal's cap
+	// (limits.go).
+	counted bool
 }
 
 func (fw *framework) send(ev *api.SchedulerEvent) {

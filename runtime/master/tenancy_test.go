@@ -120,7 +120,7 @@ func TestResubscribeNeedsTheHeldRole(t *testing.T) {
 	// The agent recorded a framework of "other" in role "analytics",
 	// which the ACL does not let "other" register in (any more).
 	fw := mezzo.FrameworkInfo{ID: "fw-other", Name: "o", Role: "analytics", Principal: "other", FailoverTimeout: time.Hour}
-	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
+	mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: "m0-A0001", Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
 		Running: []*api.RunningTask{runningTask(fw.ID, "t1")}, Frameworks: []mezzo.FrameworkInfo{fw}})
 	wantDenied(t, "other re-subscribing its framework held in role analytics with a request for role *",
 		subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{ID: fw.ID, Name: "o", Role: "*"}), `"other"`, "register_frameworks", `"analytics"`)
@@ -134,7 +134,7 @@ func TestResubscribeNeedsTheHeldRole(t *testing.T) {
 func TestUnknownAndOwnerlessFrameworkIDs(t *testing.T) {
 	_, addr := startSecuredWith(t, master.Config{HA: master.HAConfig{RecoveryTimeout: 300 * time.Millisecond}})
 	old := mezzo.FrameworkInfo{ID: "fw-old", Name: "old", Role: "analytics", FailoverTimeout: time.Hour}
-	mastertest.StartAgent(t, addr, mastertest.AgentOptions{Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
+	mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: "m0-A0001", Hostname: "h", Resources: "cpus:4;mem:256", DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")},
 		Running: []*api.RunningTask{runningTask(old.ID, "t1")}, Frameworks: []mezzo.FrameworkInfo{old}})
 	if err := subscribeErr(t, addr, "tok-analytics-secret-0001", mezzo.FrameworkInfo{ID: "fw-made-up", Name: "x", Role: "analytics"}); status.Code(err) != codes.Unavailable {
 		t.Errorf("an unknown framework ID just after the master started: %v, want Unavailable (retry: its agents may not be back)", err)
@@ -354,4 +354,117 @@ func TestLimitsValidated(t *testing.T) {
 			t.Errorf("master.New(%+v): %v; want an error saying %q", c.cfg, err, c.words)
 		}
 	}
+}
+
+// reportFrameworksOf registers an agent (the shared agent principal, an ID
+// a master gave earlier) that reports n frameworks in owner's name, each
+// with a running task.
+func reportFrameworksOf(t *testing.T, addr, owner string, n int) *mastertest.FakeAgent {
+	t.Helper()
+	var fws []mezzo.FrameworkInfo
+	var running []*api.RunningTask
+	for i := range n {
+		fw := mezzo.FrameworkInfo{ID: mezzo.FrameworkID(fmt.Sprintf("fw-invented-%d", i)), Name: "x", Role: "analytics", Principal: owner, FailoverTimeout: time.Hour}
+		fws = append(fws, fw)
+		running = append(running, runningTask(fw.ID, "t"))
+	}
+	return mastertest.StartAgent(t, addr, mastertest.AgentOptions{ID: "m0-A0001", Hostname: "h", Resources: "cpus:8;mem:1024",
+		DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}, Running: running, Frameworks: fws})
+}
+
+// Frameworks an agent reports in a principal's name do not fill that
+// principal's cap (any holder of the agents' certificate may report
+// them), also after a failover; the principal's own registrations count.
+func TestReportedFrameworksDoNotFillTheCap(t *testing.T) {
+	e := startEtcd(t)
+	cfg := haConfig(e, "m1", time.Minute)
+	cfg.MaxFrameworksPerPrincipal = 2
+	m1, addr1 := startSecuredWith(t, cfg)
+	leads(t, m1)
+	agent := reportFrameworksOf(t, addr1, "analytics", 3)
+	mine := mastertest.SubscribeWith(t, addr1, mezzo.FrameworkInfo{Name: "a1", Role: "analytics", FailoverTimeout: time.Hour}, as("tok-analytics-secret-0001"))
+	mastertest.SubscribeWith(t, addr1, mezzo.FrameworkInfo{Name: "a2", Role: "analytics"}, as("tok-analytics-secret-0001")).Close()
+	if err := subscribeErr(t, addr1, "tok-analytics-secret-0001", mezzo.FrameworkInfo{Name: "a3", Role: "analytics"}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("analytics' third framework of its own: %v; want ResourceExhausted (its own two count)", err)
+	}
+	waitRegistry(t, e, "the three reported frameworks and analytics' two", map[string]int64{"/mezzo/frameworks/": 5})
+	id, secret := agent.ID(), agent.Secret()
+	agent.Kill()
+	mine.Close()
+	m1.Crash()
+
+	cfg.MasterID = "m2"
+	m2, addr2 := startSecuredWith(t, cfg)
+	leads(t, m2)
+	mastertest.StartAgent(t, addr2, mastertest.AgentOptions{ID: id, Secret: secret, Hostname: "h", Resources: "cpus:8;mem:1024",
+		DialOptions: []grpc.DialOption{as("tok-agent-secret-000003")}})
+	// analytics' two (rebuilt from the registry) count, the three
+	// reported ones do not: one teardown makes room for exactly one.
+	if err := subscribeErr(t, addr2, "tok-analytics-secret-0001", mezzo.FrameworkInfo{Name: "a3", Role: "analytics"}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("after the failover, analytics' third framework: %v; want ResourceExhausted", err)
+	}
+	back := mastertest.SubscribeWith(t, addr2, mezzo.FrameworkInfo{ID: mine.ID, Name: "a1", Role: "analytics", FailoverTimeout: time.Hour}, as("tok-analytics-secret-0001"))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := back.Client.Teardown(ctx, &api.TeardownRequest{Header: back.Header()}); err != nil {
+		t.Fatal(err)
+	}
+	mastertest.SubscribeWith(t, addr2, mezzo.FrameworkInfo{Name: "a3", Role: "analytics"}, as("tok-analytics-secret-0001"))
+	if err := subscribeErr(t, addr2, "tok-analytics-secret-0001", mezzo.FrameworkInfo{Name: "a4", Role: "analytics"}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("after the failover, analytics' framework over its cap: %v; want ResourceExhausted", err)
+	}
+	if n := len(snapshot(t, m2).Frameworks); n != 6 {
+		t.Errorf("%d frameworks on the new leader, want 6 (three reported, two of analytics, one torn down)", n)
+	}
+}
+
+// The cap holds as frameworks come and go: a removed one makes room for
+// one, a re-subscription does not count again, and a failover keeps the
+// count (the frameworks rebuilt from the registry count).
+func TestFrameworkCapAcrossRemovalsAndFailover(t *testing.T) {
+	e := startEtcd(t)
+	cfg := haConfig(e, "m1", time.Minute)
+	cfg.MaxFrameworksPerPrincipal = 2
+	m1, addr1 := startSecuredWith(t, cfg)
+	leads(t, m1)
+	sub := func(addr, name string, id mezzo.FrameworkID) *mastertest.Scheduler {
+		return mastertest.SubscribeWith(t, addr, mezzo.FrameworkInfo{ID: id, Name: name, Role: "*", FailoverTimeout: time.Hour}, as("tok-other-secret-000002"))
+	}
+	refused := func(what, addr string) {
+		t.Helper()
+		if err := subscribeErr(t, addr, "tok-other-secret-000002", mezzo.FrameworkInfo{Name: "over", Role: "*"}); status.Code(err) != codes.ResourceExhausted {
+			t.Errorf("%s: a framework over the cap: %v; want ResourceExhausted", what, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	teardown := func(s *mastertest.Scheduler) {
+		t.Helper()
+		if _, err := s.Client.Teardown(ctx, &api.TeardownRequest{Header: s.Header()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o1 := sub(addr1, "o1", "")
+	o2 := sub(addr1, "o2", "")
+	refused("two registered", addr1)
+	teardown(o2)
+	o3 := sub(addr1, "o3", "")
+	refused("one torn down, one more registered", addr1)
+	o1.Close()
+	o1 = sub(addr1, "o1", o1.ID)
+	refused("one re-subscribed", addr1)
+	waitRegistry(t, e, "other's two frameworks", map[string]int64{"/mezzo/frameworks/": 2})
+	o1.Close()
+	o3.Close()
+	m1.Crash()
+
+	cfg.MasterID = "m2"
+	m2, addr2 := startSecuredWith(t, cfg)
+	leads(t, m2)
+	refused("after the failover", addr2)
+	o1 = sub(addr2, "o1", o1.ID)
+	refused("after the failover, one re-subscribed", addr2)
+	teardown(o1)
+	sub(addr2, "o5", "")
+	refused("after the failover, one torn down and one more registered", addr2)
 }
