@@ -86,20 +86,31 @@ func (a *Authenticator) check(authz string, hasAuthz bool, cert *x509.Certificat
 		return p, nil
 	}
 	if cert != nil {
-		p := PrincipalFromCert(cert)
-		role, err := CertRole(cert)
-		if err != nil {
-			return "", &authFailure{codes.Unauthenticated, 401, err.Error(), p}
+		if f := admitRole(cert, a.Roles, "this server admits"); f != nil {
+			return "", f
 		}
-		if len(a.Roles) > 0 && !slices.Contains(a.Roles, role) {
-			return "", &authFailure{codes.PermissionDenied, 403, fmt.Sprintf("the certificate of %q is bound to role %s; this server admits %s certificates only", p, role, rolesList(a.Roles)), p}
-		}
-		return p, nil
+		return PrincipalFromCert(cert), nil
 	}
 	if a.Required {
 		return "", &authFailure{codes.Unauthenticated, 401, "", ""}
 	}
 	return "", nil
+}
+
+// admitRole refuses a certificate without a role (Unauthenticated: no
+// one can tell what it is for) and, when roles are given, one bound to
+// another role (PermissionDenied). where says who refuses, as the
+// sentence "…; WHERE client certificates only" puts it.
+func admitRole(cert *x509.Certificate, roles []Role, where string) *authFailure {
+	p := PrincipalFromCert(cert)
+	role, err := CertRole(cert)
+	if err != nil {
+		return &authFailure{codes.Unauthenticated, 401, err.Error(), p}
+	}
+	if len(roles) > 0 && !slices.Contains(roles, role) {
+		return &authFailure{codes.PermissionDenied, 403, fmt.Sprintf("the certificate of %q is bound to role %s; %s %s certificates only", p, role, where, rolesList(roles)), p}
+	}
+	return nil
 }
 
 func rolesList(rs []Role) string {
@@ -118,16 +129,7 @@ func rolesList(rs []Role) string {
 // is looked at.
 func (a *Authenticator) Authenticate(ctx context.Context) (string, error) {
 	method, _ := grpc.Method(ctx)
-	var addr string
-	var cert *x509.Certificate
-	if p, ok := peer.FromContext(ctx); ok {
-		if p.Addr != nil {
-			addr = peerIP(p.Addr.String())
-		}
-		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.PeerCertificates) > 0 {
-			cert = ti.State.PeerCertificates[0]
-		}
-	}
+	addr, cert := grpcPeer(ctx)
 	var authz string
 	var hasAuthz bool
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -140,6 +142,22 @@ func (a *Authenticator) Authenticate(ctx context.Context) (string, error) {
 		return "", status.Error(f.code, f.msg)
 	}
 	return p, nil
+}
+
+// grpcPeer is the address (its IP: failures are charged to it) and the
+// verified client certificate (nil without one) of a gRPC call's peer.
+func grpcPeer(ctx context.Context) (addr string, cert *x509.Certificate) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "", nil
+	}
+	if p.Addr != nil {
+		addr = peerIP(p.Addr.String())
+	}
+	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.PeerCertificates) > 0 {
+		cert = ti.State.PeerCertificates[0]
+	}
+	return addr, cert
 }
 
 // authenticate is what both protocols do with a caller: refuse a peer over
