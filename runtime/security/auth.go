@@ -38,7 +38,9 @@ type Authenticator struct {
 	// certificate (codes.Unauthenticated).
 	Required bool
 	// Roles are the certificate roles this server admits (nil: any).
-	// A certificate without a role is always refused.
+	// A certificate without a role is always refused. Both hold for every
+	// call over a connection with a verified certificate, also when a
+	// bearer token names the caller.
 	Roles []Role
 	// Failures, when set, throttles and logs failed authentications per
 	// peer address (see Failures).
@@ -66,11 +68,19 @@ func parseBearer(v string) (string, bool) {
 	return tok, tok != ""
 }
 
-// check is the decision both protocols share: a bearer token when the
-// call carries an Authorization value (checked against Credentials),
-// else the verified client certificate (its role checked), else anonymous
+// check is the decision both protocols share. A verified client
+// certificate must be of a role the server admits (Roles) whatever else
+// the call carries: a token names the caller but does not lift what its
+// connection's certificate is limited to. Then the caller is a bearer
+// token's principal when the call carries an Authorization value
+// (checked against Credentials), else the certificate's, else anonymous
 // unless Required.
 func (a *Authenticator) check(authz string, hasAuthz bool, cert *x509.Certificate) (string, *authFailure) {
+	if cert != nil {
+		if f := admitRole(cert, a.Roles, "this server admits"); f != nil {
+			return "", f
+		}
+	}
 	if hasAuthz {
 		tok, ok := parseBearer(authz)
 		switch {
@@ -86,9 +96,6 @@ func (a *Authenticator) check(authz string, hasAuthz bool, cert *x509.Certificat
 		return p, nil
 	}
 	if cert != nil {
-		if f := admitRole(cert, a.Roles, "this server admits"); f != nil {
-			return "", f
-		}
 		return PrincipalFromCert(cert), nil
 	}
 	if a.Required {
@@ -123,8 +130,8 @@ func rolesList(rs []Role) string {
 
 // Authenticate returns the caller's principal: a bearer token's when the
 // call carries one (and it is valid), else the verified client
-// certificate's (bound to one of Roles), else "" when authentication is
-// not required. Failures are charged to the peer's address (Failures); a
+// certificate's, else "" when authentication is not required. A verified
+// certificate must be bound to one of Roles either way. Failures are charged to the peer's address (Failures); a
 // peer over its budget is refused with ResourceExhausted before its token
 // is looked at.
 func (a *Authenticator) Authenticate(ctx context.Context) (string, error) {

@@ -13,9 +13,10 @@ import (
 // whose certificates may call it. It reads the connection's verified
 // certificate itself, whatever authenticated the call: a certificate's
 // role limits what its connection may do even when a bearer token names
-// the caller. Calls over connections without a certificate (token
-// clients, plaintext) are left to the Authenticator and the ACL; services
-// not listed admit every role.
+// the caller, per service as the Authenticator's Roles do for the whole
+// server. Calls over connections without a certificate (token clients,
+// plaintext) are left to the Authenticator and the ACL; services not
+// listed admit every role.
 type RoleGuard struct {
 	Services map[string][]Role
 	// Failures, when set, logs refusals with the other authentication
