@@ -226,7 +226,9 @@ func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 // the TLS flags it serves HTTPS (a client certificate is verified when
 // given, else a bearer token from --credentials names the caller) and
 // shows the master's certificate to agents' sandbox servers. It refuses
-// plaintext on a non-loopback address unless --insecure.
+// plaintext on a non-loopback address unless --insecure. Which
+// certificate roles are admitted, and that the sandbox proxy speaks only
+// to agents, is the master's to decide (master.HTTPSecurity).
 func (s *securityFlags) masterHTTP(addr string, log *slog.Logger) (master.HTTPSecurity, *security.Credentials, error) {
 	var h master.HTTPSecurity
 	tlsOn := s.tls.Enabled()
@@ -246,21 +248,25 @@ func (s *securityFlags) masterHTTP(addr string, log *slog.Logger) (master.HTTPSe
 		if err != nil {
 			return h, nil, err
 		}
-		cli, err := security.ClientTLSTo(security.RoleAgent, s.tls, "")
+		// The master's key pair and CA; the proxy replaces the master-role
+		// check with its own agent-role check.
+		cli, err := security.ClientTLS(s.tls, "")
 		if err != nil {
 			return h, nil, err
 		}
 		h.TLS, h.AgentTLS = srv, cli
 	}
 	if tlsOn || creds != nil {
-		h.Auth = &security.Authenticator{Credentials: creds, Required: true, Roles: []security.Role{security.RoleClient}, Failures: s.failures(log)}
+		h.Auth = &security.Authenticator{Credentials: creds, Required: true, Failures: s.failures(log)}
 	}
 	return h, creds, nil
 }
 
 // agentHTTP secures an agent's HTTP server: with the TLS flags it serves
 // HTTPS and its sandboxes only to clients whose verified certificate names
-// one of readers (the master by default); /metrics and /health stay open.
+// one of readers (the master by default; the agent passes them as
+// SandboxReaders, and admits the roles of agent.Agent.Handler);
+// /metrics and /health stay open.
 func (s *securityFlags) agentHTTP(readers []string, log *slog.Logger) (*tls.Config, *security.Authenticator, error) {
 	if !s.tls.Enabled() {
 		return nil, nil, nil
@@ -272,7 +278,7 @@ func (s *securityFlags) agentHTTP(readers []string, log *slog.Logger) (*tls.Conf
 	if len(readers) == 0 {
 		return nil, nil, errors.New("--sandbox-readers: name at least one principal (the master's is \"master\")")
 	}
-	return cfg, &security.Authenticator{Required: true, Roles: []security.Role{security.RoleMaster, security.RoleClient}, Failures: s.failures(log)}, nil
+	return cfg, &security.Authenticator{Required: true, Failures: s.failures(log)}, nil
 }
 
 // article is "a ROLE" or "an ROLE".
