@@ -116,14 +116,12 @@ func (s *securityFlags) check(fs *flag.FlagSet) error {
 
 // failures is the process's one throttle and log of failed
 // authentications, shared by its gRPC and HTTP servers so a peer has one
-// budget whatever it calls.
+// budget whatever it calls. The master and the agent (for its --http)
+// register --auth-failure-rate and --auth-failure-burst, which check
+// refuses when not positive.
 func (s *securityFlags) failures(log *slog.Logger) *security.Failures {
 	if s.authFailures == nil {
-		rate, burst := s.failRate, s.failBurst
-		if rate == 0 { // a client's flag set: the agent's --http
-			rate, burst = security.DefaultFailureRate, security.DefaultFailureBurst
-		}
-		s.authFailures = security.NewFailures(security.FailureOptions{Rate: rate, Burst: burst, Logger: log})
+		s.authFailures = security.NewFailures(security.FailureOptions{Rate: s.failRate, Burst: s.failBurst, Logger: log})
 	}
 	return s.authFailures
 }

@@ -38,7 +38,6 @@ type Failures struct {
 	window map[string]*peerFailures // peers that failed in this log window
 	other  int                      // failures of peers past maxLoggedPeers
 	timer  *time.Timer
-	total  uint64
 }
 
 type peerFailures struct {
@@ -104,13 +103,6 @@ func NewFailures(o FailureOptions) *Failures {
 	}
 }
 
-// Total is the number of failed authentications recorded so far.
-func (f *Failures) Total() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.total
-}
-
 // peerIP is the address a failure is charged to: the IP of host:port.
 func peerIP(addr string) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
@@ -154,7 +146,6 @@ func (f *Failures) failed(peer, method, reason, principal string) {
 func (f *Failures) record(peer, method, reason, principal string, throttled bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.total++
 	pf := f.window[peer]
 	if pf == nil {
 		if len(f.window) >= maxLoggedPeers {
