@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // Every command checks its flags right after parsing them, with one call:
@@ -143,15 +144,15 @@ func atLeast(name string, min float64) flagRule {
 	}}
 }
 
-// rate: calls (or events) a second, a finite number ≥ 0; what 0 means
-// is the flag's to say.
+// rate: calls (or events) a second, as security.CheckRate takes them (a
+// finite number ≥ 0); what 0 means is the flag's to say.
 func rate(name string) flagRule {
 	return flagRule{name, func(v any) error {
-		x, err := finite(v)
-		if err == nil && x < 0 {
-			err = errors.New("want a rate ≥ 0 a second")
+		x, ok := number(v)
+		if !ok {
+			panic(fmt.Sprintf("checkFlags: a rate rule on a %T flag", v))
 		}
-		return err
+		return security.CheckRate(x)
 	}}
 }
 
