@@ -66,7 +66,8 @@ func runAgent(ctx context.Context, args []string) error {
 	if err := checkFlags(fs,
 		hostPorts("master"), etcdEndpoints("etcd"),
 		oneOf("isolation", "cgroups", "process"), custom("cgroup-parent", checkCgroupParent),
-		custom("hostname", checkHostname), oneOf("recover", agent.RecoverReconnect, agent.RecoverCleanup),
+		custom("hostname", checkAgentHostname),
+		oneOf("recover", agent.RecoverReconnect, agent.RecoverCleanup),
 		positive("executor-reregister-timeout"), positive("executor-recovery-timeout"),
 		optionalHostPort("http"), custom("sandbox-readers", checkNames),
 	); err != nil {
@@ -219,20 +220,9 @@ func checkCgroupParent(v any) error {
 	return nil
 }
 
-// checkHostname refuses a --hostname no DNS name or IP could be: spaces,
-// control characters, more than 253 bytes ("" means the machine's).
-func checkHostname(v any) error {
-	h := v.(string)
-	if len(h) > 253 {
-		return errors.New("longer than a host name may be (253)")
-	}
-	for _, r := range h {
-		if r <= ' ' || r == 0x7f || r == '/' {
-			return errors.New("not a host name: it holds spaces, slashes or control characters")
-		}
-	}
-	return nil
-}
+// checkAgentHostname refuses a --hostname the master would refuse in
+// every registration (api.ValidateHostname); "" means the machine's.
+func checkAgentHostname(v any) error { return api.ValidateHostname(v.(string)) }
 
 // checkNames refuses a comma-separated list with nothing in it.
 func checkNames(v any) error {
