@@ -118,9 +118,13 @@ func runAgent(ctx context.Context, args []string) error {
 	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
 		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
 	}
-	res, err := agentResources(*resources)
-	if err != nil {
-		return err
+	var res mezzo.Resources // empty: the agent detects the machine's
+	if strings.TrimSpace(*resources) != "" {
+		r, err := someResources("resources", *resources)
+		if err != nil {
+			return err
+		}
+		res = r
 	}
 	attrs, err := parseAttributes(*attributes)
 	if err != nil {
@@ -188,20 +192,6 @@ func runAgent(ctx context.Context, args []string) error {
 		log.Info("http serving", "listen", lis.Addr().String())
 	}
 	return a.Run(ctx)
-}
-
-// agentResources is what --resources offers: given, it must name some
-// resources ("cpus:0", ";;;" or "{}" are refused, not taken to mean the
-// machine's); left empty, the agent detects the machine's.
-func agentResources(text string) (mezzo.Resources, error) {
-	res, err := mezzo.ParseResources(text)
-	if err != nil {
-		return res, fmt.Errorf("--resources: %w", err)
-	}
-	if strings.TrimSpace(text) != "" && res.IsEmpty() {
-		return res, fmt.Errorf("--resources %q offers nothing; name some resources, or leave --resources out to offer the machine's", text)
-	}
-	return res, nil
 }
 
 // checkCgroupParent refuses a --cgroup-parent that would not name one

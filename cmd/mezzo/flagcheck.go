@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/alloc"
 	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
@@ -154,6 +155,20 @@ func rate(name string) flagRule {
 		}
 		return security.CheckRate(x)
 	}}
+}
+
+// someResources parses a resources flag that must name some: what
+// mezzo.ParseResources refuses (a name given twice, a zero quantity, ...)
+// and text that names nothing ("", "{}") are refused as --NAME VALUE: why.
+func someResources(name, text string) (mezzo.Resources, error) {
+	r, err := mezzo.ParseResources(text)
+	if err == nil && r.IsEmpty() {
+		err = errors.New("names no resources, e.g. cpus:1;mem:256")
+	}
+	if err != nil {
+		return r, flagError(name, text, err)
+	}
+	return r, nil
 }
 
 // wholeSeconds: a duration of at least one second, in whole seconds
