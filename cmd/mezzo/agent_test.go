@@ -16,7 +16,7 @@ func TestAgentRefusesBadTaskUserFlags(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--task-users", "shared"}, []string{"--task-users", `"shared"`, "isolated", "host"}},
-		{[]string{"--container-uid-range", "1000-2000"}, []string{"--container-uid-range 1000-2000", "below 65536"}},
+		{[]string{"--container-uid-range", "1000-2000"}, []string{`--container-uid-range "1000-2000"`, "below 65536"}},
 		{[]string{"--container-uid-range", "2000000000"}, []string{"--container-uid-range", "FIRST-LAST"}},
 		{[]string{"--container-uid-range", "3000000000-3000000010"}, []string{"--container-uid-range", "2^31"}},
 	} {

@@ -157,6 +157,48 @@ func rate(name string) flagRule {
 	}}
 }
 
+// byteSize: a size as parseByteSize reads it (bytes, or a whole number
+// with B, KB, MB, GB or TB), 0 allowed; positiveByteSize: more than 0.
+func byteSize(name string) flagRule         { return sizeAtLeast(name, 0) }
+func positiveByteSize(name string) flagRule { return sizeAtLeast(name, 1) }
+
+func sizeAtLeast(name string, min int64) flagRule {
+	return flagRule{name, func(v any) error {
+		n, err := parseByteSize(v.(string))
+		if err == nil && n < min {
+			err = errors.New("want a positive size, such as 10MB")
+		}
+		return err
+	}}
+}
+
+// parseByteSize reads a size as Mesos's Bytes flags do: a number of
+// bytes, or one followed by B, KB, MB, GB or TB (powers of 1024).
+func parseByteSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: want a whole number with an optional unit (B, KB, MB, GB, TB)", s)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("size %q is negative", s)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q: out of range", s)
+	}
+	return n * mult, nil
+}
+
 // someResources parses a resources flag that must name some: what
 // mezzo.ParseResources refuses (a name given twice, a zero quantity, ...)
 // and text that names nothing ("", "{}") are refused as --NAME VALUE: why.
