@@ -182,11 +182,10 @@ func (s *securityFlags) serverOptions(listen string, log *slog.Logger) ([]grpc.S
 
 // dialOptions are a client's gRPC options towards the master(s) at addr
 // (comma-separated): mutual TLS when the TLS flags are given (with only
-// --tls-ca and --token-file: TLS that verifies the master, the token naming
-// the client), each master's
-// certificate checked against the host it is reached at (api.DialMasters
-// names each address's host, also after a standby's redirect), and a
-// bearer token from --token-file when given.
+// --tls-ca and --token-file: TLS that verifies the master, the token
+// naming the client), each master's certificate checked against the host
+// it is reached at (api.DialMasters names each address's host, also after
+// a standby's redirect), and a bearer token from --token-file when given.
 func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 	var token string
 	if s.tokenFile != "" {

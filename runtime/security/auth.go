@@ -30,7 +30,7 @@ func PrincipalFrom(ctx context.Context) string {
 	return p
 }
 
-// Authenticator finds who is calling a gRPC server.
+// Authenticator finds who is calling a gRPC or HTTP server.
 type Authenticator struct {
 	// Credentials check bearer tokens; nil means tokens are refused.
 	Credentials *Credentials

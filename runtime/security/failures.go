@@ -14,11 +14,12 @@ import (
 //
 // Throttling: each peer address (the IP, whatever the port: a guesser
 // opens new connections) has a token bucket of failures. Once it is
-// empty, calls from that address that a certificate does not already
-// identify are refused (ResourceExhausted, HTTP 429) after a short delay,
-// without their token even being checked: a guesser learns nothing more
-// and gets a few guesses a second, not thousands. A verified certificate
-// costs nothing to check and cannot be guessed, so it still gets in.
+// empty, calls from that address that carry a token, or no verified
+// certificate, are refused (ResourceExhausted, HTTP 429) after a short
+// delay, without their token even being checked: a guesser learns nothing
+// more and gets a few guesses a second, not thousands. A verified
+// certificate alone costs nothing to check and cannot be guessed, so it
+// still gets in.
 // Everyone behind one address shares its budget: a token client on the
 // same host as a guesser is refused with it until the guessing stops.
 //
