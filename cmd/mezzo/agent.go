@@ -120,7 +120,7 @@ func runAgent(ctx context.Context, args []string) error {
 		defer lis.Close()
 		attrs = append(attrs, mezzo.Attribute{Name: master.AgentHTTPAttribute, Value: advertisedHTTP(lis.Addr(), *hostname)})
 	}
-	httpTLS, httpAuth, err := sec.agentHTTP(splitList(*readers), log)
+	httpTLS, httpAuth, err := sec.agentHTTP(log)
 	if err != nil {
 		return err
 	}

@@ -260,20 +260,16 @@ func (s *securityFlags) masterHTTP(addr string, log *slog.Logger) (master.HTTPSe
 }
 
 // agentHTTP secures an agent's HTTP server: with the TLS flags it serves
-// HTTPS and its sandboxes only to clients whose verified certificate names
-// one of readers (the master by default; the agent passes them as
-// SandboxReaders, and admits the roles of agent.Agent.Handler);
-// /metrics and /health stay open.
-func (s *securityFlags) agentHTTP(readers []string, log *slog.Logger) (*tls.Config, *security.Authenticator, error) {
+// HTTPS and authenticates callers; agent.Agent.Handler then admits the
+// certificate roles it takes and only --sandbox-readers (checked non-empty
+// with the other flags) to the sandboxes. /metrics and /health stay open.
+func (s *securityFlags) agentHTTP(log *slog.Logger) (*tls.Config, *security.Authenticator, error) {
 	if !s.tls.Enabled() {
 		return nil, nil, nil
 	}
 	cfg, err := security.HTTPServerTLS(s.tls)
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(readers) == 0 {
-		return nil, nil, errors.New("--sandbox-readers: name at least one principal (the master's is \"master\")")
 	}
 	return cfg, &security.Authenticator{Required: true, Failures: s.failures(log)}, nil
 }
