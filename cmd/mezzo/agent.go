@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"strconv"
@@ -66,8 +65,13 @@ func runAgent(ctx context.Context, args []string) error {
 	if err := checkFlags(fs,
 		hostPorts("master"), etcdEndpoints("etcd"),
 		oneOf("isolation", "cgroups", "process"), custom("cgroup-parent", checkCgroupParent),
-		custom("hostname", checkHostname), oneOf("recover", agent.RecoverReconnect, agent.RecoverCleanup),
+		custom("hostname", checkAgentHostname),
+		oneOf("recover", agent.RecoverReconnect, agent.RecoverCleanup),
 		positive("executor-reregister-timeout"), positive("executor-recovery-timeout"),
+		oneOf("task-users", agent.TaskUsersIsolated, agent.TaskUsersHost), custom("container-uid-range", checkUIDRange),
+		positive("container-pids-max"), positive("container-disk-watch-interval"),
+		byteSize("container-disk-default"), positiveByteSize("container-log-max-size"), atLeast("container-log-max-files", 1),
+		positive("gc-delay"), custom("gc-disk-headroom", checkHeadroom), positive("disk-watch-interval"),
 		optionalHostPort("http"), custom("sandbox-readers", checkNames),
 	); err != nil {
 		return err
@@ -75,51 +79,28 @@ func runAgent(ctx context.Context, args []string) error {
 	if err := sec.check(fs); err != nil {
 		return err
 	}
-	if *taskUsers != agent.TaskUsersIsolated && *taskUsers != agent.TaskUsersHost {
-		return fmt.Errorf("--task-users %q: want %s or %s", *taskUsers, agent.TaskUsersIsolated, agent.TaskUsersHost)
+	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
+		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
 	}
-	uids, err := agent.ParseUIDRange(*uidRange)
-	if err == nil && *taskUsers == agent.TaskUsersIsolated && os.Geteuid() == 0 {
-		err = agent.CheckContainerUIDs(uids)
-	}
-	if err != nil {
-		return fmt.Errorf("--container-uid-range %s: %w", *uidRange, err)
-	}
-	if *pidsMax <= 0 {
-		return fmt.Errorf("--container-pids-max %d: want a positive number of processes", *pidsMax)
-	}
-	if *diskWatch <= 0 {
-		return fmt.Errorf("--container-disk-watch-interval %v: want a positive duration", *diskWatch)
-	}
-	diskDef, err := parseByteSize(*diskDefault)
-	if err != nil || diskDef < 0 {
-		return fmt.Errorf("--container-disk-default %q: want a size such as 1GB, or 0 for none", *diskDefault)
+	// Parsed as the rules above checked them: these cannot fail.
+	uids, _ := agent.ParseUIDRange(*uidRange)
+	diskDef, _ := parseByteSize(*diskDefault)
+	logSize, _ := parseByteSize(*logMaxSize)
+	if *taskUsers == agent.TaskUsersIsolated && os.Geteuid() == 0 {
+		if err := agent.CheckContainerUIDs(uids); err != nil {
+			return flagError("container-uid-range", *uidRange, err)
+		}
 	}
 	if diskDef == 0 {
 		diskDef = -1 // agent.Config: negative means none
 	}
-	logSize, err := parseByteSize(*logMaxSize)
-	if err != nil || logSize <= 0 {
-		return fmt.Errorf("--container-log-max-size %q: want a positive size such as 10MB or 1048576", *logMaxSize)
-	}
-	if *logMaxFiles <= 0 {
-		return fmt.Errorf("--container-log-max-files %d: want at least 1", *logMaxFiles)
-	}
-	if *gcDelay <= 0 {
-		return fmt.Errorf("--gc-delay %v: want a positive duration", *gcDelay)
-	}
-	if !(*gcHeadroom > 0 && *gcHeadroom < 1) {
-		return fmt.Errorf("--gc-disk-headroom %v: want a fraction of the disk between 0 and 1, e.g. 0.1", *gcHeadroom)
-	}
-	if *diskInterval <= 0 {
-		return fmt.Errorf("--disk-watch-interval %v: want a positive duration", *diskInterval)
-	}
-	if *keepExecutors && *recoverMode == agent.RecoverCleanup {
-		return fmt.Errorf("--keep-executors-on-exit with --recover=cleanup: the next run would kill what this one keeps")
-	}
-	res, err := agentResources(*resources)
-	if err != nil {
-		return err
+	var res mezzo.Resources // empty: the agent detects the machine's
+	if strings.TrimSpace(*resources) != "" {
+		r, err := someResources("resources", *resources)
+		if err != nil {
+			return err
+		}
+		res = r
 	}
 	attrs, err := parseAttributes(*attributes)
 	if err != nil {
@@ -139,7 +120,7 @@ func runAgent(ctx context.Context, args []string) error {
 		defer lis.Close()
 		attrs = append(attrs, mezzo.Attribute{Name: master.AgentHTTPAttribute, Value: advertisedHTTP(lis.Addr(), *hostname)})
 	}
-	httpTLS, httpAuth, err := sec.agentHTTP(splitList(*readers), log)
+	httpTLS, httpAuth, err := sec.agentHTTP(log)
 	if err != nil {
 		return err
 	}
@@ -189,20 +170,6 @@ func runAgent(ctx context.Context, args []string) error {
 	return a.Run(ctx)
 }
 
-// agentResources is what --resources offers: given, it must name some
-// resources ("cpus:0", ";;;" or "{}" are refused, not taken to mean the
-// machine's); left empty, the agent detects the machine's.
-func agentResources(text string) (mezzo.Resources, error) {
-	res, err := mezzo.ParseResources(text)
-	if err != nil {
-		return res, fmt.Errorf("--resources: %w", err)
-	}
-	if strings.TrimSpace(text) != "" && res.IsEmpty() {
-		return res, fmt.Errorf("--resources %q offers nothing; name some resources, or leave --resources out to offer the machine's", text)
-	}
-	return res, nil
-}
-
 // checkCgroupParent refuses a --cgroup-parent that would not name one
 // cgroup below the hierarchy's root: empty, absolute, or with . or ..
 // components.
@@ -219,20 +186,26 @@ func checkCgroupParent(v any) error {
 	return nil
 }
 
-// checkHostname refuses a --hostname no DNS name or IP could be: spaces,
-// control characters, more than 253 bytes ("" means the machine's).
-func checkHostname(v any) error {
-	h := v.(string)
-	if len(h) > 253 {
-		return errors.New("longer than a host name may be (253)")
-	}
-	for _, r := range h {
-		if r <= ' ' || r == 0x7f || r == '/' {
-			return errors.New("not a host name: it holds spaces, slashes or control characters")
-		}
+// checkUIDRange refuses a --container-uid-range that is not FIRST-LAST
+// of uids containers may have (agent.ParseUIDRange); whether the
+// machine's users leave it free is checked once the flags are.
+func checkUIDRange(v any) error {
+	_, err := agent.ParseUIDRange(v.(string))
+	return err
+}
+
+// checkHeadroom refuses a --gc-disk-headroom that is not a fraction of
+// the disk strictly between 0 and 1.
+func checkHeadroom(v any) error {
+	if h := v.(float64); !(h > 0 && h < 1) {
+		return errors.New("want a fraction of the disk between 0 and 1, e.g. 0.1")
 	}
 	return nil
 }
+
+// checkAgentHostname refuses a --hostname the master would refuse in
+// every registration (api.ValidateHostname); "" means the machine's.
+func checkAgentHostname(v any) error { return api.ValidateHostname(v.(string)) }
 
 // checkNames refuses a comma-separated list with nothing in it.
 func checkNames(v any) error {
@@ -276,28 +249,4 @@ func advertisedHTTP(addr net.Addr, hostname string) string {
 		return addr.String()
 	}
 	return net.JoinHostPort(hostname, strconv.Itoa(ta.Port))
-}
-
-// parseByteSize reads a size as Mesos's Bytes flags do: a number of
-// bytes, or one followed by B, KB, MB, GB or TB (powers of 1024).
-func parseByteSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
-		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(rest), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: want a whole number with an optional unit (B, KB, MB, GB, TB)", s)
-	}
-	if n > math.MaxInt64/mult || n < 0 {
-		return 0, fmt.Errorf("size %q: out of range", s)
-	}
-	return n * mult, nil
 }

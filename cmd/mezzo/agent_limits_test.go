@@ -15,7 +15,9 @@ func TestAgentRefusesBadLimitFlags(t *testing.T) {
 		{"--container-disk-watch-interval", "0s"},
 		{"--container-log-max-size", "0"},
 		{"--container-log-max-size", "ten megabytes"},
+		{"--container-log-max-size", "1.5MB"},
 		{"--container-log-max-files", "0"},
+		{"--container-log-max-files", "-2"},
 		{"--container-disk-default", "-1GB"},
 		{"--container-disk-default", "lots"},
 		{"--gc-delay", "-1h"},
@@ -23,6 +25,9 @@ func TestAgentRefusesBadLimitFlags(t *testing.T) {
 		{"--gc-disk-headroom", "1"},
 		{"--gc-disk-headroom", "NaN"},
 		{"--disk-watch-interval", "0s"},
+		{"--disk-watch-interval", "-1m"},
+		{"--task-users", ""},
+		{"--task-users", "Host"},
 	} {
 		err := runAgent(context.Background(), []string{"--work-dir", t.TempDir(), c.flag, c.value})
 		if err == nil || !strings.Contains(err.Error(), c.flag) {

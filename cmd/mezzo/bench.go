@@ -14,7 +14,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/alloc"
 	"github.com/mezzo-cluster/mezzo/runtime/bench"
 	"github.com/mezzo-cluster/mezzo/runtime/master"
@@ -38,18 +37,6 @@ func runBench(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("unknown benchmark %q (known: launch, offers, compare)", args[0])
 	}
-}
-
-// someResources parses a resources flag that must name some.
-func someResources(flagName, text string) (mezzo.Resources, error) {
-	r, err := mezzo.ParseResources(text)
-	if err != nil {
-		return r, fmt.Errorf("--%s: %w", flagName, err)
-	}
-	if r.IsEmpty() {
-		return r, fmt.Errorf("--%s %q: name some resources", flagName, text)
-	}
-	return r, nil
 }
 
 func runBenchLaunch(ctx context.Context, args []string) error {

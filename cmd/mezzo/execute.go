@@ -40,12 +40,9 @@ func runExecute(ctx context.Context, args []string) error {
 	if err := sec.check(fs); err != nil {
 		return err
 	}
-	res, err := mezzo.ParseResources(*resources)
+	res, err := someResources("resources", *resources)
 	if err != nil {
-		return fmt.Errorf("--resources: %w", err)
-	}
-	if res.IsEmpty() {
-		return errors.New("--resources: a task needs some resources")
+		return err
 	}
 	log, err := logf.logger()
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mezzo-cluster/mezzo"
 	"github.com/mezzo-cluster/mezzo/alloc"
+	"github.com/mezzo-cluster/mezzo/runtime/security"
 )
 
 // Every command checks its flags right after parsing them, with one call:
@@ -143,16 +145,72 @@ func atLeast(name string, min float64) flagRule {
 	}}
 }
 
-// rate: calls (or events) a second, a finite number ≥ 0; what 0 means
-// is the flag's to say.
+// rate: calls (or events) a second, as security.CheckRate takes them (a
+// finite number ≥ 0); what 0 means is the flag's to say.
 func rate(name string) flagRule {
 	return flagRule{name, func(v any) error {
-		x, err := finite(v)
-		if err == nil && x < 0 {
-			err = errors.New("want a rate ≥ 0 a second")
+		x, ok := number(v)
+		if !ok {
+			panic(fmt.Sprintf("checkFlags: a rate rule on a %T flag", v))
+		}
+		return security.CheckRate(x)
+	}}
+}
+
+// byteSize: a size as parseByteSize reads it (bytes, or a whole number
+// with B, KB, MB, GB or TB), 0 allowed; positiveByteSize: more than 0.
+func byteSize(name string) flagRule         { return sizeAtLeast(name, 0) }
+func positiveByteSize(name string) flagRule { return sizeAtLeast(name, 1) }
+
+func sizeAtLeast(name string, min int64) flagRule {
+	return flagRule{name, func(v any) error {
+		n, err := parseByteSize(v.(string))
+		if err == nil && n < min {
+			err = errors.New("want a positive size, such as 10MB")
 		}
 		return err
 	}}
+}
+
+// parseByteSize reads a size as Mesos's Bytes flags do: a number of
+// bytes, or one followed by B, KB, MB, GB or TB (powers of 1024).
+func parseByteSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: want a whole number with an optional unit (B, KB, MB, GB, TB)", s)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("size %q is negative", s)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q: out of range", s)
+	}
+	return n * mult, nil
+}
+
+// someResources parses a resources flag that must name some: what
+// mezzo.ParseResources refuses (a name given twice, a zero quantity, ...)
+// and text that names nothing ("", "{}") are refused as --NAME VALUE: why.
+func someResources(name, text string) (mezzo.Resources, error) {
+	r, err := mezzo.ParseResources(text)
+	if err == nil && r.IsEmpty() {
+		err = errors.New("names no resources, e.g. cpus:1;mem:256")
+	}
+	if err != nil {
+		return r, flagError(name, text, err)
+	}
+	return r, nil
 }
 
 // wholeSeconds: a duration of at least one second, in whole seconds

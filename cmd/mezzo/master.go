@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"strings"
 	"time"
@@ -52,7 +51,7 @@ func runMaster(ctx context.Context, args []string) error {
 	if *pingTimeout != 0 && *pingTimeout < *ping {
 		return fmt.Errorf("--ping-timeout %v is shorter than --ping-interval %v: every agent would be removed between two pings", *pingTimeout, *ping)
 	}
-	if err := lim.check(*failover); err != nil {
+	if err := lim.check(fs, *failover); err != nil {
 		return err
 	}
 	if err := sec.check(fs); err != nil {
@@ -172,21 +171,18 @@ func addTenantLimitFlags(fs *flag.FlagSet) *tenantLimitFlags {
 	return l
 }
 
-// check refuses values that make no sense, naming the flag.
-func (l *tenantLimitFlags) check(failover time.Duration) error {
-	switch {
-	case l.maxFrameworks < 0:
-		return fmt.Errorf("--max-frameworks-per-principal %d is negative (0 means no cap)", l.maxFrameworks)
-	case l.maxFailover <= 0:
-		return fmt.Errorf("--max-failover-timeout %v must be positive", l.maxFailover)
-	case failover > l.maxFailover:
+// check refuses values that make no sense, naming the flag: the rules of
+// the limit flags, then a --failover-timeout above the most a framework
+// may ask for.
+func (l *tenantLimitFlags) check(fs *flag.FlagSet, failover time.Duration) error {
+	if err := checkFlags(fs,
+		nonNegative("max-frameworks-per-principal"), positive("max-failover-timeout"),
+		rate("subscribe-rate-limit"), atLeast("subscribe-rate-burst", 1), nonNegative("max-completed-frameworks"),
+	); err != nil {
+		return err
+	}
+	if failover > l.maxFailover {
 		return fmt.Errorf("--failover-timeout %v is above --max-failover-timeout %v", failover, l.maxFailover)
-	case math.IsNaN(l.subscribeRate) || math.IsInf(l.subscribeRate, 0) || l.subscribeRate < 0:
-		return fmt.Errorf("--subscribe-rate-limit %g is not a rate: give subscriptions per second, 0 for unlimited", l.subscribeRate)
-	case l.subscribeBurst < 1:
-		return fmt.Errorf("--subscribe-rate-burst %d must be at least 1", l.subscribeBurst)
-	case l.maxCompleted < 0:
-		return fmt.Errorf("--max-completed-frameworks %d is negative", l.maxCompleted)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func tlsOpMaster(t *testing.T) (string, string) {
 	sec := &securityFlags{server: true,
 		tls:         security.TLSFiles{Cert: filepath.Join(certs, "master.crt"), Key: filepath.Join(certs, "master.key"), CA: filepath.Join(certs, "ca.crt")},
 		credentials: write("creds.json", `{"credentials": [{"principal": "admin", "secret": "`+adminSecret+`"}]}`),
-		acl:         write("acl.json", `{"view_state": [{"principals": ["admin"]}]}`),
+		acl:         write("acl.json", `{"view_state": [{"principals": ["admin"]}], "drain_agents": [{"principals": ["admin"]}]}`),
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts, authz, err := sec.serverOptions("127.0.0.1:0", log)
@@ -132,5 +132,50 @@ func TestOperatorTokenGoesToNoServerButTheMaster(t *testing.T) {
 	}
 	if n := seen.Load(); n != 0 {
 		t.Errorf("the server with the agent's certificate received the token %d times", n)
+	}
+}
+
+// A certificate's role holds on the master's HTTPS as on its gRPC, also
+// when a bearer token names the caller: the agent's certificate with the
+// admin's valid token reads no state and reaches no operator endpoint, as
+// it would not alone; the admin's client certificate with the same token
+// does both.
+func TestMasterHTTPSHoldsCertificateRolesWithATokenToo(t *testing.T) {
+	addr, certs := tlsOpMaster(t)
+	pool, err := security.LoadCAPool(filepath.Join(certs, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(certName, method, path string) (int, string) {
+		t.Helper()
+		pair, err := tls.LoadX509KeyPair(filepath.Join(certs, certName+".crt"), filepath.Join(certs, certName+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
+		defer cl.CloseIdleConnections()
+		req, err := http.NewRequest(method, "https://"+addr+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+adminSecret)
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct{ method, path string }{{http.MethodGet, "/state"}, {http.MethodPost, "/api/v1/agents/no-such-agent/undrain"}} {
+		if code, body := do("agent", tc.method, tc.path); code != http.StatusForbidden || !strings.Contains(body, "role agent") {
+			t.Errorf("%s %s with the agent's certificate and the admin's token: %d %s; want 403 naming role agent", tc.method, tc.path, code, body)
+		}
+	}
+	if code, body := do("admin", http.MethodGet, "/state"); code != http.StatusOK {
+		t.Errorf("GET /state with a client certificate and the admin's token: %d %s; want 200", code, body)
+	}
+	if code, body := do("admin", http.MethodPost, "/api/v1/agents/no-such-agent/undrain"); code != http.StatusNotFound || !strings.Contains(body, "no agent") {
+		t.Errorf("undrain with a client certificate and the admin's token: %d %s; want 404 for the unknown agent (admitted)", code, body)
 	}
 }

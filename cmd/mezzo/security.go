@@ -116,14 +116,12 @@ func (s *securityFlags) check(fs *flag.FlagSet) error {
 
 // failures is the process's one throttle and log of failed
 // authentications, shared by its gRPC and HTTP servers so a peer has one
-// budget whatever it calls.
+// budget whatever it calls. The master and the agent (for its --http)
+// register --auth-failure-rate and --auth-failure-burst, which check
+// refuses when not positive.
 func (s *securityFlags) failures(log *slog.Logger) *security.Failures {
 	if s.authFailures == nil {
-		rate, burst := s.failRate, s.failBurst
-		if rate == 0 { // a client's flag set: the agent's --http
-			rate, burst = security.DefaultFailureRate, security.DefaultFailureBurst
-		}
-		s.authFailures = security.NewFailures(security.FailureOptions{Rate: rate, Burst: burst, Logger: log})
+		s.authFailures = security.NewFailures(security.FailureOptions{Rate: s.failRate, Burst: s.failBurst, Logger: log})
 	}
 	return s.authFailures
 }
@@ -186,11 +184,10 @@ func (s *securityFlags) serverOptions(listen string, log *slog.Logger) ([]grpc.S
 
 // dialOptions are a client's gRPC options towards the master(s) at addr
 // (comma-separated): mutual TLS when the TLS flags are given (with only
-// --tls-ca and --token-file: TLS that verifies the master, the token naming
-// the client), each master's
-// certificate checked against the host it is reached at (api.DialMasters
-// names each address's host, also after a standby's redirect), and a
-// bearer token from --token-file when given.
+// --tls-ca and --token-file: TLS that verifies the master, the token
+// naming the client), each master's certificate checked against the host
+// it is reached at (api.DialMasters names each address's host, also after
+// a standby's redirect), and a bearer token from --token-file when given.
 func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 	var token string
 	if s.tokenFile != "" {
@@ -228,7 +225,9 @@ func (s *securityFlags) dialOptions(addr string) ([]grpc.DialOption, error) {
 // the TLS flags it serves HTTPS (a client certificate is verified when
 // given, else a bearer token from --credentials names the caller) and
 // shows the master's certificate to agents' sandbox servers. It refuses
-// plaintext on a non-loopback address unless --insecure.
+// plaintext on a non-loopback address unless --insecure. Which
+// certificate roles are admitted, and that the sandbox proxy speaks only
+// to agents, is the master's to decide (master.HTTPSecurity).
 func (s *securityFlags) masterHTTP(addr string, log *slog.Logger) (master.HTTPSecurity, *security.Credentials, error) {
 	var h master.HTTPSecurity
 	tlsOn := s.tls.Enabled()
@@ -248,22 +247,25 @@ func (s *securityFlags) masterHTTP(addr string, log *slog.Logger) (master.HTTPSe
 		if err != nil {
 			return h, nil, err
 		}
-		cli, err := security.ClientTLSTo(security.RoleAgent, s.tls, "")
+		// The master's key pair and CA; the proxy replaces the master-role
+		// check with its own agent-role check.
+		cli, err := security.ClientTLS(s.tls, "")
 		if err != nil {
 			return h, nil, err
 		}
 		h.TLS, h.AgentTLS = srv, cli
 	}
 	if tlsOn || creds != nil {
-		h.Auth = &security.Authenticator{Credentials: creds, Required: true, Roles: []security.Role{security.RoleClient}, Failures: s.failures(log)}
+		h.Auth = &security.Authenticator{Credentials: creds, Required: true, Failures: s.failures(log)}
 	}
 	return h, creds, nil
 }
 
 // agentHTTP secures an agent's HTTP server: with the TLS flags it serves
-// HTTPS and its sandboxes only to clients whose verified certificate names
-// one of readers (the master by default); /metrics and /health stay open.
-func (s *securityFlags) agentHTTP(readers []string, log *slog.Logger) (*tls.Config, *security.Authenticator, error) {
+// HTTPS and authenticates callers; agent.Agent.Handler then admits the
+// certificate roles it takes and only --sandbox-readers (checked non-empty
+// with the other flags) to the sandboxes. /metrics and /health stay open.
+func (s *securityFlags) agentHTTP(log *slog.Logger) (*tls.Config, *security.Authenticator, error) {
 	if !s.tls.Enabled() {
 		return nil, nil, nil
 	}
@@ -271,10 +273,7 @@ func (s *securityFlags) agentHTTP(readers []string, log *slog.Logger) (*tls.Conf
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(readers) == 0 {
-		return nil, nil, errors.New("--sandbox-readers: name at least one principal (the master's is \"master\")")
-	}
-	return cfg, &security.Authenticator{Required: true, Roles: []security.Role{security.RoleMaster, security.RoleClient}, Failures: s.failures(log)}, nil
+	return cfg, &security.Authenticator{Required: true, Failures: s.failures(log)}, nil
 }
 
 // article is "a ROLE" or "an ROLE".

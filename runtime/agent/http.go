@@ -35,9 +35,10 @@ import (
 // refused), and a FIFO or a device there cannot hold the agent
 // (openSandboxFile); at most maxSandboxReads requests are served at once,
 // more are answered 503. HTTPServer bounds each request's time. With
-// Config.HTTPAuth only Config.SandboxReaders may read sandboxes; /metrics
-// and /health stay open for scrapers and probes (they name no files). Each
-// call builds a new Prometheus registry; call it once.
+// Config.HTTPAuth only Config.SandboxReaders may read sandboxes, and only
+// with a certificate of the master or client role when HTTPAuth.Roles is
+// nil; /metrics and /health stay open for scrapers and probes (they name
+// no files). Each call builds a new Prometheus registry; call it once.
 func (a *Agent) Handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&agentCollector{a: a})

@@ -254,10 +254,7 @@ func ValidateAgentInfo(p *AgentInfo) error {
 	if err := ValidateAgentID(p.AgentId); err != nil {
 		return err
 	}
-	if err := maxBytes("agent hostname", p.Hostname, MaxHostnameBytes); err != nil {
-		return err
-	}
-	if err := printable("agent hostname", p.Hostname); err != nil {
+	if err := ValidateHostname(p.Hostname); err != nil {
 		return err
 	}
 	if len(p.Attributes) > MaxAttributes {
@@ -278,6 +275,15 @@ func ValidateAgentInfo(p *AgentInfo) error {
 		}
 	}
 	return nil
+}
+
+// ValidateHostname checks an agent's host name: at most
+// MaxHostnameBytes, printable UTF-8 (it is logged and shown as it is).
+func ValidateHostname(h string) error {
+	if err := maxBytes("agent hostname", h, MaxHostnameBytes); err != nil {
+		return err
+	}
+	return printable("agent hostname", h)
 }
 
 func maxBytes(what, s string, limit int) error {

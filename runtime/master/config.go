@@ -275,8 +275,12 @@ func (c Config) validate() error {
 	if c.FailoverTimeout > c.MaxFailoverTimeout {
 		return fmt.Errorf("master: default failover timeout %v is above the maximum failover timeout %v", c.FailoverTimeout, c.MaxFailoverTimeout)
 	}
-	if math.IsNaN(c.SubscribeRate) || math.IsInf(c.SubscribeRate, 0) {
-		return fmt.Errorf("master: subscription rate %g is not a number of subscriptions a second", c.SubscribeRate)
+	// A negative rate means no limit; anything else (NaN, -Inf) must be
+	// a rate.
+	if r := c.SubscribeRate; !(r < 0) || math.IsInf(r, -1) {
+		if err := security.CheckRate(r); err != nil {
+			return fmt.Errorf("master: subscription %w", err)
+		}
 	}
 	if c.HA.LeaseTTL < time.Second {
 		return fmt.Errorf("master: lease TTL %v is under etcd's 1 s minimum", c.HA.LeaseTTL)

@@ -37,11 +37,15 @@ import (
 type HTTPSecurity struct {
 	// TLS, when set, serves HTTPS (see security.HTTPServerTLS).
 	TLS *tls.Config
-	// Auth authenticates callers; see above for nil.
+	// Auth authenticates callers; see above for nil. Its Roles, when nil,
+	// admit client certificates only.
 	Auth *security.Authenticator
 	// AgentTLS is what the sandbox proxy presents to agents' HTTPS servers:
 	// the master's own certificate, so that agents can admit the master
-	// only. Nil speaks plain HTTP to agents.
+	// only, and the CA it verifies them against (security.ClientTLS of the
+	// master's files). Its VerifyConnection is replaced: the proxy
+	// accepts only a server whose certificate is bound to the agent role.
+	// Nil speaks plain HTTP to agents.
 	AgentTLS *tls.Config
 
 	agentClient *http.Client

@@ -30,7 +30,7 @@ func PrincipalFrom(ctx context.Context) string {
 	return p
 }
 
-// Authenticator finds who is calling a gRPC server.
+// Authenticator finds who is calling a gRPC or HTTP server.
 type Authenticator struct {
 	// Credentials check bearer tokens; nil means tokens are refused.
 	Credentials *Credentials
@@ -38,7 +38,9 @@ type Authenticator struct {
 	// certificate (codes.Unauthenticated).
 	Required bool
 	// Roles are the certificate roles this server admits (nil: any).
-	// A certificate without a role is always refused.
+	// A certificate without a role is always refused. Both hold for every
+	// call over a connection with a verified certificate, also when a
+	// bearer token names the caller.
 	Roles []Role
 	// Failures, when set, throttles and logs failed authentications per
 	// peer address (see Failures).
@@ -66,11 +68,19 @@ func parseBearer(v string) (string, bool) {
 	return tok, tok != ""
 }
 
-// check is the decision both protocols share: a bearer token when the
-// call carries an Authorization value (checked against Credentials),
-// else the verified client certificate (its role checked), else anonymous
+// check is the decision both protocols share. A verified client
+// certificate must be of a role the server admits (Roles) whatever else
+// the call carries: a token names the caller but does not lift what its
+// connection's certificate is limited to. Then the caller is a bearer
+// token's principal when the call carries an Authorization value
+// (checked against Credentials), else the certificate's, else anonymous
 // unless Required.
 func (a *Authenticator) check(authz string, hasAuthz bool, cert *x509.Certificate) (string, *authFailure) {
+	if cert != nil {
+		if f := admitRole(cert, a.Roles, "this server admits"); f != nil {
+			return "", f
+		}
+	}
 	if hasAuthz {
 		tok, ok := parseBearer(authz)
 		switch {
@@ -86,20 +96,28 @@ func (a *Authenticator) check(authz string, hasAuthz bool, cert *x509.Certificat
 		return p, nil
 	}
 	if cert != nil {
-		p := PrincipalFromCert(cert)
-		role, err := CertRole(cert)
-		if err != nil {
-			return "", &authFailure{codes.Unauthenticated, 401, err.Error(), p}
-		}
-		if len(a.Roles) > 0 && !slices.Contains(a.Roles, role) {
-			return "", &authFailure{codes.PermissionDenied, 403, fmt.Sprintf("the certificate of %q is bound to role %s; this server admits %s certificates only", p, role, rolesList(a.Roles)), p}
-		}
-		return p, nil
+		return PrincipalFromCert(cert), nil
 	}
 	if a.Required {
 		return "", &authFailure{codes.Unauthenticated, 401, "", ""}
 	}
 	return "", nil
+}
+
+// admitRole refuses a certificate without a role (Unauthenticated: no
+// one can tell what it is for) and, when roles are given, one bound to
+// another role (PermissionDenied). where says who refuses, as the
+// sentence "…; WHERE client certificates only" puts it.
+func admitRole(cert *x509.Certificate, roles []Role, where string) *authFailure {
+	p := PrincipalFromCert(cert)
+	role, err := CertRole(cert)
+	if err != nil {
+		return &authFailure{codes.Unauthenticated, 401, err.Error(), p}
+	}
+	if len(roles) > 0 && !slices.Contains(roles, role) {
+		return &authFailure{codes.PermissionDenied, 403, fmt.Sprintf("the certificate of %q is bound to role %s; %s %s certificates only", p, role, where, rolesList(roles)), p}
+	}
+	return nil
 }
 
 func rolesList(rs []Role) string {
@@ -112,22 +130,13 @@ func rolesList(rs []Role) string {
 
 // Authenticate returns the caller's principal: a bearer token's when the
 // call carries one (and it is valid), else the verified client
-// certificate's (bound to one of Roles), else "" when authentication is
-// not required. Failures are charged to the peer's address (Failures); a
+// certificate's, else "" when authentication is not required. A verified
+// certificate must be bound to one of Roles either way. Failures are charged to the peer's address (Failures); a
 // peer over its budget is refused with ResourceExhausted before its token
 // is looked at.
 func (a *Authenticator) Authenticate(ctx context.Context) (string, error) {
 	method, _ := grpc.Method(ctx)
-	var addr string
-	var cert *x509.Certificate
-	if p, ok := peer.FromContext(ctx); ok {
-		if p.Addr != nil {
-			addr = peerIP(p.Addr.String())
-		}
-		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.PeerCertificates) > 0 {
-			cert = ti.State.PeerCertificates[0]
-		}
-	}
+	addr, cert := grpcPeer(ctx)
 	var authz string
 	var hasAuthz bool
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -140,6 +149,22 @@ func (a *Authenticator) Authenticate(ctx context.Context) (string, error) {
 		return "", status.Error(f.code, f.msg)
 	}
 	return p, nil
+}
+
+// grpcPeer is the address (its IP: failures are charged to it) and the
+// verified client certificate (nil without one) of a gRPC call's peer.
+func grpcPeer(ctx context.Context) (addr string, cert *x509.Certificate) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "", nil
+	}
+	if p.Addr != nil {
+		addr = peerIP(p.Addr.String())
+	}
+	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.PeerCertificates) > 0 {
+		cert = ti.State.PeerCertificates[0]
+	}
+	return addr, cert
 }
 
 // authenticate is what both protocols do with a caller: refuse a peer over

@@ -25,11 +25,14 @@
 // server is; the role says what it is. Peers check it: clients of a master
 // ([ClientTLS], and token clients with [MasterCAOnlyTLS], before their
 // token goes out) accept only a master's certificate in the handshake
-// ([VerifyServerRole]), the master's sandbox proxy only an agent's
-// ([ClientTLSTo]); servers admit certificates by role ([Authenticator.Roles],
-// [RoleGuard] per gRPC service). A certificate without a role, as an
-// older `mezzo certs init` made them, is refused with the advice to issue
-// the certificates again: no peer can tell what it is for.
+// ([VerifyServerRole]), the master's sandbox proxy only an agent's (the
+// same check with [RoleAgent], as [ClientTLSTo] sets it); servers admit
+// certificates by role ([Authenticator.Roles], [RoleGuard] per gRPC
+// service), on gRPC and HTTP alike, also when a bearer token names the
+// caller: a token says who calls, not that the connection's certificate may
+// do more than its role. A certificate without a role, as an older `mezzo
+// certs init` made them, is refused with the advice to issue the
+// certificates again: no peer can tell what it is for.
 //
 // # TLS
 //

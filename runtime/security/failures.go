@@ -14,11 +14,12 @@ import (
 //
 // Throttling: each peer address (the IP, whatever the port: a guesser
 // opens new connections) has a token bucket of failures. Once it is
-// empty, calls from that address that a certificate does not already
-// identify are refused (ResourceExhausted, HTTP 429) after a short delay,
-// without their token even being checked: a guesser learns nothing more
-// and gets a few guesses a second, not thousands. A verified certificate
-// costs nothing to check and cannot be guessed, so it still gets in.
+// empty, calls from that address that carry a token, or no verified
+// certificate, are refused (ResourceExhausted, HTTP 429) after a short
+// delay, without their token even being checked: a guesser learns nothing
+// more and gets a few guesses a second, not thousands. A verified
+// certificate alone costs nothing to check and cannot be guessed, so it
+// still gets in.
 // Everyone behind one address shares its budget: a token client on the
 // same host as a guesser is refused with it until the guessing stops.
 //
@@ -38,7 +39,6 @@ type Failures struct {
 	window map[string]*peerFailures // peers that failed in this log window
 	other  int                      // failures of peers past maxLoggedPeers
 	timer  *time.Timer
-	total  uint64
 }
 
 type peerFailures struct {
@@ -104,13 +104,6 @@ func NewFailures(o FailureOptions) *Failures {
 	}
 }
 
-// Total is the number of failed authentications recorded so far.
-func (f *Failures) Total() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.total
-}
-
 // peerIP is the address a failure is charged to: the IP of host:port.
 func peerIP(addr string) string {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
@@ -154,7 +147,6 @@ func (f *Failures) failed(peer, method, reason, principal string) {
 func (f *Failures) record(peer, method, reason, principal string, throttled bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.total++
 	pf := f.window[peer]
 	if pf == nil {
 		if len(f.window) >= maxLoggedPeers {

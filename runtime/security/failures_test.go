@@ -140,6 +140,8 @@ func TestFailedAuthenticationsAreThrottledAndLogged(t *testing.T) {
 	if n := strings.Count(out, `msg="authentication failed"`); n != 1 {
 		t.Errorf("%d full failure lines for one peer in one window, want 1:\n%s", n, out)
 	}
+	// Seven failures of 10.0.0.1 (three wrong tokens, four calls refused
+	// unchecked): one full line, then a summary of six more.
 	for _, want := range []string{"peer=10.0.0.1", `method="GET /state"`, `reason="invalid bearer token"`, "more=6", "throttled=4"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
@@ -147,9 +149,6 @@ func TestFailedAuthenticationsAreThrottledAndLogged(t *testing.T) {
 	}
 	if strings.Contains(out, "guess-") || strings.Contains(out, goodSecret) {
 		t.Errorf("log quotes a token:\n%s", out)
-	}
-	if f.Total() != 7 {
-		t.Errorf("Total = %d, want 7 (3 wrong tokens, 4 throttled)", f.Total())
 	}
 }
 

@@ -21,10 +21,11 @@ func (e *HTTPError) Error() string { return e.Msg }
 // AuthenticateHTTP is Authenticate for an HTTP request: a bearer token in
 // the Authorization header when there is one (checked against
 // Credentials; the scheme is case-insensitive), else the verified client
-// certificate of a TLS connection (bound to one of Roles), else "" when
-// authentication is not required. Refusals are *HTTPError: 401, 403 for a
-// certificate of a role this server does not admit, 429 for a peer over
-// its failure budget (Failures).
+// certificate of a TLS connection, else "" when authentication is not
+// required; a verified certificate must be bound to one of Roles, with a
+// token too. Refusals are *HTTPError: 401, 403 for a certificate of a
+// role this server does not admit, 429 for a peer over its failure budget
+// (Failures).
 func (a *Authenticator) AuthenticateHTTP(r *http.Request) (string, error) {
 	addr := peerIP(r.RemoteAddr)
 	method := r.Method + " " + r.URL.Path

@@ -2,14 +2,9 @@ package security
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -18,9 +13,10 @@ import (
 // whose certificates may call it. It reads the connection's verified
 // certificate itself, whatever authenticated the call: a certificate's
 // role limits what its connection may do even when a bearer token names
-// the caller. Calls over connections without a certificate (token
-// clients, plaintext) are left to the Authenticator and the ACL; services
-// not listed admit every role.
+// the caller, per service as the Authenticator's Roles do for the whole
+// server. Calls over connections without a certificate (token clients,
+// plaintext) are left to the Authenticator and the ACL; services not
+// listed admit every role.
 type RoleGuard struct {
 	Services map[string][]Role
 	// Failures, when set, logs refusals with the other authentication
@@ -39,33 +35,16 @@ func (g RoleGuard) check(ctx context.Context, fullMethod string) error {
 	if !ok {
 		return nil
 	}
-	p, ok := peer.FromContext(ctx)
-	if !ok {
+	addr, cert := grpcPeer(ctx)
+	if cert == nil {
 		return nil
 	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.PeerCertificates) == 0 {
+	f := admitRole(cert, roles, service+" takes calls from")
+	if f == nil {
 		return nil
 	}
-	cert := ti.State.PeerCertificates[0]
-	principal := PrincipalFromCert(cert)
-	role, err := CertRole(cert)
-	if err == nil && slices.Contains(roles, role) {
-		return nil
-	}
-	msg := err
-	if msg == nil {
-		msg = fmt.Errorf("the certificate of %q is bound to role %s; %s takes calls from %s certificates only", principal, role, service, rolesList(roles))
-	}
-	var addr string
-	if p.Addr != nil {
-		addr = peerIP(p.Addr.String())
-	}
-	g.Failures.failed(addr, fullMethod, msg.Error(), principal)
-	if err != nil {
-		return status.Error(codes.Unauthenticated, msg.Error())
-	}
-	return status.Error(codes.PermissionDenied, msg.Error())
+	g.Failures.failed(addr, fullMethod, f.msg, f.principal)
+	return status.Error(f.code, f.msg)
 }
 
 // ServerOptions are the guard's interceptors for grpc.NewServer; give them

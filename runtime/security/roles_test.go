@@ -3,12 +3,19 @@ package security
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // `mezzo certs init` binds every certificate to its role: the master's to
@@ -156,6 +163,99 @@ func TestClientsVerifyTheServersRole(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "is not a mezzo") {
 			t.Errorf("%s: %v does not say the server is not what it should be", tc.what, err)
+		}
+	}
+}
+
+// A certificate's role limits its connection even when a bearer token
+// names the caller, on gRPC and HTTP alike: an agent's certificate with a
+// valid token is refused by a server that admits client certificates, as
+// the certificate alone is; a client certificate with a token is admitted
+// (the token names the caller), and so is a token over TLS without a
+// certificate.
+func TestCertificateRoleHoldsWithToken(t *testing.T) {
+	c := newCluster(t)
+	a := tokenAuth(t, nil)
+	a.Roles = []Role{RoleClient}
+	srvTLS, err := HTTPServerTLS(c.files("master"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcAddr, last := serve(t, ServerConfig{TLS: srvTLS, Auth: a})
+	web := httptest.NewUnstartedServer(Guard(a, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, PrincipalFrom(r.Context()))
+	})))
+	web.TLS = srvTLS
+	web.StartTLS()
+	t.Cleanup(web.Close)
+	tokenOnly, err := MasterCAOnlyTLS(filepath.Join(c.dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := func(name string) *tls.Config {
+		t.Helper()
+		cfg, err := ClientTLS(c.files(name), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	get := func(cfg *tls.Config, token string) (int, string) {
+		t.Helper()
+		cfg = cfg.Clone()
+		cfg.ServerName = "127.0.0.1"
+		cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		defer cl.CloseIdleConnections()
+		req, err := http.NewRequest(http.MethodGet, web.URL+"/state", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	roleless := issue(t, c.ca, t.TempDir(), "old", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	roleless.CA = filepath.Join(c.dir, "ca.crt")
+	oldCert, err := ClientTLS(roleless, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what    string
+		cfg     *tls.Config
+		token   string
+		want    string     // the principal admitted
+		refusal codes.Code // or why it is refused
+	}{
+		{"agent certificate and a valid token", withCert("agent"), goodSecret, "", codes.PermissionDenied},
+		{"master certificate and a valid token", withCert("master"), goodSecret, "", codes.PermissionDenied},
+		{"agent certificate alone", withCert("agent"), "", "", codes.PermissionDenied},
+		{"certificate without a role and a valid token", oldCert, goodSecret, "", codes.Unauthenticated},
+		{"client certificate and a valid token", withCert("framework"), goodSecret, "analytics", codes.OK},
+		{"client certificate alone", withCert("framework"), "", "framework", codes.OK},
+		{"a valid token without a certificate", tokenOnly, goodSecret, "analytics", codes.OK},
+	} {
+		httpCode := map[codes.Code]int{codes.OK: http.StatusOK, codes.PermissionDenied: http.StatusForbidden, codes.Unauthenticated: http.StatusUnauthorized}[tc.refusal]
+		code, body := get(tc.cfg, tc.token)
+		switch {
+		case tc.want == "" && (code != httpCode || !strings.Contains(body, "role")):
+			t.Errorf("HTTP, %s: %d %s; want %d naming the certificate's role", tc.what, code, body, httpCode)
+		case tc.want != "" && (code != http.StatusOK || body != tc.want):
+			t.Errorf("HTTP, %s: %d %s; want 200 as %s", tc.what, code, body, tc.want)
+		}
+		err := check(t, grpcAddr, DialOptions(tc.cfg, tc.token))
+		switch p := last(); {
+		case tc.want == "" && (status.Code(err) != tc.refusal || !strings.Contains(err.Error(), "role")):
+			t.Errorf("gRPC, %s: %v; want %v naming the certificate's role", tc.what, err, tc.refusal)
+		case tc.want != "" && (err != nil || p != tc.want):
+			t.Errorf("gRPC, %s: %v as %q; want %s", tc.what, err, p, tc.want)
 		}
 	}
 }

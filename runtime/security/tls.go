@@ -98,8 +98,9 @@ func ClientTLS(f TLSFiles, serverName string) (*tls.Config, error) {
 	return ClientTLSTo(RoleMaster, f, serverName)
 }
 
-// ClientTLSTo is ClientTLS towards a server of another role: the master's
-// sandbox proxy dials agents with RoleAgent.
+// ClientTLSTo is ClientTLS towards a server of another role, e.g.
+// RoleAgent for an agent's HTTPS. (The master's sandbox proxy sets the
+// agent-role check on whatever configuration it is given.)
 func ClientTLSTo(server Role, f TLSFiles, serverName string) (*tls.Config, error) {
 	cert, pool, err := f.load()
 	if err != nil {
