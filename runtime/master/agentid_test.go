@@ -173,9 +173,17 @@ func TestOldAgentRecordsBindOnFirstUse(t *testing.T) {
 	if _, err := registerAs(t, c, agentReq("m0-A0001", randomSecret(t))); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("another secret after first use: %v, want PermissionDenied", err)
 	}
-	r, err := cli.Get(t.Context(), "/mezzo/agents/m0-A0001")
-	if err != nil || len(r.Kvs) != 1 || !strings.Contains(string(r.Kvs[0].Value), `"secret_sha256":"`) {
-		t.Fatalf("the record after first use: %v %v, want one with the secret's digest", r, err)
+	// Registry writes are asynchronous: wait for the record to be rewritten.
+	deadline := time.Now().Add(wait)
+	for {
+		r, err := cli.Get(t.Context(), "/mezzo/agents/m0-A0001")
+		if err == nil && len(r.Kvs) == 1 && strings.Contains(string(r.Kvs[0].Value), `"secret_sha256":"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the record after first use: %v %v, want one with the secret's digest", r, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
