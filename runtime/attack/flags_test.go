@@ -27,6 +27,13 @@ func TestNonsenseFlagsAreRefusedAtStartup(t *testing.T) {
 		{append(agent, "--resources", "CPUS:2"), "--resources"},
 		{append(agent, "--executor-recovery-timeout", "0s"), "--executor-recovery-timeout"},
 		{append(agent, "--cgroup-parent", "../../escape"), "--cgroup-parent"},
+		{append(agent, "--task-users", "shared"), "--task-users"},
+		{append(agent, "--container-uid-range", "5-1"), "--container-uid-range"},
+		{append(agent, "--container-pids-max", "0"), "--container-pids-max"},
+		{append(agent, "--container-disk-default", "-1GB"), "--container-disk-default"},
+		{append(agent, "--container-log-max-size", "ten"), "--container-log-max-size"},
+		{append(agent, "--gc-disk-headroom", "NaN"), "--gc-disk-headroom"},
+		{append(agent, "--gc-delay", "0s"), "--gc-delay"},
 		{append(master, "--rate-limit", "NaN"), "--rate-limit"},
 		{append(master, "--rate-limit", "-5"), "--rate-limit"},
 		{append(master, "--agent-rate-limit", "+Inf"), "--agent-rate-limit"},
@@ -54,5 +61,18 @@ func TestNonsenseFlagsAreRefusedAtStartup(t *testing.T) {
 	}
 	if _, err := os.Stat(work); err == nil {
 		t.Error("an agent refused for its flags created its work dir")
+	}
+}
+
+// A credentials file with a secret anyone could guess is refused at start,
+// naming the principal and never the secret.
+func TestShortSecretIsRefusedAtStartup(t *testing.T) {
+	creds := filepath.Join(t.TempDir(), "credentials.json")
+	if err := os.WriteFile(creds, []byte(`{"credentials": [{"principal": "tenant-b", "secret": "q"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runMezzo(t, 20*time.Second, "master", "--listen", "127.0.0.1:0", "--credentials", creds)
+	if code == 0 || !strings.Contains(out, "tenant-b") || strings.Contains(out, `"q"`) {
+		t.Errorf("a one-character secret: exit %d, output %q; want a refusal naming the principal, not the secret", code, out)
 	}
 }
